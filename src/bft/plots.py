@@ -1,0 +1,29 @@
+"""Training plots, written as PNG without a display."""
+
+from pathlib import Path
+
+
+def plot_training(log_history: list[dict], path) -> None:
+    """Loss per logged step, and BFT's mean sample weight and P_b where they were logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in log_history if "loss" in row and "step" in row]
+    bft_rows = [row for row in rows if "bft/sample_weight_mean" in row]
+    fig, axes = plt.subplots(1, 2 if bft_rows else 1, figsize=(10 if bft_rows else 5, 3.5), squeeze=False)
+    axes = axes[0]
+    axes[0].plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    axes[0].set(xlabel="optimizer step", ylabel="training loss", title="loss")
+    if bft_rows:
+        steps = [r["step"] for r in bft_rows]
+        for key, label in [("bft/sample_weight_mean", "sample weight s_b"), ("bft/min_group_conf_mean", "P_b"),
+                           ("bft/token_weight_mean", "token weight")]:
+            axes[1].plot(steps, [r[key] for r in bft_rows], marker=".", label=label)
+        axes[1].set(xlabel="optimizer step", ylabel="mean", title="BFT weights", ylim=(0, 1))
+        axes[1].legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,132 @@
+"""`bft train`: one fine-tuning run (SFT, DFT or BFT; full or LoRA) from a YAML recipe and command-line overrides.
+
+A run folder holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe: rerun it with
+`bft train --config RUN/config.yaml`), `log_history.json`, `loss.png` and, written last, `metrics.json`. A folder
+without `metrics.json` is not a finished run.
+"""
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from bft.data.training import load_training_dataset
+from bft.files import write_json_atomic, write_text_atomic
+from bft.models import DEFAULT_MODEL, is_adapter, resolve
+from bft.plots import plot_training
+from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainArguments:
+    """What to train on. The model is `model_name_or_path` (TRL's `ModelConfig`), the loss is in `BFTConfig`."""
+
+    data: str | None = field(
+        default=None,
+        metadata={"help": "Training data: a .jsonl/.json/.parquet file of 'messages' or 'prompt'/'completion' "
+                          "records, 'demo' (the packaged go-naming set), or a hub dataset name."},
+    )
+    eval_data: str | None = field(default=None, metadata={"help": "Optional evaluation data, same formats."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
+    """Parse `--config FILE.yaml` and `--field value` overrides, TRL's way, into the three dataclasses."""
+    parser = TrlParser((TrainArguments, BFTConfig, ModelConfig), prog="bft train")
+    script_args, config, model_args = parser.parse_args_and_config(argv)
+    if model_args.model_name_or_path is None:
+        model_args.model_name_or_path = DEFAULT_MODEL
+    return script_args, config, model_args
+
+
+def run_training(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig) -> Path:
+    """Train and write the run folder; returns its path. Data is validated before anything is written."""
+    if not script_args.data:
+        raise ValueError("no training data: pass --data FILE (or set `data:` in the config)")
+    train_dataset = load_training_dataset(script_args.data)
+    eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
+    output_dir = Path(config.output_dir)
+    if (output_dir / "metrics.json").exists() and not script_args.overwrite:
+        raise RunExistsError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
+    (output_dir / "metrics.json").unlink(missing_ok=True)
+
+    model, tokenizer = _load_model_and_tokenizer(model_args)
+    trainer = BFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        _write_run_files(output_dir, trainer, result, script_args, config, model_args)
+    return output_dir
+
+
+def _load_model_and_tokenizer(model_args: ModelConfig):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve(model_args.model_name_or_path)
+    dtype = getattr(torch, model_args.dtype) if model_args.dtype not in (None, "auto") else torch.float32
+    kwargs = {"dtype": dtype, "attn_implementation": model_args.attn_implementation}
+    if is_adapter(folder):  # continue from a LoRA run: train the merged model
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(folder, **kwargs).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return model, tokenizer
+
+
+def _write_run_files(output_dir, trainer, result, script_args, config, model_args):
+    history = trainer.state.log_history
+    resolved = {**dataclasses.asdict(script_args), **_changed_fields(model_args), **_changed_fields(config)}
+    write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    write_json_atomic(output_dir / "log_history.json", history)
+    plot_training(history, output_dir / "loss.png")
+    metrics = {
+        "loss_type": config.loss_type,
+        "model": model_args.model_name_or_path,
+        "data": script_args.data,
+        "train_loss": result.training_loss,
+        "train_runtime": result.metrics["train_runtime"],
+        "train_tokens": trainer._total_train_tokens,
+        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "global_step": result.global_step,
+        "epoch": result.metrics.get("epoch"),
+    }
+    for name in DIAGNOSTICS:
+        for stat in ("mean", "std"):
+            logged = [row[f"{name}_{stat}"] for row in history if f"{name}_{stat}" in row]
+            if logged:
+                metrics[f"{name}_{stat}"] = logged[-1]
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
+
+
+def _changed_fields(instance) -> dict:
+    """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run."""
+    defaults = type(instance)()
+    changed = {}
+    for item in dataclasses.fields(instance):
+        if not item.init:
+            continue
+        value = getattr(instance, item.name)
+        if value != getattr(defaults, item.name, object()):
+            changed[item.name] = value.value if hasattr(value, "value") else value
+    return json.loads(json.dumps(changed, default=str))

@@ -1,0 +1,38 @@
+"""One SGD optimizer step of BFTTrainer on the first 6 demo examples; saves the parameter update.
+
+Used by the tests in-process and under `accelerate launch` (DDP on CPU), so that both run the very same code:
+    python -m tests.one_step MODEL OUT.pt LOSS_TYPE PER_DEVICE_BATCH GRAD_ACCUM [packing]
+"""
+
+import sys
+import tempfile
+
+import torch
+
+
+def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bft.data.training import load_training_dataset
+    from bft.trainer import BFTConfig, BFTTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=dtype)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    config = BFTConfig(
+        output_dir=tempfile.mkdtemp(), loss_type=loss_type, per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum, max_steps=1, learning_rate=1.0, optim="sgd",
+        lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=0.0, report_to="none", save_strategy="no",
+        logging_steps=1, bft_group_size=4, disable_tqdm=True, packing=packing, max_length=2048, seed=0,
+    )
+    trainer = BFTTrainer(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
+                         processing_class=AutoTokenizer.from_pretrained(model_folder))
+    trainer.train()
+    update = torch.cat([(p.detach() - before[name]).flatten() for name, p in model.named_parameters()])
+    return update, trainer
+
+
+if __name__ == "__main__":
+    folder, out, loss_type, batch, accum = sys.argv[1:6]
+    update, trainer = one_step(folder, loss_type, int(batch), int(accum), packing=sys.argv[6:] == ["packing"])
+    if trainer.is_world_process_zero():
+        torch.save(update, out)
