@@ -1,0 +1,97 @@
+"""`bft train` end to end on a tiny model: the run folder, LoRA, and clear errors for bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bft.cli import main
+from bft.models import is_adapter, load_for_eval, resolve
+
+FAST = ["--max_steps", "2", "--per_device_train_batch_size", "2", "--logging_steps", "1", "--report_to", "none",
+        "--save_strategy", "no", "--disable_tqdm", "true", "--gradient_checkpointing", "false"]
+
+
+@pytest.fixture
+def small_data(tmp_path, demo_records):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in demo_records[:8]))
+    return path
+
+
+def test_train_writes_a_complete_run(tiny_model, small_data, tmp_path):
+    out = tmp_path / "run"
+    code = main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+                 "--loss_type", "bft", "--bft_group_size", "4", *FAST])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["loss_type"] == "bft" and metrics["global_step"] == 2
+    assert metrics["train_tokens"] > 0 and metrics["train_runtime"] > 0 and metrics["train_loss"] > 0
+    assert 0 <= metrics["bft/sample_weight_mean"] <= 1 and "bft/token_weight_std" in metrics
+    assert len(json.loads((out / "log_history.json").read_text())) >= 2
+    assert (out / "loss.png").stat().st_size > 1000
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    recipe = yaml.safe_load((out / "config.yaml").read_text())
+    assert recipe["loss_type"] == "bft" and recipe["bft_group_size"] == 4 and recipe["max_steps"] == 2
+
+    # the resolved recipe reproduces the run's settings, and the run folder is a model argument
+    from bft.train import parse_train_args
+
+    script_args, config, model_args = parse_train_args(["--config", str(out / "config.yaml")])
+    assert (config.loss_type, config.bft_group_size, config.max_steps) == ("bft", 4, 2)
+    assert model_args.model_name_or_path == tiny_model and script_args.data == str(small_data)
+    assert resolve(str(out)) == str(out.resolve())
+
+    # a finished run is not overwritten by accident
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+                 *FAST]) == 2
+
+
+def test_train_lora_adapter_is_merged_for_eval(tiny_model, small_data, tmp_path):
+    out = tmp_path / "lora"
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+                 "--loss_type", "dft", "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj",
+                 "v_proj", *FAST]) == 0
+    assert is_adapter(resolve(str(out)))
+    model, tokenizer = load_for_eval(str(out))
+    assert not hasattr(model, "peft_config") and tokenizer.padding_side == "left"
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{"messages": [\n',
+     ":2: not valid JSON"),
+    ('{"prompt": "q", "completion": "a"}\n{"question": "q", "answer": "a"}\n',
+     ":2: expected a 'messages' list or 'prompt' and 'completion' fields; found keys: answer, question"),
+    ('{"messages": [{"role": "user", "content": "only a question"}]}\n', ":1: 'messages' must end with an assistant"),
+    ('{"messages": [{"role": "doctor", "content": "q"}, {"role": "assistant", "content": "a"}]}\n',
+     ":1: 'messages'[0] has role 'doctor'"),
+    ('{"prompt": "q", "completion": "a"}\n{"messages": [{"role": "user", "content": "q"}, '
+     '{"role": "assistant", "content": "a"}]}\n', ":2: this record is conversational but the first is prompt-comp"),
+])
+def test_bad_data_is_reported_with_file_and_line(tiny_model, tmp_path, capsys, content, expected):
+    data = tmp_path / "bad.jsonl"
+    data.write_text(content)
+    out = tmp_path / "run"
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(data), "--output_dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"{data}{expected}" in error and "Traceback" not in error
+    assert not out.exists()  # nothing written, nothing that looks like a run
+
+
+def test_console_script_exit_code_and_message(tmp_path):
+    bft = Path(sys.executable).parent / "bft"
+    result = subprocess.run([str(bft), "train", "--data", str(tmp_path / "missing.jsonl"), "--output_dir",
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "missing.jsonl: file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_explains_the_bft_fields():
+    result = subprocess.run([str(Path(sys.executable).parent / "bft"), "train", "--help"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0
+    for text in ("--loss_type", "--bft_group_size", "--bft_gamma", "--bft_token_weighting", "--data", "--use_peft"):
+        assert text in result.stdout
