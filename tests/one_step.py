@@ -36,3 +36,6 @@ if __name__ == "__main__":
     update, trainer = one_step(folder, loss_type, int(batch), int(accum), packing=sys.argv[6:] == ["packing"])
     if trainer.is_world_process_zero():
         torch.save(update, out)
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # else gloo's threads may abort the process at exit

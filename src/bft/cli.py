@@ -1,28 +1,31 @@
 """The `bft` command line: each subcommand parses its arguments and calls one function of the library."""
 
 import argparse
+import json
 import logging
+import os
 import sys
 
 EXIT_BAD_INPUT = 2
+DATA_DIR = "../shared/data"
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bft",
         description="Balanced Fine-Tuning (BFT) of language models on biomedical knowledge.",
-        epilog="Run `bft COMMAND --help` for a command's options.",
+        epilog="Run `bft COMMAND --help` for a command's options. Bad input exits with code 2 and one line naming "
+               "the file and line; set BFT_DEBUG=1 for the full traceback.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("train", add_help=False,
                         help="fine-tune a causal LM with SFT (nll), DFT or BFT: bft train --config FILE.yaml [...]")
-    data = commands.add_parser("data", help="build training sets from biomedical sources")
-    data_commands = data.add_subparsers(dest="builder", metavar="BUILDER", required=True)
-    go = data_commands.add_parser("go-naming", help="gene set -> name of its GO biological process")
-    go.add_argument("--data-dir", default="../shared/data", help="folder holding go_bp/ and geneagent/")
-    go.add_argument("--output", required=True, help="folder to write train.jsonl, valid.jsonl, meta.json")
-    go.add_argument("--exclude", action="append", default=[],
+
+    data = commands.add_parser("data", help="build training sets (JSONL + meta.json) from biomedical sources")
+    builders = data.add_subparsers(dest="builder", metavar="BUILDER", required=True)
+    go = builders.add_parser("go-naming", help="gene set -> name of its GO biological process")
+    _data_io(go)
+    go.add_argument("--exclude", action="append", default=[], metavar="FILE",
                     help="gene-set file whose terms must not reach training (repeatable); the public GeneAgent set "
                          "is always excluded")
     go.add_argument("--min-genes", type=int, default=3)
@@ -30,46 +33,128 @@ def main(argv=None) -> int:
     go.add_argument("--valid-fraction", type=float, default=0.1)
     go.add_argument("--seed", type=int, default=0)
     go.add_argument("--limit", type=int, help="keep this many terms (a fixed pseudo-random subset)")
+    profiles = builders.add_parser("gene-profiles", help="'describe gene X' -> its NCBI summary, split by gene")
+    _data_io(profiles)
+    profiles.add_argument("--valid-fraction", type=float, default=0.1)
+    profiles.add_argument("--seed", type=int, default=0)
+    profiles.add_argument("--limit", type=int, help="keep this many genes (a fixed pseudo-random subset)")
+    _data_io(builders.add_parser("pubmedqa", help="abstract + question -> reasoning and yes/no/maybe (500/500 split)"))
 
-    known, rest = parser.parse_known_args(argv[:1]) if argv[:1] == ["train"] else (parser.parse_args(argv), [])
-    if known.command is None:
+    evaluate = commands.add_parser("eval", help="evaluate a model; writes results.json and predictions.jsonl")
+    tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
+    naming = tasks.add_parser("go-naming", help="name the biological process of gene sets")
+    _eval_common(naming)
+    naming.add_argument("--sets", required=True, help="gene-set file: CSV/TSV/JSONL with id, genes, name "
+                                                      "(or GeneAgent's GO_terms.csv)")
+    naming.add_argument("--go-dir", default=f"{DATA_DIR}/go_bp", help="GO names for the percentile (go_bp/)")
+    naming.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence encoder (default: the bundled one)")
+    mcq = tasks.add_parser("mcq", help="multiple choice scored by log-likelihood (lm-evaluation-harness style)")
+    _eval_common(mcq)
+    mcq.add_argument("--data", required=True, help="JSONL with question, options {letter: text}, answer_idx")
+    pubmedqa = tasks.add_parser("pubmedqa", help="PubMedQA test set by generation: accuracy and macro-F1")
+    _eval_common(pubmedqa)
+    pubmedqa.add_argument("--data-dir", default=f"{DATA_DIR}/pubmedqa", help="folder with ori_pqal.json")
+    suite = tasks.add_parser("suite", help="go-naming, MedQA, MedMCQA, MMLU, PubMedQA: one summary table")
+    _eval_common(suite)
+    suite.add_argument("--data-dir", default=DATA_DIR)
+    suite.add_argument("--encoder", default="all-minilm-l6-v2")
+    return parser
+
+
+def _data_io(parser):
+    parser.add_argument("--data-dir", default=DATA_DIR, help=f"the biomedical data folder (default {DATA_DIR})")
+    parser.add_argument("--output", required=True, help="folder to write the JSONL splits and meta.json into")
+
+
+def _eval_common(parser):
+    parser.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
+    parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
+    parser.add_argument("--limit", type=int, help="only the first N items (a quick pass)")
+    parser.add_argument("--batch-size", type=int, default=16)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] == ["train"]:
+        command, args = "train", argv[1:]
+    else:
+        args = parser.parse_args(argv)
+        command = args.command
+    if command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if known.command == "train":
-            return _train(argv[1:])
-        if known.command == "data":
-            return _data(known)
-    except Exception as error:  # noqa: BLE001: user errors become one line and exit code 2
-        from bft.data.records import DataError
-        from bft.train import RunExistsError
-
-        if isinstance(error, (DataError, RunExistsError, ValueError, FileNotFoundError)):
-            print(f"bft {known.command}: error: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        raise
+        result = COMMANDS[command](args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: one line, exit code 2
+        if os.environ.get("BFT_DEBUG"):
+            raise
+        print(f"bft {command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if result is not None:
+        print(json.dumps(result, indent=2))
     return 0
 
 
-def _train(argv) -> int:
+def _train(argv):
     from bft.train import parse_train_args, run_training
 
     run_dir = run_training(*parse_train_args(argv))
-    print(f"finished: {run_dir}/metrics.json")
-    return 0
+    return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
 
 
-def _data(args) -> int:
-    import json
+def _data(args):
+    if args.builder == "go-naming":
+        from bft.data.go_naming import build_go_naming
 
-    from bft.data.go_naming import build_go_naming
+        return build_go_naming(args.data_dir, args.output, args.exclude, args.min_genes, args.max_genes,
+                               args.valid_fraction, args.seed, args.limit)
+    if args.builder == "gene-profiles":
+        from bft.data.gene_profiles import build_gene_profiles
 
-    meta = build_go_naming(args.data_dir, args.output, args.exclude, args.min_genes, args.max_genes,
-                           args.valid_fraction, args.seed, args.limit)
-    print(json.dumps(meta["counts"]))
-    return 0
+        return build_gene_profiles(args.data_dir, args.output, args.valid_fraction, args.seed, args.limit)
+    from bft.data.pubmedqa import build_pubmedqa
 
+    return build_pubmedqa(args.data_dir, args.output)
+
+
+def _eval(args):
+    if args.task == "suite":
+        from bft.eval.suite import evaluate_suite
+
+        return evaluate_suite(args.model, args.output, args.data_dir, args.limit, args.encoder, args.batch_size)
+    from bft.models import load_for_eval
+
+    _check_inputs(args)
+    model, tokenizer = load_for_eval(args.model)
+    if args.task == "go-naming":
+        from bft.eval.go_naming import evaluate_go_naming
+
+        return evaluate_go_naming(model, tokenizer, args.sets, args.output, args.go_dir, args.encoder, args.limit,
+                                  args.batch_size)
+    if args.task == "mcq":
+        from bft.eval.mcq import evaluate_mcq
+
+        return evaluate_mcq(model, tokenizer, args.data, args.output, args.limit, args.batch_size)
+    from bft.eval.pubmedqa import evaluate_pubmedqa
+
+    return evaluate_pubmedqa(model, tokenizer, args.data_dir, args.output, args.limit, args.batch_size)
+
+
+def _check_inputs(args):
+    """Validate input files before a model is loaded, so bad input fails in a second, not a minute."""
+    if args.task == "go-naming":
+        from bft.data.gene_sets import read_gene_sets
+
+        read_gene_sets(args.sets)
+    elif args.task == "mcq":
+        from bft.eval.mcq import read_mcq
+
+        read_mcq(args.data)
+
+
+COMMANDS = {"train": _train, "data": _data, "eval": _eval}
 
 if __name__ == "__main__":
     sys.exit(main())

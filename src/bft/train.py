@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
@@ -73,11 +74,13 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         _write_run_files(output_dir, trainer, result, script_args, config, model_args)
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # else gloo's threads may abort the process at exit
     return output_dir
 
 
 def _load_model_and_tokenizer(model_args: ModelConfig):
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve(model_args.model_name_or_path)

@@ -7,12 +7,12 @@ always excluded, with any file given by `--exclude`, both by GO id and by gene s
 excluded term's genes is excluded too).
 """
 
-import hashlib
 import random
 from pathlib import Path
 
 from bft.data.gene_sets import go_process_gene_sets, read_gene_sets, read_go_terms
 from bft.data.output import write_dataset
+from bft.data.splits import stable_fraction
 
 PUBLIC_EVAL_SET = Path("geneagent") / "GO_terms.csv"
 
@@ -46,13 +46,13 @@ def build_go_naming(data_dir, output, exclude=(), min_genes=3, max_genes=100, va
         else:
             kept.append(go_id)
     if limit is not None:
-        kept = sorted(kept, key=lambda go_id: _fraction(go_id, seed, "limit"))[:limit]
+        kept = sorted(kept, key=lambda go_id: stable_fraction(go_id, seed, "limit"))[:limit]
 
     splits = {"train": [], "valid": []}
     for go_id in kept:
         genes = sorted(gene_sets[go_id])
         random.Random(f"{seed}:{go_id}").shuffle(genes)
-        split = "valid" if _fraction(go_id, seed, "split") < valid_fraction else "train"
+        split = "valid" if stable_fraction(go_id, seed, "split") < valid_fraction else "train"
         splits[split].append({
             "id": go_id,
             "messages": [
@@ -69,9 +69,3 @@ def build_go_naming(data_dir, output, exclude=(), min_genes=3, max_genes=100, va
     }
     write_dataset(output, splits, meta)
     return meta
-
-
-def _fraction(key: str, seed: int, purpose: str) -> float:
-    """A stable pseudo-random number in [0, 1) for a key: the same on every machine and Python version."""
-    digest = hashlib.sha256(f"{purpose}:{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64

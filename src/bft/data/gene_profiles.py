@@ -1,0 +1,44 @@
+"""`bft data gene-profiles`: "describe gene X" -> the gene's NCBI summary, split by gene."""
+
+from pathlib import Path
+
+from bft.data.output import write_dataset
+from bft.data.records import DataError
+from bft.data.splits import stable_fraction
+
+
+def profile_prompt(symbol: str) -> str:
+    """The request for a gene profile, for training and for `bft profile` alike."""
+    return (f"Describe the human gene {symbol}: its molecular function, the biological processes and pathways it "
+            "takes part in, and the diseases linked to it.")
+
+
+def read_synopses(path) -> dict[str, str]:
+    """`SYMBOL: text` lines (the `geneagent/*_synopsis.txt` layout) -> {symbol: text}."""
+    synopses = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            symbol, sep, text = line.partition(":")
+            if not sep or not symbol.strip() or " " in symbol.strip() or not text.strip():
+                raise DataError(path, number, "expected 'SYMBOL: text'")
+            synopses[symbol.strip()] = text.strip()
+    return synopses
+
+
+def build_gene_profiles(data_dir, output, valid_fraction=0.1, seed=0, limit=None) -> dict:
+    source = Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt"
+    synopses = read_synopses(source)
+    symbols = sorted(synopses)
+    if limit is not None:
+        symbols = sorted(symbols, key=lambda s: stable_fraction(s, seed, "limit"))[:limit]
+    splits = {"train": [], "valid": []}
+    for symbol in symbols:
+        split = "valid" if stable_fraction(symbol, seed, "split") < valid_fraction else "train"
+        splits[split].append({"id": symbol, "messages": [{"role": "user", "content": profile_prompt(symbol)},
+                                                         {"role": "assistant", "content": synopses[symbol]}]})
+    meta = {"task": "gene-profiles", "source": str(source), "valid_fraction": valid_fraction, "seed": seed,
+            "limit": limit, "counts": {split: len(rows) for split, rows in splits.items()}}
+    write_dataset(output, splits, meta)
+    return meta

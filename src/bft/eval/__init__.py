@@ -1,0 +1,1 @@
+"""Evaluations: medical multiple choice, gene-set process naming, PubMedQA, and the standard suite."""

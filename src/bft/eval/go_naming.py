@@ -1,0 +1,91 @@
+"""`bft eval go-naming`: the model names the biological process of each gene set (Hu et al. 2024; GeneAgent).
+
+Scores per set: the cosine similarity of the sentence embeddings of the proposed and the true name; the percentile
+of that similarity among the similarities of the proposed name to every GO biological-process name (1.0: closer
+to the true name than to any other term); ROUGE-L F1 of the two names.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bft.data.gene_sets import read_gene_sets, read_go_terms
+from bft.data.go_naming import naming_prompt
+from bft.eval.generate import generate_answers
+from bft.eval.output import write_evaluation
+from bft.eval.stats import summarise
+from bft.models import DEFAULT_ENCODER, cache_dir, resolve_encoder
+
+_LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
+
+
+def parse_process_name(answer: str) -> str:
+    """The name in a free-text answer: its first non-empty line, without a label, quotes or a final period."""
+    line = next((line for line in answer.splitlines() if line.strip()), "")
+    name = _LABEL.sub("", line).strip().strip("*\"'`").strip()
+    return name.rstrip(".").strip()
+
+
+def percentiles(similarity: np.ndarray, to_all_terms: np.ndarray) -> np.ndarray:
+    """For each set: the fraction of GO terms whose name is less similar to the prediction than the true name is."""
+    return (to_all_terms < similarity[:, None]).mean(axis=1)
+
+
+def rouge_l(predictions: list[str], references: list[str]) -> list[float]:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references)]
+
+
+def load_encoder(name: str = DEFAULT_ENCODER):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(resolve_encoder(name), device="cpu")
+
+
+def embed(encoder, texts: list[str]) -> np.ndarray:
+    return encoder.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
+                          show_progress_bar=len(texts) > 1000).astype(np.float32)
+
+
+def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
+    """Embeddings of every GO biological-process name, cached by encoder and file contents."""
+    names, processes = read_go_terms(go_dir)
+    texts = sorted(names[go_id] for go_id in processes if go_id in names)
+    key = hashlib.sha256(("\n".join(texts) + encoder_name).encode()).hexdigest()[:16]
+    path = cache_dir() / "embeddings" / f"go-bp-names-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = embed(encoder, texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp.npy")
+    np.save(staging, vectors)
+    staging.replace(path)
+    return vectors
+
+
+def evaluate_go_naming(model, tokenizer, sets, output, go_dir, encoder=DEFAULT_ENCODER, limit=None,
+                       batch_size=16, max_new_tokens=32) -> dict:
+    """Name every gene set of `sets` with the model and score the names; writes results and predictions."""
+    gene_sets = read_gene_sets(sets)[:limit]
+    answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets], max_new_tokens,
+                               batch_size, desc="naming gene sets")
+    names = [parse_process_name(answer) for answer in answers]
+    sentence_encoder = load_encoder(encoder)
+    predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
+    similarity = (predicted * truth).sum(axis=1)
+    all_terms = process_name_embeddings(sentence_encoder, encoder, go_dir)
+    percentile = percentiles(similarity, predicted @ all_terms.T)
+    rouge = rouge_l(names, [gs.name for gs in gene_sets])
+    predictions = [
+        {"id": gs.id, "genes": list(gs.genes), "name": gs.name, "prediction": name, "answer": answer,
+         "similarity": float(s), "percentile": float(p), "rougeL": r}
+        for gs, name, answer, s, p, r in zip(gene_sets, names, answers, similarity, percentile, rouge)
+    ]
+    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "n": len(gene_sets),
+               **summarise("semantic_similarity", similarity), **summarise("percentile", percentile),
+               **summarise("rougeL", rouge)}
+    return write_evaluation(output, results, predictions)

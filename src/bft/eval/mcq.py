@@ -1,0 +1,56 @@
+"""`bft eval mcq`: medical multiple choice, each option scored by its log-likelihood given the question.
+
+As the lm-evaluation-harness does for multiple-choice tasks: the context is `Question: ...\\nAnswer:`, each option's
+text is a continuation; `accuracy` takes the option with the highest summed log-likelihood, `accuracy_norm` the
+highest log-likelihood per byte of the option's text.
+"""
+
+from pathlib import Path
+
+from bft.data.records import DataError, read_records
+from bft.eval.loglik import continuation_logprobs
+from bft.eval.output import write_evaluation
+from bft.eval.stats import summarise
+
+
+def read_mcq(path, limit=None) -> list[dict]:
+    """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number."""
+    questions = []
+    for line, record in read_records(path):
+        if not isinstance(record.get("question"), str) or not record["question"].strip():
+            raise DataError(path, line, "expected a non-empty string 'question'")
+        options = record.get("options")
+        if not isinstance(options, dict) or len(options) < 2 or not all(isinstance(v, str) for v in options.values()):
+            raise DataError(path, line, "expected 'options', an object of at least two letter -> text entries")
+        if record.get("answer_idx") not in options:
+            raise DataError(path, line, f"'answer_idx' must be one of the option letters {sorted(options)}")
+        questions.append({"id": str(record.get("realidx", line)), "question": record["question"],
+                          "options": options, "answer_idx": record["answer_idx"]})
+        if limit is not None and len(questions) >= limit:
+            break
+    return questions
+
+
+def mcq_context(question: str) -> str:
+    return f"Question: {question.strip()}\nAnswer:"
+
+
+def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_length=2048) -> dict:
+    """Score every option of every question; write `results.json` and `predictions.jsonl` into `output`."""
+    questions = read_mcq(data, limit)
+    pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
+    scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size, max_length, desc=f"mcq {Path(data).parent.name}"))
+    predictions, correct, correct_norm = [], [], []
+    for q in questions:
+        letters = list(q["options"])
+        summed = {letter: next(scores) for letter in letters}
+        per_byte = {letter: summed[letter] / max(len((" " + q["options"][letter]).encode()), 1) for letter in letters}
+        choice, choice_norm = max(letters, key=summed.get), max(letters, key=per_byte.get)
+        correct.append(choice == q["answer_idx"])
+        correct_norm.append(choice_norm == q["answer_idx"])
+        predictions.append({"id": q["id"], "prediction": choice, "prediction_norm": choice_norm,
+                            "answer_idx": q["answer_idx"], "correct": correct[-1], "scores": summed})
+    results = {"task": "mcq", "data": str(data), "n": len(questions),
+               "accuracy": sum(correct) / max(len(correct), 1), "accuracy_norm": sum(correct_norm) / max(len(correct), 1),
+               **summarise("accuracy", correct), **summarise("accuracy_norm", correct_norm)}
+    return write_evaluation(output, results, predictions)

@@ -1,0 +1,90 @@
+"""Data builders on the real files (skipped where ../shared/data is absent) and gene-set file reading."""
+
+import json
+
+import pytest
+
+from bft.data.gene_profiles import build_gene_profiles, read_synopses
+from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
+from bft.data.go_naming import build_go_naming
+from bft.data.pubmedqa import build_pubmedqa
+from bft.data.records import DataError
+from bft.data.training import demo_data_path, validated_records
+from tests.conftest import SHARED_DATA, needs_shared_data
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().split("\n") if line]
+
+
+@needs_shared_data("go_bp")
+def test_go_naming_never_contains_an_evaluation_term(tmp_path):
+    extra = tmp_path / "extra.tsv"  # a user's own evaluation set, in the plain id/genes/name layout
+    extra.write_text("id\tgenes\tname\nGO:0006915\tTP53,BAX\tapoptotic process\n")
+    meta = build_go_naming(SHARED_DATA, tmp_path / "out", exclude=[str(extra)])
+    rows = read_jsonl(tmp_path / "out" / "train.jsonl") + read_jsonl(tmp_path / "out" / "valid.jsonl")
+    assert len(rows) == meta["counts"]["train"] + meta["counts"]["valid"] > 5000
+    public = read_gene_sets(SHARED_DATA / "geneagent" / "GO_terms.csv")
+    excluded_ids = {gs.id for gs in public} | {"GO:0006915"}
+    excluded_sets = {frozenset(gs.genes) for gs in public}
+    all_sets = go_process_gene_sets(SHARED_DATA / "go_bp")
+    assert meta["counts"]["excluded_by_id"] > 900 and meta["counts"]["excluded_by_gene_set"] > 0
+    for row in rows:
+        assert row["id"] not in excluded_ids
+        assert all_sets[row["id"]] not in excluded_sets
+        genes = row["messages"][0]["content"].split(": ", 1)[1].split(". ", 1)[0].split(", ")
+        assert set(genes) == all_sets[row["id"]] and 3 <= len(genes) <= 100
+    assert not {r["id"] for r in read_jsonl(tmp_path / "out" / "train.jsonl")} & {
+        r["id"] for r in read_jsonl(tmp_path / "out" / "valid.jsonl")}
+
+
+@needs_shared_data("go_bp")
+def test_go_naming_is_deterministic_and_rebuilds_the_packaged_demo(tmp_path):
+    for name in ("a", "b"):
+        build_go_naming(SHARED_DATA, tmp_path / name, max_genes=12, limit=330)
+    assert (tmp_path / "a" / "train.jsonl").read_bytes() == (tmp_path / "b" / "train.jsonl").read_bytes()
+    assert (tmp_path / "a" / "train.jsonl").read_bytes() == demo_data_path().read_bytes()
+    validated_records(demo_data_path())
+
+
+@needs_shared_data("geneagent", "gene_narrative_synopsis.txt")
+def test_gene_profiles_split_by_gene(tmp_path):
+    meta = build_gene_profiles(SHARED_DATA, tmp_path)
+    train, valid = read_jsonl(tmp_path / "train.jsonl"), read_jsonl(tmp_path / "valid.jsonl")
+    assert meta["counts"]["train"] + meta["counts"]["valid"] == 4039
+    assert not {r["id"] for r in train} & {r["id"] for r in valid}
+    assert 0.07 < len(valid) / 4039 < 0.13
+    assert train[0]["id"] in train[0]["messages"][0]["content"]
+
+
+@needs_shared_data("pubmedqa")
+def test_pubmedqa_official_split(tmp_path):
+    assert build_pubmedqa(SHARED_DATA, tmp_path)["counts"] == {"train": 500, "test": 500}
+    test_ids = set(json.loads((SHARED_DATA / "pubmedqa" / "test_ground_truth.json").read_text()))
+    assert {r["id"] for r in read_jsonl(tmp_path / "test.jsonl")} == test_ids
+    answer = read_jsonl(tmp_path / "train.jsonl")[0]["messages"][1]["content"]
+    assert answer.rsplit("\n", 1)[1] in ("Final answer: yes", "Final answer: no", "Final answer: maybe")
+
+
+def test_gene_set_layouts_and_errors(tmp_path):
+    jsonl = tmp_path / "sets.jsonl"
+    jsonl.write_text('{"id": "s1", "genes": ["A", "B"], "name": "x"}\n{"id": "s2", "genes": "C D,E", "name": "y"}\n')
+    assert [gs.genes for gs in read_gene_sets(jsonl)] == [("A", "B"), ("C", "D", "E")]
+    geneagent = tmp_path / "GO_terms.csv"
+    geneagent.write_text("GO,Genes,Gene_Count,Term_Description\nGO:1,A B C,3,some process\n")
+    assert read_gene_sets(geneagent)[0].name == "some process"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,genes,name\ns1,A B,x\ns2,A B\n")
+    with pytest.raises(DataError, match=r"bad.csv:3: expected 3 columns"):
+        read_gene_sets(bad)
+    missing = tmp_path / "missing.tsv"
+    missing.write_text("id\tsymbols\nx\tA\n")
+    with pytest.raises(DataError, match=r"missing.tsv:2: missing column\(s\) genes, name"):
+        read_gene_sets(missing)
+
+
+def test_synopsis_layout_errors(tmp_path):
+    path = tmp_path / "syn.txt"
+    path.write_text("TP53: tumour suppressor\nno colon on this line\n")
+    with pytest.raises(DataError, match=r"syn.txt:2: expected 'SYMBOL: text'"):
+        read_synopses(path)

@@ -1,0 +1,101 @@
+"""Evaluation metrics against hand-computed values, and `bft eval` end to end on a tiny model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bft.cli import main
+from bft.eval.go_naming import parse_process_name, percentiles, rouge_l
+from bft.eval.loglik import continuation_logprobs, encode_pair
+from bft.eval.pubmedqa import macro_f1, parse_decision
+from bft.eval.stats import mean_with_interval
+from bft.models import load_for_eval
+
+
+@pytest.mark.parametrize("answer, name", [
+    ("Process: DNA repair.", "DNA repair"),
+    ("**Name:** cell cycle regulation\nThese genes ...", "cell cycle regulation"),
+    ('\n  "apoptotic process"  \n', "apoptotic process"),
+    ("", ""),
+])
+def test_parse_process_name(answer, name):
+    assert parse_process_name(answer) == name
+
+
+def test_metrics_hand_computed():
+    # ROUGE-L of "cell cycle" against "regulation of cell cycle": LCS 2, precision 1, recall 1/2 -> F1 2/3
+    assert rouge_l(["cell cycle"], ["regulation of cell cycle"]) == [pytest.approx(2 / 3)]
+    # the true name's similarity 0.5 beats 2 of the 4 GO names (0.1, 0.4; not 0.5 itself nor 0.9)
+    assert percentiles(np.array([0.5]), np.array([[0.1, 0.4, 0.5, 0.9]])).tolist() == [0.5]
+    # macro-F1: yes F1 = 2/3 (tp 1, fn 1), no F1 = 2/3 (tp 1, fp 1), maybe F1 = 0
+    assert macro_f1(["yes", "yes", "no", "maybe"], ["yes", "no", "no", None]) == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert parse_decision("It is unclear... Final answer: Maybe") == "maybe"
+    assert parse_decision("No, the data show yes") == "yes" and parse_decision("unclear") is None
+    constant = mean_with_interval([1.0] * 10)
+    assert constant == {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    spread = mean_with_interval([0, 1] * 50)
+    assert spread["mean"] == 0.5 and 0.38 < spread["ci_low"] < 0.45 and 0.55 < spread["ci_high"] < 0.62
+
+
+def test_batched_loglik_matches_one_pair_at_a_time(tiny_model):
+    """Left-padded, batched, last-positions-only scoring == a plain unpadded full-logits computation."""
+    model, tokenizer = load_for_eval(tiny_model)
+    pairs = [("Question: which gene?\nAnswer:", " TP53"), ("Q: a much longer question about genes?\nA: ", "BRCA1 and 2"),
+             ("Short", " continuation of several words here"), ("Question: x\nAnswer:", " y")]
+    batched = continuation_logprobs(model, tokenizer, pairs, batch_size=3)
+    for (context, continuation), score in zip(pairs, batched):
+        ids, n = encode_pair(tokenizer, context, continuation)
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0]
+        reference = sum(torch.log_softmax(logits[t - 1], -1)[ids[t]].item() for t in range(len(ids) - n, len(ids)))
+        assert score == pytest.approx(reference, abs=1e-4)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_eval_mcq_end_to_end(tiny_model, tmp_path):
+    questions = [{"question": f"Which gene number {i}?", "options": {"A": "TP53", "B": "BRCA1 gene", "C": "EGFR"},
+                  "answer_idx": "ABC"[i % 3]} for i in range(5)]
+    data = write_jsonl(tmp_path / "test.jsonl", questions)
+    out = tmp_path / "out"
+    assert main(["eval", "mcq", "--model", tiny_model, "--data", str(data), "--output", str(out), "--limit", "4"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert results["n"] == len(predictions) == 4
+    assert results["accuracy"] == sum(p["correct"] for p in predictions) / 4
+    assert results["accuracy_ci_low"] <= results["accuracy"] <= results["accuracy_ci_high"]
+    for p in predictions:
+        assert p["prediction"] == max(p["scores"], key=p["scores"].get) and p["correct"] == (p["prediction"] == p["answer_idx"])
+
+
+def test_eval_go_naming_end_to_end(tiny_model, tmp_path):
+    go_dir = tmp_path / "go_bp"
+    go_dir.mkdir()
+    (go_dir / "goID_2_name.tab").write_text("\t0\nGO:1\tDNA repair\nGO:2\tcell cycle\nGO:3\tapoptotic process\n")
+    (go_dir / "goID_2_namespace.tab").write_text("\t0\nGO:1\tbiological_process\nGO:2\tbiological_process\n"
+                                                 "GO:3\tbiological_process\n")
+    sets = tmp_path / "sets.tsv"
+    sets.write_text("id\tgenes\tname\nGO:1\tBRCA1 RAD51 XRCC1\tDNA repair\nGO:2\tCDK1 CCNB1 CDC20\tcell cycle\n")
+    out = tmp_path / "out"
+    assert main(["eval", "go-naming", "--model", tiny_model, "--sets", str(sets), "--go-dir", str(go_dir),
+                 "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert results["n"] == 2 and [r["id"] for r in rows] == ["GO:1", "GO:2"]
+    for key in ("semantic_similarity", "percentile", "rougeL"):
+        assert results[f"{key}_mean"] == pytest.approx(np.mean([r[key if key != "semantic_similarity" else "similarity"]
+                                                                for r in rows]), abs=1e-6)
+    assert set(rows[0]) >= {"id", "genes", "name", "prediction", "similarity", "percentile", "rougeL"}
+
+
+def test_eval_bad_input_is_reported_before_loading_a_model(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "bad.jsonl", [{"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "C"}])
+    assert main(["eval", "mcq", "--model", "no-such-model", "--data", str(data), "--output", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err
+    assert f"{data}:1: 'answer_idx' must be one of the option letters" in error
+    assert not (tmp_path / "o").exists()
