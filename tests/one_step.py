@@ -10,7 +10,7 @@ import tempfile
 import torch
 
 
-def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32):
+def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bft.data.training import load_training_dataset
@@ -23,6 +23,7 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
         gradient_accumulation_steps=grad_accum, max_steps=1, learning_rate=1.0, optim="sgd",
         lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=0.0, report_to="none", save_strategy="no",
         logging_steps=1, bft_group_size=4, disable_tqdm=True, packing=packing, max_length=2048, seed=0,
+        bf16=bf16, use_cpu=bf16,
     )
     trainer = BFTTrainer(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
                          processing_class=AutoTokenizer.from_pretrained(model_folder))
