@@ -19,6 +19,8 @@ from bft.models import load_for_eval
     ("**Name:** cell cycle regulation\nThese genes ...", "cell cycle regulation"),
     ('\n  "apoptotic process"  \n', "apoptotic process"),
     ("", ""),
+    ("The most prominent biological process they perform is the regulation of iron transport.",
+     "regulation of iron transport"),
 ])
 def test_parse_process_name(answer, name):
     assert parse_process_name(answer) == name

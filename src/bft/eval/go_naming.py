@@ -19,12 +19,15 @@ from bft.eval.stats import summarise
 from bft.models import DEFAULT_ENCODER, cache_dir, resolve_encoder
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
+# "The most prominent biological process (they perform / of these genes) is X": keep X
+_SENTENCE = re.compile(r"^(?:the )?(?:most )?(?:prominent )?(?:biological )?process\b[^.:]*?\bis (?:the |a |an )?",
+                       re.IGNORECASE)
 
 
 def parse_process_name(answer: str) -> str:
     """The name in a free-text answer: its first non-empty line, without a label, quotes or a final period."""
     line = next((line for line in answer.splitlines() if line.strip()), "")
-    name = _LABEL.sub("", line).strip().strip("*\"'`").strip()
+    name = _SENTENCE.sub("", _LABEL.sub("", line).strip()).strip().strip("*\"'`").strip()
     return name.rstrip(".").strip()
 
 
