@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup browser demo test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -16,10 +16,15 @@ $(VENV)/.installed: requirements.txt requirements-embedded.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# Debian's Chromium, for the test that opens `bft inspect`'s report in a headless browser (skipped without it)
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the report's browser check will be skipped"
+
 demo: setup
 	$(BIN)/bft train --config configs/demo.yaml --overwrite true
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: setup

@@ -58,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_common(suite)
     suite.add_argument("--data-dir", default=DATA_DIR)
     suite.add_argument("--encoder", default="all-minilm-l6-v2")
+
+    inspect = commands.add_parser("inspect", help="show where a model's knowledge gaps are, token by token")
+    inspect.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
+    inspect.add_argument("--data", required=True, help="training-format data (JSONL/JSON/Parquet or 'demo')")
+    inspect.add_argument("--compare", help="a second data set shown side by side (e.g. general text)")
+    inspect.add_argument("--output", required=True, help="folder for report.html, samples.jsonl, summary.json")
+    inspect.add_argument("--group-size", type=int, default=256, help="BFT window g, in trained tokens")
+    inspect.add_argument("--gamma", type=float, default=1.0, help="BFT sample weight exponent")
+    inspect.add_argument("--threshold", type=float, default=0.1, help="a token is low-confidence when p < this")
+    inspect.add_argument("--limit", type=int, help="only the first N samples of each data set")
+    inspect.add_argument("--batch-size", type=int, default=8)
+    inspect.add_argument("--top-k", type=int, default=10, help="samples shown with the highest and lowest weight")
     return parser
 
 
@@ -154,7 +166,17 @@ def _check_inputs(args):
         read_mcq(args.data)
 
 
-COMMANDS = {"train": _train, "data": _data, "eval": _eval}
+def _inspect(args):
+    from bft.data.training import validated_records, demo_data_path
+    from bft.inspection import inspect_model
+
+    for path in filter(None, [args.data, args.compare]):  # bad input fails before the model loads
+        validated_records(demo_data_path() if path == "demo" else path)
+    return inspect_model(args.model, args.data, args.output, args.compare, args.group_size, args.gamma,
+                         args.threshold, args.limit, args.batch_size, args.top_k)
+
+
+COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect}
 
 if __name__ == "__main__":
     sys.exit(main())
