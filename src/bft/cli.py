@@ -70,6 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--limit", type=int, help="only the first N samples of each data set")
     inspect.add_argument("--batch-size", type=int, default=8)
     inspect.add_argument("--top-k", type=int, default=10, help="samples shown with the highest and lowest weight")
+
+    profile = commands.add_parser("profile", help="the model writes a profile of each gene (resumable)")
+    profile.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
+    profile.add_argument("--genes", required=True, help="text file of symbols (one a line) or a file with a 'gene' column")
+    profile.add_argument("--output", required=True, help="profiles.jsonl: appended; genes already there are skipped")
+    profile.add_argument("--template", default="describe", help="prompt: 'describe' (default) or 'summary'")
+    profile.add_argument("--batch-size", type=int, default=16)
+    profile.add_argument("--max-new-tokens", type=int, default=160)
+
+    embed = commands.add_parser("embed", help="embed gene texts with a sentence encoder -> emb.npz (ids, X)")
+    embed.add_argument("--input", required=True, help="profiles.jsonl, or a 'SYMBOL: text' synopsis file")
+    embed.add_argument("--output", required=True, help="the .npz file to write")
+    embed.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence encoder (default: the bundled one)")
+
+    downstream = commands.add_parser("downstream", help="tasks on gene embeddings")
+    downstream_tasks = downstream.add_subparsers(dest="task", metavar="TASK", required=True)
+    ggi = downstream_tasks.add_parser("ggi", help="gene-gene interaction (logistic regression, AUROC/AUPRC)")
+    ggi.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
+    ggi.add_argument("--pairs-dir", default=f"{DATA_DIR}/gene2vec_ggi", help="{train,valid,test}_{text,label}.txt")
+    ggi.add_argument("--output", required=True)
+    perturb = downstream_tasks.add_parser("perturb", help="single-cell perturbation response (ridge, Pearson)")
+    perturb.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
+    perturb.add_argument("--adata", required=True, help=".h5ad with obs['condition'] ('ctrl' for control cells)")
+    perturb.add_argument("--output", required=True)
+    perturb.add_argument("--test-fraction", type=float, default=0.25)
+
+    represent = commands.add_parser("represent", help="profile -> embed -> GGI, beside NCBI summaries and symbols")
+    represent.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
+    represent.add_argument("--output", required=True)
+    represent.add_argument("--data-dir", default=DATA_DIR)
+    represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes (a quick pass)")
+    represent.add_argument("--encoder", default="all-minilm-l6-v2")
+    represent.add_argument("--batch-size", type=int, default=16)
+    represent.add_argument("--max-new-tokens", type=int, default=160, help="length limit of each profile")
     return parser
 
 
@@ -176,7 +210,41 @@ def _inspect(args):
                          args.threshold, args.limit, args.batch_size, args.top_k)
 
 
-COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect}
+def _profile(args):
+    from bft.bio.profiles import read_done, read_gene_list, write_profiles
+    from bft.models import load_for_eval
+
+    genes = read_gene_list(args.genes)
+    read_done(args.output)  # a wrong --output file fails now, not after the model loads
+    model, tokenizer = load_for_eval(args.model)
+    return write_profiles(model, tokenizer, genes, args.output, args.template, args.batch_size, args.max_new_tokens)
+
+
+def _embed(args):
+    from bft.bio.embed import embed_file
+
+    return embed_file(args.input, args.output, args.encoder)
+
+
+def _downstream(args):
+    if args.task == "ggi":
+        from bft.bio.ggi import evaluate_ggi
+
+        return evaluate_ggi(args.embeddings, args.pairs_dir, args.output)
+    from bft.bio.perturb import evaluate_perturbation
+
+    return evaluate_perturbation(args.embeddings, args.adata, args.output, args.test_fraction)
+
+
+def _represent(args):
+    from bft.bio.represent import represent
+
+    return represent(args.model, args.output, args.data_dir, args.limit_genes, args.encoder, args.batch_size,
+                     max_new_tokens=args.max_new_tokens)
+
+
+COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect, "profile": _profile,
+            "embed": _embed, "downstream": _downstream, "represent": _represent}
 
 if __name__ == "__main__":
     sys.exit(main())

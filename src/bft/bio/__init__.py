@@ -1,0 +1,1 @@
+"""Gene representations: model-written profiles, text embeddings, and downstream tasks that use them."""

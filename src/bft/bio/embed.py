@@ -1,0 +1,62 @@
+"""`bft embed`: texts about genes -> one vector per gene, with a sentence-transformers encoder.
+
+Reads `profiles.jsonl` rows (`{"id", "text"}`) or the `SYMBOL: text` synopsis layout (true NCBI summaries), and
+writes `emb.npz` holding `ids` (strings) and `X` (float32, one L2-normalised row per id).
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bft.data.gene_profiles import read_synopses
+from bft.data.records import DataError, read_records
+from bft.models import DEFAULT_ENCODER
+
+
+def read_gene_texts(path) -> dict[str, str]:
+    """{gene: text} from a profiles JSONL file or a synopsis text file."""
+    path = Path(path)
+    if path.suffix.lower() != ".jsonl":
+        return read_synopses(path)
+    texts = {}
+    for line, record in read_records(path):
+        if not isinstance(record.get("id"), str) or not isinstance(record.get("text"), str):
+            raise DataError(path, line, "expected string fields 'id' and 'text'")
+        texts[record["id"]] = record["text"]
+    return texts
+
+
+def embed_texts(texts: dict[str, str], encoder: str = DEFAULT_ENCODER) -> tuple[np.ndarray, np.ndarray]:
+    from bft.eval.go_naming import embed, load_encoder
+
+    ids = np.array(list(texts), dtype=str)
+    return ids, embed(load_encoder(encoder), list(texts.values()))
+
+
+def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
+    """Write `ids` and `X` atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    os.close(handle)
+    try:
+        np.savez(staging, ids=ids, X=X.astype(np.float32))
+        os.replace(staging, path)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def load_embeddings(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        if "ids" not in data or "X" not in data or len(data["ids"]) != len(data["X"]):
+            raise DataError(path, None, "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)")
+        return dict(zip(data["ids"].tolist(), data["X"]))
+
+
+def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
+    ids, X = embed_texts(read_gene_texts(input_path), encoder)
+    save_embeddings(output, ids, X)
+    return {"genes": len(ids), "dimensions": int(X.shape[1]) if X.ndim == 2 else 0, "encoder": encoder,
+            "output": str(output)}

@@ -1,0 +1,89 @@
+"""`bft profile`: the model writes a profile of each gene, in batches, resumably.
+
+Output rows are `{"id": symbol, "text": profile}`, appended batch by batch and flushed to disk; a restarted run
+reads what is there (dropping a torn last line) and profiles only the genes that are missing.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bft.data.gene_profiles import profile_prompt
+from bft.data.records import DataError, read_records
+from bft.eval.generate import generate_answers
+
+TEMPLATES = {
+    "describe": profile_prompt,
+    "summary": lambda symbol: f"Write a concise NCBI-style summary of the human gene {symbol}.",
+}
+
+
+def read_gene_list(path) -> list[str]:
+    """Symbols from a text file (one a line) or any CSV/TSV/JSONL file with a `gene` column; order kept, no repeats."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".parquet"):
+        genes = []
+        for line, record in read_records(path):
+            if not str(record.get("gene", "")).strip():
+                raise DataError(path, line, "expected a non-empty 'gene' column")
+            genes.append(str(record["gene"]).strip())
+    else:
+        if not path.is_file():
+            raise DataError(path, None, "file not found")
+        genes = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+            symbol = line.strip()
+            if symbol and (" " in symbol or "\t" in symbol):
+                raise DataError(path, number, f"expected one gene symbol a line, got {symbol!r}")
+            if symbol:
+                genes.append(symbol)
+    if not genes:
+        raise DataError(path, None, "no genes")
+    return list(dict.fromkeys(genes))
+
+
+def read_done(output) -> dict[str, str]:
+    """Profiles already written; a torn last line (a killed run) is cut off the file."""
+    output = Path(output)
+    if not output.exists():
+        return {}
+    raw = output.read_bytes()
+    keep = raw if raw.endswith(b"\n") or not raw else raw[: raw.rfind(b"\n") + 1]
+    if keep != raw:
+        output.write_bytes(keep)
+    done = {}
+    for number, line in enumerate(keep.decode("utf-8").split("\n"), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                done[row["id"]] = row["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise DataError(output, number, "expected {\"id\": ..., \"text\": ...}: is this a profiles file?")
+    return done
+
+
+def write_profiles(model, tokenizer, genes: list[str], output, template="describe", batch_size=16,
+                   max_new_tokens=160) -> dict:
+    """Profile the genes not yet in `output`; returns counts and throughput."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = read_done(output)
+    todo = [gene for gene in genes if gene not in done]
+    started = time.perf_counter()
+    with open(output, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc="profiling", unit="gene") as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk], max_new_tokens,
+                                     batch_size, desc=None)
+            handle.write("".join(json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts)))
+            handle.flush()
+            os.fsync(handle.fileno())
+            bar.update(len(chunk))
+    seconds = time.perf_counter() - started
+    return {"genes": len(genes), "already_done": len(genes) - len(todo), "written": len(todo), "seconds": seconds,
+            "genes_per_second": len(todo) / seconds if todo and seconds else None}

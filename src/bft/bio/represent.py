@@ -1,0 +1,65 @@
+"""`bft represent`: model-written gene profiles -> embeddings -> gene-gene interaction, beside two references.
+
+The genes are those that occur in the Gene2vec pairs and have an NCBI summary (`--limit-genes`: a fixed
+pseudo-random subset). The same pipeline runs on three texts per gene, over exactly the same pairs: the model's
+profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
+"""
+
+import time
+from pathlib import Path
+
+from bft.bio.embed import embed_texts, save_embeddings
+from bft.bio.ggi import evaluate_ggi, read_pairs
+from bft.bio.profiles import read_done, write_profiles
+from bft.data.gene_profiles import read_synopses
+from bft.data.splits import stable_fraction
+from bft.files import write_json_atomic, write_text_atomic
+from bft.models import DEFAULT_ENCODER, load_for_eval
+
+
+def represented_genes(data_dir, limit_genes=None) -> list[str]:
+    pairs_dir = Path(data_dir) / "gene2vec_ggi"
+    in_pairs = {g for split in ("train", "valid", "test") for a, b, _ in read_pairs(pairs_dir, split) for g in (a, b)}
+    summaries = read_synopses(Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt")
+    genes = sorted(in_pairs & set(summaries))
+    if limit_genes is not None:
+        genes = sorted(sorted(genes, key=lambda g: stable_fraction(g, 0, "represent-subset"))[:limit_genes])
+    return genes
+
+
+def represent(model_name, output, data_dir="../shared/data", limit_genes=None, encoder=DEFAULT_ENCODER,
+              batch_size=16, template="describe", max_new_tokens=160) -> dict:
+    output, data_dir = Path(output), Path(data_dir)
+    genes = represented_genes(data_dir, limit_genes)
+    started = time.perf_counter()
+    model, tokenizer = load_for_eval(model_name)
+    profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template, batch_size,
+                               max_new_tokens)
+    profiles = read_done(output / "profiles.jsonl")
+    summaries = read_synopses(data_dir / "geneagent" / "gene_narrative_synopsis.txt")
+    texts = {"model profile": {g: profiles[g] for g in genes},
+             "NCBI summary": {g: summaries[g] for g in genes},
+             "gene symbol": {g: g for g in genes}}
+    rows = {}
+    for name, by_gene in texts.items():
+        slug = name.replace(" ", "-").lower()
+        save_embeddings(output / f"emb-{slug}.npz", *embed_texts(by_gene, encoder))
+        rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
+    summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
+               "profiling": profiling, "seconds": time.perf_counter() - started, "ggi": rows}
+    write_json_atomic(output / "summary.json", summary)
+    write_text_atomic(output / "summary.md", summary_table(summary))
+    return summary
+
+
+def summary_table(summary: dict) -> str:
+    lines = [f"# Gene representations from `{summary['model']}` ({summary['genes']} genes, encoder "
+             f"{summary['encoder']})", "",
+             "| text per gene | GGI AUROC (95% CI) | AUPRC | gene-disjoint AUROC | gene-frequency baseline AUROC | test pairs |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, r in summary["ggi"].items():
+        disjoint = r["gene_disjoint"].get("auroc")
+        lines.append(f"| {name} | {r['auroc']:.3f} ({r['auroc_ci_low']:.3f}-{r['auroc_ci_high']:.3f}) | {r['auprc']:.3f} "
+                     f"| {'n/a' if disjoint is None else f'{disjoint:.3f}'} | {r['gene_frequency_baseline_auroc']:.3f} "
+                     f"| {r['n_test']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""Gene profiles, embeddings and downstream tasks, end to end on small inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bft.bio import profiles
+from bft.bio.embed import embed_file, load_embeddings, save_embeddings
+from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
+from bft.bio.perturb import evaluate_perturbation
+from bft.cli import main
+from tests.conftest import SHARED_DATA, needs_shared_data
+
+GENES = ["TP53", "BRCA1", "EGFR", "MYC", "CDK1"]
+
+
+def read_rows(path):
+    return [json.loads(line) for line in path.read_text().split("\n") if line]
+
+
+def test_profile_resumes_after_an_interruption(tiny_model, tmp_path, monkeypatch):
+    genes = tmp_path / "genes.txt"
+    genes.write_text("\n".join(GENES) + "\n")
+    out = tmp_path / "profiles.jsonl"
+    calls = []
+    real = profiles.generate_answers
+
+    def dies_on_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the run is killed while the second batch is generating
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(profiles, "generate_answers", dies_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out), "--batch-size", "2",
+              "--max-new-tokens", "8"])
+    assert [r["id"] for r in read_rows(out)] == GENES[:2]
+    with open(out, "a") as handle:
+        handle.write('{"id": "EGFR", "te')  # and a torn line, as a kill in mid-write leaves
+
+    monkeypatch.setattr(profiles, "generate_answers", real)
+    generated = []
+    monkeypatch.setattr(profiles, "generate_answers", lambda m, t, prompts, *a, **k: generated.extend(prompts) or
+                        real(m, t, prompts, *a, **k))
+    assert main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out), "--batch-size", "2",
+                 "--max-new-tokens", "8"]) == 0
+    rows = read_rows(out)
+    assert [r["id"] for r in rows] == GENES and all(isinstance(r["text"], str) for r in rows)
+    assert len(generated) == 3 and all(g in p for g, p in zip(GENES[2:], generated))  # only the missing genes
+
+
+def test_gene_list_formats_and_errors(tmp_path):
+    csv = tmp_path / "genes.csv"
+    csv.write_text("gene,score\nTP53,1\nEGFR,2\nTP53,3\n")
+    assert profiles.read_gene_list(csv) == ["TP53", "EGFR"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("TP53\nBRCA1 EGFR\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2: expected one gene symbol a line"):
+        profiles.read_gene_list(bad)
+
+
+def test_embed_profiles_and_synopses(tmp_path):
+    jsonl = tmp_path / "profiles.jsonl"
+    jsonl.write_text('{"id": "TP53", "text": "tumour suppressor"}\n{"id": "MYC", "text": "transcription factor"}\n')
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: A tumour suppressor.\nMYC: A transcription factor.\n")
+    for source in (jsonl, synopsis):
+        result = embed_file(source, tmp_path / f"{source.stem}.npz")
+        embeddings = load_embeddings(tmp_path / f"{source.stem}.npz")
+        assert result["genes"] == 2 and list(embeddings) == ["TP53", "MYC"]
+        assert all(v.dtype == np.float32 and v.shape == (384,) and abs(np.linalg.norm(v) - 1) < 1e-5
+                   for v in embeddings.values())
+
+
+@needs_shared_data("gene2vec_ggi")
+def test_ggi_with_random_embeddings_and_a_truly_disjoint_split(tmp_path):
+    pairs_dir = SHARED_DATA / "gene2vec_ggi"
+    some_pairs = [p for split in ("train", "valid", "test") for p in read_pairs(pairs_dir, split)[:3000]]
+    genes = sorted({g for a, b, _ in some_pairs for g in (a, b)})
+    rng = np.random.default_rng(0)
+    save_embeddings(tmp_path / "random.npz", np.array(genes), rng.normal(size=(len(genes), 16)).astype(np.float32))
+    results = evaluate_ggi(tmp_path / "random.npz", pairs_dir, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["n_test"] == results["n_test"] > 100
+    assert 0 < results["positive_rate"] < 1 and results["auroc_ci_low"] <= results["auroc"] <= results["auroc_ci_high"]
+    # random vectors carry no biology: on unseen genes they cannot beat chance
+    disjoint = results["gene_disjoint"]
+    assert abs(disjoint["auroc"] - 0.5) < 0.1
+
+    keep = set(genes)
+    train, test = ([p for p in read_pairs(pairs_dir, s) if p[0] in keep and p[1] in keep] for s in ("train", "test"))
+    unseen = unseen_gene_pairs(train, test + [("A1", train[0][0], 1)])  # one planted pair with a training gene
+    assert unseen == test and disjoint["n_test"] == len(test)  # Gene2vec's split is already gene-disjoint
+    assert not {g for p in train for g in p[:2]} & {g for p in unseen for g in p[:2]}
+
+
+def synthetic_adata(path, shuffle_embeddings=False, seed=0):
+    import anndata
+
+    rng = np.random.default_rng(seed)
+    genes = [f"G{i}" for i in range(80)]
+    embedding = {g: rng.normal(size=8).astype(np.float32) for g in genes}
+    W = rng.normal(size=(30, 8))
+    conditions, rows = [], []
+    for _ in range(40):
+        conditions.append("ctrl")
+        rows.append(rng.normal(0, 0.1, 30))
+    for g in genes:
+        shift = W @ embedding[g]
+        for _ in range(5):
+            conditions.append(f"{g}+ctrl")
+            rows.append(shift + rng.normal(0, 0.1, 30))
+    adata = anndata.AnnData(X=np.array(rows, dtype=np.float32))
+    adata.obs["condition"] = conditions
+    adata.write_h5ad(path)
+    vectors = list(embedding.values())
+    if shuffle_embeddings:
+        vectors = [vectors[i] for i in rng.permutation(len(vectors))]
+    return np.array(genes), np.stack(vectors)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_perturbation_recovers_a_planted_signal_and_fails_on_shuffled(tmp_path, shuffled):
+    ids, X = synthetic_adata(tmp_path / "cells.h5ad", shuffle_embeddings=shuffled)
+    save_embeddings(tmp_path / "emb.npz", ids, X)
+    assert main(["downstream", "perturb", "--embeddings", str(tmp_path / "emb.npz"), "--adata",
+                 str(tmp_path / "cells.h5ad"), "--output", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["n_test"] >= 10 and results["n_train"] + results["n_test"] == 80
+    if shuffled:
+        assert abs(results["pearson_all_mean"]) < 0.25
+    else:
+        assert results["pearson_all_mean"] > 0.9 and results["pearson_top_de_mean"] > 0.9
+        assert results["pearson_all_mean"] > results["baseline_pearson_all_mean"] + 0.5
+
+
+@needs_shared_data("gene2vec_ggi")
+def test_represent_end_to_end(tiny_model, tmp_path):
+    out = tmp_path / "represent"
+    assert main(["represent", "--model", tiny_model, "--output", str(out), "--data-dir", str(SHARED_DATA),
+                 "--limit-genes", "700", "--max-new-tokens", "6", "--batch-size", "32"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["genes"] == 700 and set(summary["ggi"]) == {"model profile", "NCBI summary", "gene symbol"}
+    n_tests = {row["n_test"] for row in summary["ggi"].values()}
+    assert len(n_tests) == 1 and n_tests.pop() > 20  # exactly the same pairs for the three texts
+    assert "| NCBI summary |" in (out / "summary.md").read_text()
