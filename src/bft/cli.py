@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     represent.add_argument("--encoder", default="all-minilm-l6-v2")
     represent.add_argument("--batch-size", type=int, default=16)
     represent.add_argument("--max-new-tokens", type=int, default=160, help="length limit of each profile")
+
+    compare = commands.add_parser("compare", help="train nll/dft/bft alike over seeds, evaluate, report")
+    compare.add_argument("--config", required=True, help="comparison recipe (configs/compare-*.yaml)")
+    compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
+    compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
     return parser
 
 
@@ -243,8 +248,16 @@ def _represent(args):
                      max_new_tokens=args.max_new_tokens)
 
 
+def _compare(args):
+    from bft.compare import run_comparison
+
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    report = run_comparison(args.config, args.output, seeds)
+    return {"report": f"{args.output}/report.md", "tables": report["tables"]}
+
+
 COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect, "profile": _profile,
-            "embed": _embed, "downstream": _downstream, "represent": _represent}
+            "embed": _embed, "downstream": _downstream, "represent": _represent, "compare": _compare}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,136 @@
+"""The comparison report: per evaluation, each method's mean over seeds with a 95% t-interval, the paired
+difference of every BFT method against SFT (`nll`) and DFT, and plots (loss curves, BFT's weights, scores)."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bft.files import write_json_atomic, write_text_atomic
+
+BASELINES = ("nll", "dft")
+
+
+def t_interval(values) -> dict:
+    """Mean and 95% Student-t interval of the mean (NaN bounds for a single value)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    mean = float(values.mean()) if n else float("nan")
+    if n < 2:
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def paired_difference(scores_a: dict, scores_b: dict) -> dict:
+    """`t_interval` of a - b over the seeds both have ({seed: value} each)."""
+    seeds = sorted(set(scores_a) & set(scores_b))
+    return t_interval([scores_a[s] - scores_b[s] for s in seeds])
+
+
+def tables(runs: dict) -> dict:
+    """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}."""
+    by_metric = {}
+    for run in runs.values():
+        for task, scores in run["scores"].items():
+            for metric, value in scores.items():
+                by_metric.setdefault(task, {}).setdefault(metric, {}).setdefault(run["method"], {})[run["seed"]] = value
+    result = {}
+    for task, metrics in by_metric.items():
+        for metric, per_method in metrics.items():
+            entry = {"methods": {m: t_interval(list(v.values())) for m, v in per_method.items()}, "differences": {}}
+            for method in per_method:
+                if method.startswith("bft"):
+                    for baseline in BASELINES:
+                        if baseline in per_method:
+                            entry["differences"][f"{method} - {baseline}"] = paired_difference(
+                                per_method[method], per_method[baseline])
+            result.setdefault(task, {})[metric] = entry
+    return result
+
+
+def _cell(interval: dict, signed=False) -> str:
+    mean = f"{interval['mean']:+.3f}" if signed else f"{interval['mean']:.3f}"
+    if math.isnan(interval["ci_low"]):
+        return mean
+    return f"{mean} [{interval['ci_low']:.3f}, {interval['ci_high']:.3f}]"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Comparison: {report['config']}", "",
+             f"Seeds: {', '.join(map(str, report['seeds']))}. Cells: mean over seeds [95% t-interval]; differences are "
+             "paired by seed.", ""]
+    for task, metrics in report["tables"].items():
+        names = list(metrics)
+        methods = list(next(iter(metrics.values()))["methods"])
+        lines += [f"## {task}", "", "| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for method in methods:
+            lines.append(f"| {method} | " + " | ".join(_cell(metrics[m]["methods"][method]) for m in names) + " |")
+        for difference in next(iter(metrics.values()))["differences"]:
+            lines.append(f"| {difference} | " + " | ".join(_cell(metrics[m]["differences"][difference], signed=True)
+                                                         for m in names) + " |")
+        lines.append("")
+    lines += ["Plots: `loss_curves.png`, `bft_weights.png`, `scores.png`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(output, recipe, runs, seeds) -> dict:
+    output = Path(output)
+    report = {"config": recipe.get("name", "comparison"), "seeds": seeds, "recipe": recipe, "runs": runs,
+              "tables": tables(runs)}
+    _plot(output, runs, report["tables"])
+    write_json_atomic(output / "report.json", report)
+    write_text_atomic(output / "report.md", markdown(report))
+    return report
+
+
+def _plot(output: Path, runs: dict, result_tables: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text()) for name, run in runs.items()}
+    fig, axis = plt.subplots(figsize=(6, 4))
+    for name, history in histories.items():
+        rows = [r for r in history if "loss" in r and "step" in r]
+        axis.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name, alpha=0.8)
+    axis.set(xlabel="optimizer step", ylabel="training loss (each method's own objective)", title="loss curves")
+    axis.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output / "loss_curves.png", dpi=100)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, history in histories.items():
+        rows = [r for r in history if "bft/sample_weight_mean" in r]
+        for axis, key in zip(axes, ("bft/sample_weight", "bft/min_group_conf")):
+            if rows:
+                steps = np.array([r["step"] for r in rows])
+                mean, std = np.array([r[f"{key}_mean"] for r in rows]), np.array([r[f"{key}_std"] for r in rows])
+                axis.plot(steps, mean, label=name)
+                axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    for axis, title in zip(axes, ("sample weight s_b (mean ± sd)", "P_b (mean ± sd)")):
+        axis.set(xlabel="optimizer step", title=title, ylim=(0, 1))
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output / "bft_weights.png", dpi=100)
+    plt.close(fig)
+
+    panels = [(task, metric, entry) for task, metrics in result_tables.items() for metric, entry in metrics.items()]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1), 3.6), squeeze=False)
+    for axis, (task, metric, entry) in zip(axes[0], panels):
+        names = list(entry["methods"])
+        means = [entry["methods"][m]["mean"] for m in names]
+        errors = [0 if math.isnan(entry["methods"][m]["ci_low"]) else means[i] - entry["methods"][m]["ci_low"]
+                  for i, m in enumerate(names)]
+        axis.bar(names, means, yerr=errors, capsize=4, color="#7aa6c2")
+        axis.set_title(f"{task}\n{metric}", fontsize=9)
+        axis.tick_params(axis="x", labelrotation=45, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(output / "scores.png", dpi=100)
+    plt.close(fig)

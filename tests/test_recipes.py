@@ -1,0 +1,27 @@
+"""Every shipped recipe parses into the dataclasses and names only what exists."""
+
+from pathlib import Path
+
+import pytest
+
+from bft.compare import load_recipe, methods
+from bft.train import parse_train_args
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["compare-go-naming.yaml", "compare-gene-profiles.yaml", "compare-pubmedqa.yaml"])
+def test_compare_recipes_parse(tmp_path, name):
+    import yaml
+
+    recipe = load_recipe(CONFIGS / name)
+    assert set(methods(recipe)) == {"nll", "dft", "bft"} and recipe["evaluations"]
+    train = tmp_path / "train.yaml"
+    train.write_text(yaml.safe_dump(recipe["train"]))
+    _, config, model_args = parse_train_args(["--config", str(train), "--loss_type", "bft", "--output_dir", str(tmp_path)])
+    assert config.loss_type == "bft" and model_args.model_name_or_path == "smollm2-135m-instruct"
+
+
+def test_demo_recipe_parses(tmp_path):
+    script_args, config, _ = parse_train_args(["--config", str(CONFIGS / "demo.yaml"), "--output_dir", str(tmp_path)])
+    assert script_args.data == "demo" and config.loss_type == "bft" and not config.bf16
