@@ -1,0 +1,58 @@
+"""Throughput of `bft eval mcq`'s batched scoring against a plain one-option-at-a-time loop, same model, same
+questions, one run. The loop runs each (question, option) pair alone and takes the log-softmax of the full
+logits, the obvious implementation; both must give the same scores.
+
+    python benchmarks/mcq_throughput.py [--questions 40] [--batch 16] [--out benchmarks/results/mcq_throughput.json]
+"""
+
+import argparse
+import json
+import time
+
+import torch
+
+from bft.eval.loglik import continuation_logprobs, encode_pair
+from bft.eval.mcq import mcq_context, read_mcq
+from bft.files import write_json_atomic
+from bft.models import load_for_eval
+
+
+def one_at_a_time(model, tokenizer, pairs):
+    scores = []
+    for context, continuation in pairs:
+        ids, n = encode_pair(tokenizer, context, continuation)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0, :-1].float(), -1)
+        targets = torch.tensor(ids[1:])
+        scores.append(float(logprobs[torch.arange(len(targets)), targets][-n:].sum()))
+    return scores
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/medqa_mcq/medqa/test.jsonl")
+    parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--out", default="benchmarks/results/mcq_throughput.json")
+    args = parser.parse_args()
+    model, tokenizer = load_for_eval("smollm2-135m-instruct")
+    questions = read_mcq(args.data, args.questions)
+    pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
+    continuation_logprobs(model, tokenizer, pairs[:4], args.batch)  # warm-up
+    started = time.perf_counter()
+    batched = continuation_logprobs(model, tokenizer, pairs, args.batch)
+    batched_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    looped = one_at_a_time(model, tokenizer, pairs)
+    loop_seconds = time.perf_counter() - started
+    result = {"command": f"python benchmarks/mcq_throughput.py --questions {args.questions} --batch {args.batch}",
+              "data": args.data, "questions": len(questions), "options": len(pairs),
+              "batched_options_per_second": len(pairs) / batched_seconds,
+              "loop_options_per_second": len(pairs) / loop_seconds, "speedup": loop_seconds / batched_seconds,
+              "max_abs_score_difference": max(abs(a - b) for a, b in zip(batched, looped))}
+    write_json_atomic(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
