@@ -95,3 +95,14 @@ def test_help_explains_the_bft_fields():
     assert result.returncode == 0
     for text in ("--loss_type", "--bft_group_size", "--bft_gamma", "--bft_token_weighting", "--data", "--use_peft"):
         assert text in result.stdout
+
+
+def test_evaluation_logs_bft_diagnostics_of_its_own(tiny_model, small_data, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--eval_data",
+                 str(small_data), "--eval_strategy", "steps", "--eval_steps", "2", "--output_dir", str(out),
+                 "--loss_type", "bft", "--bft_group_size", "4", *FAST]) == 0
+    history = json.loads((out / "log_history.json").read_text())
+    evaluation = next(row for row in history if "eval_loss" in row)
+    assert 0 <= evaluation["eval_bft/sample_weight_mean"] <= 1
+    assert evaluation["eval_bft/sample_weight_mean"] + evaluation["eval_bft/min_group_conf_mean"] == pytest.approx(1)

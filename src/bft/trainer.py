@@ -85,7 +85,9 @@ class BFTTrainer(SFTTrainer):
         if is_bft:
             # compute_loss divides by the step's sample count itself, so Trainer must not divide by the GA steps
             self.loss_is_scaled_for_ga = True
-        self._diagnostic_sums = {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
+        # Per mode and diagnostic: (count, sum, sum of squares) since the last log
+        self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
+                                 for mode in ("train", "eval")}
 
     def _get_num_items_in_batch(self, batch_samples, device):
         """For BFT, the number of samples (rows, or packed segments) in the optimizer step, over all processes."""
@@ -122,13 +124,14 @@ class BFTTrainer(SFTTrainer):
     def log(self, logs, start_time=None):
         """Adds BFT's diagnostics (mean and standard deviation since the last log) to the usual metrics."""
         if self.args.loss_type == "bft":
-            prefix = "" if self.model.training else "eval_"
-            for name, (count, total, squares) in self._diagnostic_sums.items():
+            mode = "train" if self.model.training else "eval"
+            prefix = "" if mode == "train" else "eval_"
+            for name, (count, total, squares) in self._diagnostic_sums[mode].items():
                 if count > 0:
                     mean = total / count
                     logs[f"{prefix}{name}_mean"] = float(mean)
                     logs[f"{prefix}{name}_std"] = math.sqrt(max(float(squares / count - mean**2), 0.0))
-                self._diagnostic_sums[name].zero_()
+                self._diagnostic_sums[mode][name].zero_()
         super().log(logs, start_time)
 
     def _record(self, mode, inputs, outputs, details):
@@ -152,7 +155,7 @@ class BFTTrainer(SFTTrainer):
             value = value.double()
             stats = torch.stack([torch.tensor(value.numel(), dtype=torch.float64, device=value.device),
                                  value.sum(), value.pow(2).sum()])
-            self._diagnostic_sums[name] += gather(stats[None]).sum(0).cpu()
+            self._diagnostic_sums[mode][name] += gather(stats[None]).sum(0).cpu()
 
 
 def _accelerator_available() -> bool:
