@@ -101,3 +101,15 @@ def test_eval_bad_input_is_reported_before_loading_a_model(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"{data}:1: 'answer_idx' must be one of the option letters" in error
     assert not (tmp_path / "o").exists()
+
+
+def test_limit_takes_a_fixed_spread_subset(tmp_path):
+    from bft.eval.mcq import read_mcq
+
+    rows = [{"question": f"q{i}", "options": {"A": "x", "B": "y"}, "answer_idx": "A" if i < 50 else "B"}
+            for i in range(100)]  # sorted by answer, as some benchmark files are
+    data = write_jsonl(tmp_path / "sorted.jsonl", rows)
+    first, second = read_mcq(data, 20), read_mcq(data, 20)
+    assert first == second and len(first) == 20
+    assert 3 < sum(q["answer_idx"] == "B" for q in first) < 17  # not the first 20, all "A"
+    assert [int(q["id"]) for q in first] == sorted(int(q["id"]) for q in first)  # file order kept

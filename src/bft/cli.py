@@ -120,7 +120,7 @@ def _data_io(parser):
 def _eval_common(parser):
     parser.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
-    parser.add_argument("--limit", type=int, help="only the first N items (a quick pass)")
+    parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
     parser.add_argument("--batch-size", type=int, default=16)
 
 

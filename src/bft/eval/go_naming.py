@@ -13,6 +13,7 @@ import numpy as np
 
 from bft.data.gene_sets import read_gene_sets, read_go_terms
 from bft.data.go_naming import naming_prompt
+from bft.data.splits import fixed_subset
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
@@ -73,7 +74,7 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
 def evaluate_go_naming(model, tokenizer, sets, output, go_dir, encoder=DEFAULT_ENCODER, limit=None,
                        batch_size=16, max_new_tokens=32) -> dict:
     """Name every gene set of `sets` with the model and score the names; writes results and predictions."""
-    gene_sets = read_gene_sets(sets)[:limit]
+    gene_sets = fixed_subset(read_gene_sets(sets), limit, lambda gs: gs.id)
     answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets], max_new_tokens,
                                batch_size, desc="naming gene sets")
     names = [parse_process_name(answer) for answer in answers]

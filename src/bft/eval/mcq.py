@@ -8,13 +8,16 @@ highest log-likelihood per byte of the option's text.
 from pathlib import Path
 
 from bft.data.records import DataError, read_records
+from bft.data.splits import fixed_subset
 from bft.eval.loglik import continuation_logprobs
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
 
 
 def read_mcq(path, limit=None) -> list[dict]:
-    """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number."""
+    """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number.
+
+    `limit`: a fixed pseudo-random subset (these files can be sorted by answer)."""
     questions = []
     for line, record in read_records(path):
         if not isinstance(record.get("question"), str) or not record["question"].strip():
@@ -26,9 +29,7 @@ def read_mcq(path, limit=None) -> list[dict]:
             raise DataError(path, line, f"'answer_idx' must be one of the option letters {sorted(options)}")
         questions.append({"id": str(record.get("realidx", line)), "question": record["question"],
                           "options": options, "answer_idx": record["answer_idx"]})
-        if limit is not None and len(questions) >= limit:
-            break
-    return questions
+    return fixed_subset(questions, limit, lambda q: q["id"])
 
 
 def mcq_context(question: str) -> str:

@@ -3,6 +3,7 @@
 import re
 
 from bft.data.pubmedqa import DECISIONS, pubmedqa_prompt, read_pubmedqa
+from bft.data.splits import fixed_subset
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
@@ -28,7 +29,7 @@ def macro_f1(truth: list[str], predicted: list[str | None]) -> float:
 
 
 def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, limit=None, batch_size=8, max_new_tokens=128) -> dict:
-    items = read_pubmedqa(pubmedqa_dir, "test")[:limit]
+    items = fixed_subset(read_pubmedqa(pubmedqa_dir, "test"), limit, lambda item: item["id"])
     answers = generate_answers(model, tokenizer, [pubmedqa_prompt(i["question"], i["contexts"]) for i in items],
                                max_new_tokens, batch_size, desc="pubmedqa")
     decisions = [parse_decision(answer) for answer in answers]

@@ -39,7 +39,8 @@ def evaluate_suite(model_name, output, data_dir="../shared/data", limit=None, en
 
 
 def summary_table(summary: dict) -> str:
-    lines = [f"# Evaluation of `{summary['model']}`" + (f" (first {summary['limit']} items per task)" if summary["limit"] else ""),
+    lines = [f"# Evaluation of `{summary['model']}`" + (f" ({summary['limit']} items per task, a fixed pseudo-random "
+                                                         "subset)" if summary["limit"] else ""),
              "", "| task | n | metric | value (95% CI) | metric | value | seconds |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for task, row in summary["tasks"].items():
         first, second = HEADLINES[row["task"]]
