@@ -1,16 +1,19 @@
-"""Throughput of `bft eval mcq`'s batched scoring against a plain one-option-at-a-time loop, same model, same
-questions, one run. The loop runs each (question, option) pair alone and takes the log-softmax of the full
-logits, the obvious implementation; both must give the same scores.
+"""Throughput of `bft eval mcq`'s batched scoring against the lm-evaluation-harness (`HFLM`, a local task over the
+same questions, same batch size) and against a plain one-option-at-a-time loop; same model, one run. The loop runs
+each (question, option) pair alone and takes the log-softmax of the full logits. All three must agree.
 
     python benchmarks/mcq_throughput.py [--questions 40] [--batch 16] [--out benchmarks/results/mcq_throughput.json]
 """
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
+from bft.eval.harness import local_mcq_task, run_harness
 from bft.eval.loglik import continuation_logprobs, encode_pair
 from bft.eval.mcq import mcq_context, read_mcq
 from bft.files import write_json_atomic
@@ -26,6 +29,11 @@ def one_at_a_time(model, tokenizer, pairs):
         targets = torch.tensor(ids[1:])
         scores.append(float(logprobs[torch.arange(len(targets)), targets][-n:].sum()))
     return scores
+
+
+def _per_question(scores, questions):
+    scores = iter(scores)
+    return [[next(scores) for _ in q["options"]] for q in questions]
 
 
 def main():
@@ -45,10 +53,23 @@ def main():
     started = time.perf_counter()
     looped = one_at_a_time(model, tokenizer, pairs)
     loop_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        subset = Path(folder) / "questions.jsonl"
+        subset.write_text("".join(json.dumps({k: q[k] for k in ("question", "options", "answer_idx")}) + "\n"
+                                  for q in questions))
+        task = local_mcq_task(subset, folder)
+        started = time.perf_counter()
+        harness = run_harness(model, tokenizer, [task], Path(folder) / "out", folder, batch_size=args.batch)
+        harness_seconds = time.perf_counter() - started
     result = {"command": f"python benchmarks/mcq_throughput.py --questions {args.questions} --batch {args.batch}",
               "data": args.data, "questions": len(questions), "options": len(pairs),
               "batched_options_per_second": len(pairs) / batched_seconds,
-              "loop_options_per_second": len(pairs) / loop_seconds, "speedup": loop_seconds / batched_seconds,
+              "loop_options_per_second": len(pairs) / loop_seconds,
+              "harness_options_per_second": len(pairs) / harness_seconds,
+              "speedup_over_loop": loop_seconds / batched_seconds, "speedup_over_harness": harness_seconds / batched_seconds,
+              "harness_accuracy": harness["tasks"][task]["accuracy"],
+              "bft_accuracy": sum(max(zip(q["options"], scores), key=lambda x: x[1])[0] == q["answer_idx"]
+                                  for q, scores in zip(questions, _per_question(batched, questions))) / len(questions),
               "max_abs_score_difference": max(abs(a - b) for a, b in zip(batched, looped))}
     write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2))

@@ -113,3 +113,25 @@ def test_limit_takes_a_fixed_spread_subset(tmp_path):
     assert first == second and len(first) == 20
     assert 3 < sum(q["answer_idx"] == "B" for q in first) < 17  # not the first 20, all "A"
     assert [int(q["id"]) for q in first] == sorted(int(q["id"]) for q in first)  # file order kept
+
+
+def test_harness_bridge_scores_like_bft_eval_mcq(tiny_model, tmp_path):
+    """The lm-evaluation-harness, through the bridge, on a local task over the same questions: same answers."""
+    pytest.importorskip("lm_eval")
+    from bft.eval.harness import local_mcq_task
+
+    questions = [{"question": f"Which gene is number {i}?", "options": {"A": "TP53", "B": "BRCA1 gene", "C": "EGFR"},
+                  "answer_idx": "ABC"[i % 3]} for i in range(6)]
+    data = write_jsonl(tmp_path / "test.jsonl", questions)
+    task = local_mcq_task(data, tmp_path / "tasks")
+    assert main(["eval", "mcq", "--model", tiny_model, "--tasks", task, "--include-path", str(tmp_path / "tasks"),
+                 "--output", str(tmp_path / "harness")]) == 0
+    assert main(["eval", "mcq", "--model", tiny_model, "--data", str(data), "--output", str(tmp_path / "bft")]) == 0
+    harness = json.loads((tmp_path / "harness" / "results.json").read_text())["tasks"][task]
+    ours = json.loads((tmp_path / "bft" / "results.json").read_text())
+    assert harness["n"] == ours["n"] == 6
+    assert harness["accuracy"] == pytest.approx(ours["accuracy"]) and harness["accuracy_norm"] == pytest.approx(ours["accuracy_norm"])
+    harness_rows = [json.loads(line) for line in (tmp_path / "harness" / "predictions.jsonl").read_text().split("\n") if line]
+    our_rows = [json.loads(line) for line in (tmp_path / "bft" / "predictions.jsonl").read_text().split("\n") if line]
+    for h, o in zip(sorted(harness_rows, key=lambda r: r["doc_id"]), our_rows):
+        assert h["scores"] == pytest.approx(list(o["scores"].values()), abs=1e-3)

@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     naming.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence encoder (default: the bundled one)")
     mcq = tasks.add_parser("mcq", help="multiple choice scored by log-likelihood (lm-evaluation-harness style)")
     _eval_common(mcq)
-    mcq.add_argument("--data", required=True, help="JSONL with question, options {letter: text}, answer_idx")
+    mcq.add_argument("--data", help="JSONL with question, options {letter: text}, answer_idx")
+    mcq.add_argument("--tasks", help="instead of --data: comma-separated lm-evaluation-harness tasks (e.g. "
+                                     "medqa_4options,medmcqa; their data must be reachable)")
+    mcq.add_argument("--include-path", help="folder of extra harness task YAML files (with --tasks)")
     pubmedqa = tasks.add_parser("pubmedqa", help="PubMedQA test set by generation: accuracy and macro-F1")
     _eval_common(pubmedqa)
     pubmedqa.add_argument("--data-dir", default=f"{DATA_DIR}/pubmedqa", help="folder with ori_pqal.json")
@@ -184,6 +187,11 @@ def _eval(args):
 
         return evaluate_go_naming(model, tokenizer, args.sets, args.output, args.go_dir, args.encoder, args.limit,
                                   args.batch_size)
+    if args.task == "mcq" and args.tasks:
+        from bft.eval.harness import run_harness
+
+        return run_harness(model, tokenizer, args.tasks.split(","), args.output, args.include_path, args.limit,
+                           args.batch_size)
     if args.task == "mcq":
         from bft.eval.mcq import evaluate_mcq
 
@@ -199,9 +207,11 @@ def _check_inputs(args):
         from bft.data.gene_sets import read_gene_sets
 
         read_gene_sets(args.sets)
-    elif args.task == "mcq":
+    elif args.task == "mcq" and not args.tasks:
         from bft.eval.mcq import read_mcq
 
+        if not args.data:
+            raise ValueError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
         read_mcq(args.data)
 
 

@@ -2,7 +2,7 @@
 
 As the lm-evaluation-harness does for multiple-choice tasks: the context is `Question: ...\\nAnswer:`, each option's
 text is a continuation; `accuracy` takes the option with the highest summed log-likelihood, `accuracy_norm` the
-highest log-likelihood per byte of the option's text.
+highest log-likelihood per character of the option's text (the harness's `acc` and `acc_norm`).
 """
 
 from pathlib import Path
@@ -45,8 +45,8 @@ def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_
     for q in questions:
         letters = list(q["options"])
         summed = {letter: next(scores) for letter in letters}
-        per_byte = {letter: summed[letter] / max(len((" " + q["options"][letter]).encode()), 1) for letter in letters}
-        choice, choice_norm = max(letters, key=summed.get), max(letters, key=per_byte.get)
+        per_char = {letter: summed[letter] / max(len(q["options"][letter]), 1) for letter in letters}
+        choice, choice_norm = max(letters, key=summed.get), max(letters, key=per_char.get)
         correct.append(choice == q["answer_idx"])
         correct_norm.append(choice_norm == q["answer_idx"])
         predictions.append({"id": q["id"], "prediction": choice, "prediction_norm": choice_norm,
