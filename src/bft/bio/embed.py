@@ -12,7 +12,7 @@ import numpy as np
 
 from bft.data.gene_profiles import read_synopses
 from bft.data.records import DataError, read_records
-from bft.models import DEFAULT_ENCODER
+from bft.models import DEFAULT_ENCODER, embed, load_encoder
 
 
 def read_gene_texts(path) -> dict[str, str]:
@@ -29,8 +29,6 @@ def read_gene_texts(path) -> dict[str, str]:
 
 
 def embed_texts(texts: dict[str, str], encoder: str = DEFAULT_ENCODER) -> tuple[np.ndarray, np.ndarray]:
-    from bft.eval.go_naming import embed, load_encoder
-
     ids = np.array(list(texts), dtype=str)
     return ids, embed(load_encoder(encoder), list(texts.values()))
 

@@ -17,7 +17,7 @@ from bft.data.splits import fixed_subset
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
-from bft.models import DEFAULT_ENCODER, cache_dir, resolve_encoder
+from bft.models import DEFAULT_ENCODER, cache_dir, embed, load_encoder
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
 # "The most prominent biological process (they perform / of these genes) is X": keep X
@@ -42,17 +42,6 @@ def rouge_l(predictions: list[str], references: list[str]) -> list[float]:
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     return [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references)]
-
-
-def load_encoder(name: str = DEFAULT_ENCODER):
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(resolve_encoder(name), device="cpu")
-
-
-def embed(encoder, texts: list[str]) -> np.ndarray:
-    return encoder.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
-                          show_progress_bar=len(texts) > 1000).astype(np.float32)
 
 
 def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
