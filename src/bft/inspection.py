@@ -26,7 +26,7 @@ def score_dataset(model, tokenizer, data: str, limit=None, batch_size=8, max_len
         dataset = dataset.select(range(min(limit, len(dataset))))
     dataset = dataset.add_column("sample_index", list(range(len(dataset))))
     config = BFTConfig(output_dir=tempfile.mkdtemp(prefix="bft-inspect-"), per_device_train_batch_size=batch_size,
-                       max_length=max_length, report_to="none", gradient_checkpointing=False, use_cpu=True)
+                       max_length=max_length, report_to="none", gradient_checkpointing=False)
     trainer = BFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     prepared = trainer.train_dataset
     samples = []
@@ -35,13 +35,15 @@ def score_dataset(model, tokenizer, data: str, limit=None, batch_size=8, max_len
         rows = [prepared[i] for i in range(start, min(start + batch_size, len(prepared)))]
         batch = trainer.data_collator([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
         with torch.no_grad():
-            outputs = trainer.model(**batch, fused_lm_head=True, use_cache=False)
+            outputs = trainer.model(**{k: v.to(trainer.model.device) for k, v in batch.items()}, fused_lm_head=True,
+                                    use_cache=False)
         targets = batch["input_ids"][:, 1:]
         for row, record in enumerate(rows):
             mask = outputs.label_mask[row]
+            mask = mask.cpu()
             samples.append({"index": record["sample_index"],
                             "token_ids": targets[row][mask].tolist(),
-                            "logprobs": outputs.log_probs[row][mask].double().numpy()})
+                            "logprobs": outputs.log_probs[row].cpu()[mask].double().numpy()})
     for sample in samples:
         sample["tokens"] = [tokenizer.decode([t]) for t in sample.pop("token_ids")]
     return samples
