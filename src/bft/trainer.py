@@ -151,11 +151,12 @@ class BFTTrainer(SFTTrainer):
             "bft/min_group_conf": details.min_group_confidence,
             "bft/token_weight": details.token_weights[mask],
         }
-        for name, value in values.items():
-            value = value.double()
-            stats = torch.stack([torch.tensor(value.numel(), dtype=torch.float64, device=value.device),
-                                 value.sum(), value.pow(2).sum()])
-            self._diagnostic_sums[mode][name] += gather(stats[None]).sum(0).cpu()
+        # (count, sum, sum of squares) of each diagnostic, gathered from every process in one collective call
+        stats = torch.stack([torch.stack([torch.tensor(v.numel(), dtype=torch.float64, device=v.device),
+                                          v.double().sum(), v.double().pow(2).sum()]) for v in values.values()])
+        totals = gather(stats[None]).sum(0).cpu()
+        for name, row in zip(values, totals):
+            self._diagnostic_sums[mode][name] += row
 
 
 def _accelerator_available() -> bool:

@@ -8,13 +8,15 @@ profile, the true NCBI summary (a GenePT-style reference) and the bare gene symb
 import time
 from pathlib import Path
 
-from bft.bio.embed import embed_texts, save_embeddings
+import numpy as np
+
+from bft.bio.embed import save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs
 from bft.bio.profiles import read_done, write_profiles
 from bft.data.gene_profiles import read_synopses
 from bft.data.splits import stable_fraction
 from bft.files import write_json_atomic, write_text_atomic
-from bft.models import DEFAULT_ENCODER, load_for_eval
+from bft.models import DEFAULT_ENCODER, embed, load_encoder, load_for_eval
 
 
 def represented_genes(data_dir, limit_genes=None) -> list[str]:
@@ -40,10 +42,12 @@ def represent(model_name, output, data_dir="../shared/data", limit_genes=None, e
     texts = {"model profile": {g: profiles[g] for g in genes},
              "NCBI summary": {g: summaries[g] for g in genes},
              "gene symbol": {g: g for g in genes}}
+    sentence_encoder = load_encoder(encoder)  # loaded once for the three texts
     rows = {}
     for name, by_gene in texts.items():
         slug = name.replace(" ", "-").lower()
-        save_embeddings(output / f"emb-{slug}.npz", *embed_texts(by_gene, encoder))
+        save_embeddings(output / f"emb-{slug}.npz", np.array(list(by_gene), dtype=str),
+                        embed(sentence_encoder, list(by_gene.values())))
         rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
     summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
                "profiling": profiling, "seconds": time.perf_counter() - started, "ggi": rows}
