@@ -9,6 +9,7 @@ from bft.bio import profiles
 from bft.bio.embed import embed_file, load_embeddings, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
 from bft.bio.perturb import evaluate_perturbation
+from bft.bio.represent import represented_genes
 from bft.cli import main
 from tests.conftest import SHARED_DATA, needs_shared_data
 
@@ -133,6 +134,20 @@ def test_perturbation_recovers_a_planted_signal_and_fails_on_shuffled(tmp_path, 
     else:
         assert results["pearson_all_mean"] > 0.9 and results["pearson_top_de_mean"] > 0.9
         assert results["pearson_all_mean"] > results["baseline_pearson_all_mean"] + 0.5
+
+
+@needs_shared_data("gene2vec_ggi")
+def test_gene_subset_is_fixed_sized_by_split_and_dense_in_pairs():
+    genes = represented_genes(SHARED_DATA, 300)
+    assert len(genes) == 300 and genes == represented_genes(SHARED_DATA, 300)
+    chosen = set(genes)
+    for split, share in (("train", 0.6), ("valid", 0.1), ("test", 0.3)):
+        pairs = [(a, b) for a, b, _ in read_pairs(SHARED_DATA / "gene2vec_ggi", split) if a in chosen and b in chosen]
+        in_pairs = {gene for pair in pairs for gene in pair}
+        assert len(in_pairs) == round(300 * share)  # every chosen gene of the split sits in a chosen pair
+        assert len(pairs) >= len(in_pairs) / 2
+    all_genes = represented_genes(SHARED_DATA)
+    assert chosen < set(all_genes) and len(all_genes) > 3000
 
 
 @needs_shared_data("gene2vec_ggi")

@@ -25,3 +25,18 @@ def test_compare_recipes_parse(tmp_path, name):
 def test_demo_recipe_parses(tmp_path):
     script_args, config, _ = parse_train_args(["--config", str(CONFIGS / "demo.yaml"), "--output_dir", str(tmp_path)])
     assert script_args.data == "demo" and config.loss_type == "bft" and not config.bf16
+
+
+def test_sweep_recipe_shares_the_comparison_and_its_variants_parse(tmp_path):
+    import yaml
+
+    sweep, comparison = load_recipe(CONFIGS / "sweep-go-naming.yaml"), load_recipe(CONFIGS / "compare-go-naming.yaml")
+    assert sweep["train"] == comparison["train"] and sweep["evaluations"] == comparison["evaluations"]
+    train = tmp_path / "train.yaml"
+    train.write_text(yaml.safe_dump(sweep["train"]))
+    for name, settings in methods(sweep).items():
+        argv = ["--config", str(train), "--output_dir", str(tmp_path)]
+        for key, value in settings.items():
+            argv += [f"--{key}", str(value)]
+        _, config, _ = parse_train_args(argv)
+        assert config.loss_type == name.split("-")[0]

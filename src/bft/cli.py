@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     represent.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     represent.add_argument("--output", required=True)
     represent.add_argument("--data-dir", default=DATA_DIR)
-    represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes (a quick pass)")
+    represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes, drawn pair by pair "
+                           "(60/10/30%% from Gene2vec's train/valid/test genes) so that it keeps many pairs")
     represent.add_argument("--encoder", default="all-minilm-l6-v2")
     represent.add_argument("--batch-size", type=int, default=16)
     represent.add_argument("--max-new-tokens", type=int, default=160, help="length limit of each profile")

@@ -1,7 +1,7 @@
 """`bft represent`: model-written gene profiles -> embeddings -> gene-gene interaction, beside two references.
 
 The genes are those that occur in the Gene2vec pairs and have an NCBI summary (`--limit-genes`: a fixed
-pseudo-random subset). The same pipeline runs on three texts per gene, over exactly the same pairs: the model's
+pseudo-random subset, drawn pair by pair). The same pipeline runs on three texts per gene, over exactly the same pairs: the model's
 profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
 """
 
@@ -19,14 +19,32 @@ from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_ENCODER, embed, load_encoder, load_for_eval
 
 
+SPLIT_SHARES = {"train": 0.6, "valid": 0.1, "test": 0.3}  # of --limit-genes; Gene2vec's splits share no gene
+
+
 def represented_genes(data_dir, limit_genes=None) -> list[str]:
+    """Genes in the Gene2vec pairs that have an NCBI summary; with `limit_genes`, a fixed subset drawn pair by pair.
+
+    Drawing whole pairs (in a fixed pseudo-random order, split by split) rather than single genes keeps the subset
+    dense in pairs: N random genes keep only about an (N / all)^2 share of the pairs.
+    """
     pairs_dir = Path(data_dir) / "gene2vec_ggi"
-    in_pairs = {g for split in ("train", "valid", "test") for a, b, _ in read_pairs(pairs_dir, split) for g in (a, b)}
     summaries = read_synopses(Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt")
-    genes = sorted(in_pairs & set(summaries))
-    if limit_genes is not None:
-        genes = sorted(sorted(genes, key=lambda g: stable_fraction(g, 0, "represent-subset"))[:limit_genes])
-    return genes
+    pairs = {split: [(a, b) for a, b, _ in read_pairs(pairs_dir, split) if a in summaries and b in summaries]
+             for split in SPLIT_SHARES}
+    if limit_genes is None:
+        return sorted({gene for split_pairs in pairs.values() for pair in split_pairs for gene in pair})
+    chosen = set()
+    for split, share in SPLIT_SHARES.items():
+        budget = limit_genes - len(chosen) if split == "test" else round(limit_genes * share)
+        taken = set()
+        for pair in sorted(pairs[split], key=lambda p: stable_fraction(" ".join(p), 0, "represent-subset")):
+            if len(taken) >= budget:
+                break
+            if len(taken | set(pair)) <= budget:
+                taken |= set(pair)
+        chosen |= taken
+    return sorted(chosen)
 
 
 def represent(model_name, output, data_dir="../shared/data", limit_genes=None, encoder=DEFAULT_ENCODER,
