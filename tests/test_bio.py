@@ -136,6 +136,14 @@ def test_perturbation_recovers_a_planted_signal_and_fails_on_shuffled(tmp_path, 
         assert results["pearson_all_mean"] > results["baseline_pearson_all_mean"] + 0.5
 
 
+def test_profile_quality_counts_looping_and_repeated_profiles():
+    looping = "The gene encodes a member of the family of the family of the family of the family of proteins."
+    fine = "This gene encodes a kinase that phosphorylates the family of receptors in the family of T cells."
+    quality = profiles.profile_quality([looping, looping, fine, fine + " It is expressed in liver."])
+    assert quality == {"looping_share": 0.5, "distinct_share": 0.75}
+    assert profiles.profile_quality([]) == {"looping_share": 0.0, "distinct_share": 0.0}
+
+
 @needs_shared_data("gene2vec_ggi")
 def test_gene_subset_is_fixed_sized_by_split_and_dense_in_pairs():
     genes = represented_genes(SHARED_DATA, 300)
@@ -160,3 +168,4 @@ def test_represent_end_to_end(tiny_model, tmp_path):
     n_tests = {row["n_test"] for row in summary["ggi"].values()}
     assert len(n_tests) == 1 and n_tests.pop() > 20  # exactly the same pairs for the three texts
     assert "| NCBI summary |" in (out / "summary.md").read_text()
+    assert 0 <= summary["profile_quality"]["looping_share"] <= 1

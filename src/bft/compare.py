@@ -23,7 +23,7 @@ TASK_METRICS = {
     "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean"),
     "mcq": ("accuracy", "accuracy_norm"),
     "pubmedqa": ("accuracy", "macro_f1"),
-    "represent": ("ggi_auroc", "ggi_auprc"),
+    "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
 }
 
 
@@ -114,7 +114,8 @@ def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:
     results = json.loads(results_file.read_text())
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
-        return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"]}
+        return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
+                "profile_looping_share": results["profile_quality"]["looping_share"]}
     return {metric: results[metric] for metric in TASK_METRICS[evaluation["task"]]}
 
 

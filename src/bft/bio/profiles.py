@@ -7,6 +7,7 @@ reads what is there (dropping a torn last line) and profiles only the genes that
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -63,6 +64,18 @@ def read_done(output) -> dict[str, str]:
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise DataError(output, number, "expected {\"id\": ..., \"text\": ...}: is this a profiles file?")
     return done
+
+
+def profile_quality(texts: list[str]) -> dict:
+    """How degenerate a set of profiles is: the share that loop (some word 3-gram occurs 4+ times: fine-tuned
+    small models often fall into "the family of the family of ...") and the share of distinct texts."""
+    def loops(text):
+        words = text.split()
+        counts = Counter(tuple(words[i:i + 3]) for i in range(len(words) - 2))
+        return max(counts.values(), default=0) >= 4
+
+    n = max(len(texts), 1)
+    return {"looping_share": sum(map(loops, texts)) / n, "distinct_share": len(set(texts)) / n}
 
 
 def write_profiles(model, tokenizer, genes: list[str], output, template="describe", batch_size=16,

@@ -12,7 +12,7 @@ import numpy as np
 
 from bft.bio.embed import save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs
-from bft.bio.profiles import read_done, write_profiles
+from bft.bio.profiles import profile_quality, read_done, write_profiles
 from bft.data.gene_profiles import read_synopses
 from bft.data.splits import stable_fraction
 from bft.files import write_json_atomic, write_text_atomic
@@ -68,7 +68,8 @@ def represent(model_name, output, data_dir="../shared/data", limit_genes=None, e
                         embed(sentence_encoder, list(by_gene.values())))
         rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
     summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
-               "profiling": profiling, "seconds": time.perf_counter() - started, "ggi": rows}
+               "profiling": profiling, "profile_quality": profile_quality([profiles[g] for g in genes]),
+               "seconds": time.perf_counter() - started, "ggi": rows}
     write_json_atomic(output / "summary.json", summary)
     write_text_atomic(output / "summary.md", summary_table(summary))
     return summary
@@ -84,4 +85,7 @@ def summary_table(summary: dict) -> str:
         lines.append(f"| {name} | {r['auroc']:.3f} ({r['auroc_ci_low']:.3f}-{r['auroc_ci_high']:.3f}) | {r['auprc']:.3f} "
                      f"| {'n/a' if disjoint is None else f'{disjoint:.3f}'} | {r['gene_frequency_baseline_auroc']:.3f} "
                      f"| {r['n_test']} |")
+    quality = summary["profile_quality"]
+    lines += ["", f"Model profiles: {quality['looping_share']:.0%} loop (a word 3-gram 4+ times), "
+                  f"{quality['distinct_share']:.0%} distinct."]
     return "\n".join(lines) + "\n"
