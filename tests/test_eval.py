@@ -12,6 +12,7 @@ from bft.eval.loglik import continuation_logprobs, encode_pair
 from bft.eval.pubmedqa import macro_f1, parse_decision
 from bft.eval.stats import mean_with_interval
 from bft.models import load_for_eval
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 
 @pytest.mark.parametrize("answer, name", [
@@ -135,3 +136,18 @@ def test_harness_bridge_scores_like_bft_eval_mcq(tiny_model, tmp_path):
     our_rows = [json.loads(line) for line in (tmp_path / "bft" / "predictions.jsonl").read_text().split("\n") if line]
     for h, o in zip(sorted(harness_rows, key=lambda r: r["doc_id"]), our_rows):
         assert h["scores"] == pytest.approx(list(o["scores"].values()), abs=1e-3)
+
+
+@needs_shared_data("pubmedqa")
+def test_pubmedqa_generation_cli_limits_items_and_answer_length(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "pubmedqa"
+    assert main(["eval", "pubmedqa", "--model", tiny_model, "--data-dir", str(SHARED_DATA / "pubmedqa"),
+                 "--output", str(out), "--limit", "3", "--max-new-tokens", "5"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["n"] == 3 and results["max_new_tokens"] == 5 and 0 <= results["accuracy"] <= 1
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    answers = [json.loads(line)["answer"] for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(answers) == 3 and all(len(tokenizer(a, add_special_tokens=False).input_ids) <= 6 for a in answers)
+

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     pubmedqa = tasks.add_parser("pubmedqa", help="PubMedQA test set by generation: accuracy and macro-F1")
     _eval_common(pubmedqa)
     pubmedqa.add_argument("--data-dir", default=f"{DATA_DIR}/pubmedqa", help="folder with ori_pqal.json")
+    pubmedqa.add_argument("--max-new-tokens", type=int, default=128, help="length limit of each reasoning + answer")
     suite = tasks.add_parser("suite", help="go-naming, MedQA, MedMCQA, MMLU, PubMedQA: one summary table")
     _eval_common(suite)
     suite.add_argument("--data-dir", default=DATA_DIR)
@@ -199,7 +200,8 @@ def _eval(args):
         return evaluate_mcq(model, tokenizer, args.data, args.output, args.limit, args.batch_size)
     from bft.eval.pubmedqa import evaluate_pubmedqa
 
-    return evaluate_pubmedqa(model, tokenizer, args.data_dir, args.output, args.limit, args.batch_size)
+    return evaluate_pubmedqa(model, tokenizer, args.data_dir, args.output, args.limit, args.batch_size,
+                             args.max_new_tokens)
 
 
 def _check_inputs(args):
