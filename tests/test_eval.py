@@ -150,4 +150,3 @@ def test_pubmedqa_generation_cli_limits_items_and_answer_length(tiny_model, tmp_
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     answers = [json.loads(line)["answer"] for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(answers) == 3 and all(len(tokenizer(a, add_special_tokens=False).input_ids) <= 6 for a in answers)
-

@@ -152,11 +152,15 @@ class BFTTrainer(SFTTrainer):
             "bft/token_weight": details.token_weights[mask],
         }
         # (count, sum, sum of squares) of each diagnostic, gathered from every process in one collective call
-        stats = torch.stack([torch.stack([torch.tensor(v.numel(), dtype=torch.float64, device=v.device),
-                                          v.double().sum(), v.double().pow(2).sum()]) for v in values.values()])
+        stats = torch.stack([_moments(v.double()) for v in values.values()])
         totals = gather(stats[None]).sum(0).cpu()
         for name, row in zip(values, totals):
             self._diagnostic_sums[mode][name] += row
+
+
+def _moments(values: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.tensor(values.numel(), dtype=values.dtype, device=values.device), values.sum(),
+                        values.pow(2).sum()])
 
 
 def _accelerator_available() -> bool:

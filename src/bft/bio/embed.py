@@ -28,9 +28,10 @@ def read_gene_texts(path) -> dict[str, str]:
     return texts
 
 
-def embed_texts(texts: dict[str, str], encoder: str = DEFAULT_ENCODER) -> tuple[np.ndarray, np.ndarray]:
+def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np.ndarray]:
+    """(gene ids, one row per gene) with an already loaded encoder (callers embedding several sets load it once)."""
     ids = np.array(list(texts), dtype=str)
-    return ids, embed(load_encoder(encoder), list(texts.values()))
+    return ids, embed(sentence_encoder, list(texts.values()))
 
 
 def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
@@ -54,7 +55,7 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
 
 
 def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
-    ids, X = embed_texts(read_gene_texts(input_path), encoder)
+    ids, X = embed_texts(read_gene_texts(input_path), load_encoder(encoder))
     save_embeddings(output, ids, X)
     return {"genes": len(ids), "dimensions": int(X.shape[1]) if X.ndim == 2 else 0, "encoder": encoder,
             "output": str(output)}

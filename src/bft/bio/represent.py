@@ -1,22 +1,20 @@
 """`bft represent`: model-written gene profiles -> embeddings -> gene-gene interaction, beside two references.
 
 The genes are those that occur in the Gene2vec pairs and have an NCBI summary (`--limit-genes`: a fixed
-pseudo-random subset, drawn pair by pair). The same pipeline runs on three texts per gene, over exactly the same pairs: the model's
-profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
+pseudo-random subset, drawn pair by pair). The same pipeline runs on three texts per gene, over exactly the same
+pairs: the model's profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
 """
 
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bft.bio.embed import save_embeddings
+from bft.bio.embed import embed_texts, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs
 from bft.bio.profiles import profile_quality, read_done, write_profiles
 from bft.data.gene_profiles import read_synopses
 from bft.data.splits import stable_fraction
 from bft.files import write_json_atomic, write_text_atomic
-from bft.models import DEFAULT_ENCODER, embed, load_encoder, load_for_eval
+from bft.models import DEFAULT_ENCODER, load_encoder, load_for_eval
 
 
 SPLIT_SHARES = {"train": 0.6, "valid": 0.1, "test": 0.3}  # of --limit-genes; Gene2vec's splits share no gene
@@ -64,8 +62,7 @@ def represent(model_name, output, data_dir="../shared/data", limit_genes=None, e
     rows = {}
     for name, by_gene in texts.items():
         slug = name.replace(" ", "-").lower()
-        save_embeddings(output / f"emb-{slug}.npz", np.array(list(by_gene), dtype=str),
-                        embed(sentence_encoder, list(by_gene.values())))
+        save_embeddings(output / f"emb-{slug}.npz", *embed_texts(by_gene, sentence_encoder))
         rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
     summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
                "profiling": profiling, "profile_quality": profile_quality([profiles[g] for g in genes]),

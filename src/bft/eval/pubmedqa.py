@@ -36,7 +36,8 @@ def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, limit=None, batch_
     correct = [d == i["decision"] for d, i in zip(decisions, items)]
     predictions = [{"id": i["id"], "prediction": d, "answer": a, "decision": i["decision"], "correct": c}
                    for i, d, a, c in zip(items, decisions, answers, correct)]
-    results = {"task": "pubmedqa", "n": len(items), "max_new_tokens": max_new_tokens, "accuracy": sum(correct) / max(len(items), 1),
+    results = {"task": "pubmedqa", "n": len(items), "max_new_tokens": max_new_tokens,
+               "accuracy": sum(correct) / max(len(items), 1),
                "macro_f1": macro_f1([i["decision"] for i in items], decisions),
                "unparsed": sum(d is None for d in decisions), **summarise("accuracy", correct)}
     return write_evaluation(output, results, predictions)
