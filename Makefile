@@ -25,6 +25,7 @@ demo: setup
 	$(BIN)/bft train --config configs/demo.yaml --overwrite true
 
 test: setup browser
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: setup

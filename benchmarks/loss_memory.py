@@ -5,7 +5,8 @@ Each measurement runs in a fresh process: a one-layer Llama with SmolLM2-135M's 
 log-probabilities from TRL's fused LM head (what BFTTrainer uses). `materialised`: the full (B, T, vocab) logits,
 log-softmax and gather, as a straightforward implementation does (the authors' code builds the logits twice, so
 it needs more still). Reported: the increase of the process's peak resident memory over its level just before
-the forward pass, for B = 1, 4, 8; the per-sample slope between the two largest gives the largest batch that fits a memory
+the forward pass, for B = 1, 4, 8; the per-sample slope between the two largest gives the largest batch that fits a
+memory
 budget. On CPU (no Triton) the fused head's torch fallback makes a few temporaries of one 4096-token x 32768-vocab
 tile, a fixed cost that stops growing once a batch has 4096 tokens.
 

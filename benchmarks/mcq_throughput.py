@@ -66,7 +66,8 @@ def main():
               "batched_options_per_second": len(pairs) / batched_seconds,
               "loop_options_per_second": len(pairs) / loop_seconds,
               "harness_options_per_second": len(pairs) / harness_seconds,
-              "speedup_over_loop": loop_seconds / batched_seconds, "speedup_over_harness": harness_seconds / batched_seconds,
+              "speedup_over_loop": loop_seconds / batched_seconds,
+              "speedup_over_harness": harness_seconds / batched_seconds,
               "harness_accuracy": harness["tasks"][task]["accuracy"],
               "bft_accuracy": sum(max(zip(q["options"], scores), key=lambda x: x[1])[0] == q["answer_idx"]
                                   for q, scores in zip(questions, _per_question(batched, questions))) / len(questions),

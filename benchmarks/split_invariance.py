@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bft.files import write_json_atomic  # noqa: E402
 from tests.conftest import build_tiny_model  # noqa: E402
 from tests.one_step import one_step  # noqa: E402
-
-from bft.files import write_json_atomic  # noqa: E402
 
 
 def main():

@@ -10,25 +10,35 @@ import tempfile
 import torch
 
 
-def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False):
+def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False,
+             peft_config=None, trainer_class=None, **settings):
+    """The parameter update (trained parameters only, in order) and the trainer; `settings` go to the config."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bft.data.training import load_training_dataset
     from bft.trainer import BFTConfig, BFTTrainer
 
     model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=dtype)
-    before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    config = BFTConfig(
+    fields = dict(
         output_dir=tempfile.mkdtemp(), loss_type=loss_type, per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=grad_accum, max_steps=1, learning_rate=1.0, optim="sgd",
         lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=0.0, report_to="none", save_strategy="no",
         logging_steps=1, bft_group_size=4, disable_tqdm=True, packing=packing, max_length=2048, seed=0,
-        bf16=bf16, use_cpu=bf16,
+        bf16=bf16, use_cpu=True,
     )
-    trainer = BFTTrainer(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
-                         processing_class=AutoTokenizer.from_pretrained(model_folder))
+    fields.update(settings)
+    if trainer_class is None:
+        trainer_class, config = BFTTrainer, BFTConfig(**fields)
+    else:  # TRL's own SFTTrainer, for parity
+        from trl import SFTConfig
+
+        config = SFTConfig(**{k: v for k, v in fields.items() if not k.startswith("bft_")})
+    trainer = trainer_class(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
+                            processing_class=AutoTokenizer.from_pretrained(model_folder), peft_config=peft_config)
+    trained = [(name, p) for name, p in trainer.model.named_parameters() if p.requires_grad]
+    before = {name: p.detach().clone() for name, p in trained}
     trainer.train()
-    update = torch.cat([(p.detach() - before[name]).flatten() for name, p in model.named_parameters()])
+    update = torch.cat([(p.detach() - before[name]).flatten().float() for name, p in trained])
     return update, trainer
 
 

@@ -95,3 +95,29 @@ def dft_loss(logprobs, mask, num_items=None):
                 total = total - math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double()
                 count += 1
     return total / max(count if num_items is None else num_items, 1)
+
+
+def eaft_loss(logprobs, mask, topk_entropy, alpha=1.0, num_items=None):
+    """Loop reference of EAFT, given each token's normalised top-k entropy."""
+    total = logprobs.new_zeros((), dtype=torch.float64)
+    count = 0
+    for b in range(mask.shape[0]):
+        for t in range(mask.shape[1]):
+            if mask[b, t]:
+                weight = max(float(topk_entropy[b, t]), 0.0) ** alpha
+                total = total - weight * logprobs[b, t].double()
+                count += 1
+    return total / max(count if num_items is None else num_items, 1)
+
+
+def asft_loss(logprobs, mask, kl, alpha=0.1, num_items=None):
+    """Loop reference of ASFT, given each token's KL divergence from the reference (which carries a gradient)."""
+    total = logprobs.new_zeros((), dtype=torch.float64)
+    count = 0
+    for b in range(mask.shape[0]):
+        for t in range(mask.shape[1]):
+            if mask[b, t]:
+                weight = math.exp(float(logprobs[b, t].detach()))
+                total = total - weight * logprobs[b, t].double() + alpha * kl[b, t].double()
+                count += 1
+    return total / max(count if num_items is None else num_items, 1)

@@ -8,7 +8,6 @@ import pytest
 from bft.bio import profiles
 from bft.bio.embed import embed_file, load_embeddings, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
-from bft.bio.perturb import evaluate_perturbation
 from bft.bio.represent import represented_genes
 from bft.cli import main
 from tests.conftest import SHARED_DATA, needs_shared_data

@@ -50,7 +50,8 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     for plot in ("loss_curves.png", "bft_weights.png", "scores.png"):
         assert (out / plot).stat().st_size > 1000
     # the two seeds really are different runs, and the methods different losses
-    logs = {name: json.loads((out / "runs" / name / "log_history.json").read_text())[0]["loss"] for name in report["runs"]}
+    logs = {name: json.loads((out / "runs" / name / "log_history.json").read_text())[0]["loss"]
+            for name in report["runs"]}
     assert logs["bft-seed0"] != logs["dft-seed0"]
 
     # resume: a killed comparison reuses what is finished (here: everything but one evaluation)

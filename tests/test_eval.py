@@ -44,8 +44,9 @@ def test_metrics_hand_computed():
 
 def test_batched_loglik_matches_one_pair_at_a_time(tiny_model):
     """Left-padded, batched, last-positions-only scoring == a plain unpadded full-logits computation."""
-    model, tokenizer = load_for_eval(tiny_model)
-    pairs = [("Question: which gene?\nAnswer:", " TP53"), ("Q: a much longer question about genes?\nA: ", "BRCA1 and 2"),
+    model, tokenizer = load_for_eval(tiny_model, dtype="float32")
+    pairs = [("Question: which gene?\nAnswer:", " TP53"),
+             ("Q: a much longer question about genes?\nA: ", "BRCA1 and 2"),
              ("Short", " continuation of several words here"), ("Question: x\nAnswer:", " y")]
     batched = continuation_logprobs(model, tokenizer, pairs, batch_size=3)
     for (context, continuation), score in zip(pairs, batched):
@@ -73,7 +74,8 @@ def test_eval_mcq_end_to_end(tiny_model, tmp_path):
     assert results["accuracy"] == sum(p["correct"] for p in predictions) / 4
     assert results["accuracy_ci_low"] <= results["accuracy"] <= results["accuracy_ci_high"]
     for p in predictions:
-        assert p["prediction"] == max(p["scores"], key=p["scores"].get) and p["correct"] == (p["prediction"] == p["answer_idx"])
+        assert p["prediction"] == max(p["scores"], key=p["scores"].get)
+        assert p["correct"] == (p["prediction"] == p["answer_idx"])
 
 
 def test_eval_go_naming_end_to_end(tiny_model, tmp_path):
@@ -125,14 +127,18 @@ def test_harness_bridge_scores_like_bft_eval_mcq(tiny_model, tmp_path):
                   "answer_idx": "ABC"[i % 3]} for i in range(6)]
     data = write_jsonl(tmp_path / "test.jsonl", questions)
     task = local_mcq_task(data, tmp_path / "tasks")
-    assert main(["eval", "mcq", "--model", tiny_model, "--tasks", task, "--include-path", str(tmp_path / "tasks"),
+    assert main(["eval", "mcq", "--model", tiny_model, "--dtype", "float32", "--tasks", task,
+                 "--include-path", str(tmp_path / "tasks"),
                  "--output", str(tmp_path / "harness")]) == 0
-    assert main(["eval", "mcq", "--model", tiny_model, "--data", str(data), "--output", str(tmp_path / "bft")]) == 0
+    assert main(["eval", "mcq", "--model", tiny_model, "--dtype", "float32", "--data", str(data),
+                 "--output", str(tmp_path / "bft")]) == 0
     harness = json.loads((tmp_path / "harness" / "results.json").read_text())["tasks"][task]
     ours = json.loads((tmp_path / "bft" / "results.json").read_text())
     assert harness["n"] == ours["n"] == 6
-    assert harness["accuracy"] == pytest.approx(ours["accuracy"]) and harness["accuracy_norm"] == pytest.approx(ours["accuracy_norm"])
-    harness_rows = [json.loads(line) for line in (tmp_path / "harness" / "predictions.jsonl").read_text().split("\n") if line]
+    assert harness["accuracy"] == pytest.approx(ours["accuracy"])
+    assert harness["accuracy_norm"] == pytest.approx(ours["accuracy_norm"])
+    harness_text = (tmp_path / "harness" / "predictions.jsonl").read_text()
+    harness_rows = [json.loads(line) for line in harness_text.split("\n") if line]
     our_rows = [json.loads(line) for line in (tmp_path / "bft" / "predictions.jsonl").read_text().split("\n") if line]
     for h, o in zip(sorted(harness_rows, key=lambda r: r["doc_id"]), our_rows):
         assert h["scores"] == pytest.approx(list(o["scores"].values()), abs=1e-3)
@@ -143,7 +149,7 @@ def test_pubmedqa_generation_cli_limits_items_and_answer_length(tiny_model, tmp_
     from transformers import AutoTokenizer
 
     out = tmp_path / "pubmedqa"
-    assert main(["eval", "pubmedqa", "--model", tiny_model, "--data-dir", str(SHARED_DATA / "pubmedqa"),
+    assert main(["eval", "pubmedqa", "--model", tiny_model, "--data-dir", str(SHARED_DATA),
                  "--output", str(out), "--limit", "3", "--max-new-tokens", "5"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["n"] == 3 and results["max_new_tokens"] == 5 and 0 <= results["accuracy"] <= 1

@@ -78,7 +78,8 @@ def test_inspect_end_to_end_and_report_renders(tiny_model, tmp_path, demo_record
         pytest.skip("Debian's chromium is not installed: the page was checked without a browser")
     result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                              "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                             "--dump-dom", f"file://{out / 'report.html'}"], capture_output=True, text=True, timeout=120)
+                             "--dump-dom", f"file://{out / 'report.html'}"],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count('class="sample"') == 8 and "Knowledge gaps of" in result.stdout
     assert "Uncaught" not in result.stderr

@@ -43,6 +43,28 @@ def test_sft_and_dft_match_reference(seed, num_items):
                   logprobs, mask)
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("num_items", [None, 57])
+def test_eaft_and_asft_match_reference(seed, alpha, num_items):
+    logprobs, mask = random_batch(4, 23, seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    topk_entropy = torch.rand(mask.shape, generator=g, dtype=torch.float64)
+    topk_entropy[~mask] = float("nan")  # whatever masked positions hold never reaches the loss
+    assert_parity(lambda x: losses.eaft_loss(x, mask, topk_entropy, alpha, num_items),
+                  lambda x: ref.eaft_loss(x, mask, topk_entropy, alpha, num_items), logprobs, mask)
+    # ASFT: the KL term carries its own gradient, here a function of the log-probabilities (KL = -2 lp, say)
+    assert_parity(lambda x: losses.asft_loss(x, mask, -2 * x, alpha, num_items),
+                  lambda x: ref.asft_loss(x, mask, -2 * x, alpha, num_items), logprobs, mask)
+
+
+def test_token_weight_floor_raises_small_weights_only():
+    logprobs = torch.log(torch.tensor([[0.9, 0.01, 0.5, 0.001]], dtype=torch.float64))
+    mask = torch.ones_like(logprobs, dtype=torch.bool)
+    _, details = losses.bft_loss(logprobs, mask, group_size=2, token_weight_floor=0.1, return_details=True)
+    torch.testing.assert_close(details.token_weights[0], torch.tensor([0.9, 0.1, 0.5, 0.1], dtype=torch.float64))
+
+
 @pytest.mark.parametrize("group_size", [1, 3, 8, 40])  # 40 > every sample's length: one group per sample
 @pytest.mark.parametrize("gamma", [1.0, 0.5, 2.0])
 @pytest.mark.parametrize("token_weighting", ["prob", "group_norm"])
@@ -131,7 +153,11 @@ def test_group_norm_keeps_dense_gaps_and_silences_isolated_noise():
     torch.testing.assert_close(w[18], torch.tensor(0.05 / ((4 * 0.9 + 0.05) / 5)))  # isolated noise: 0.07
 
 
-@pytest.mark.parametrize("fn", [losses.sft_loss, losses.dft_loss, losses.bft_loss])
+@pytest.mark.parametrize("fn", [
+    losses.sft_loss, losses.dft_loss, losses.bft_loss,
+    lambda x, m: losses.eaft_loss(x, m, torch.full_like(x, 0.5)),
+    lambda x, m: losses.asft_loss(x, m, -x),
+])
 def test_numerically_safe(fn):
     logprobs = torch.tensor([[0.0, -1e4, -30.0, float("nan"), float("-inf")], [1e-7, -0.5, 0.0, 0.0, 0.0]])
     mask = torch.tensor([[True, True, True, False, False], [True, True, False, False, False]])
@@ -164,3 +190,5 @@ def test_bad_arguments_are_rejected():
         losses.bft_loss(logprobs, mask, token_weighting="entropy")
     with pytest.raises(ValueError, match="group_size"):
         losses.bft_loss(logprobs, mask, group_size=0)
+    with pytest.raises(ValueError, match="gamma"):
+        losses.bft_loss(logprobs, mask, gamma=0.0)

@@ -27,7 +27,8 @@ def test_two_bft_steps_on_the_default_model(tmp_path, demo_records):
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(record) + "\n" for record in demo_records[:4]))
     out = tmp_path / "run"
-    assert main(["train", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"), "--data", str(data), "--output_dir", str(out),
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert main(["train", "--config", str(recipe), "--data", str(data), "--output_dir", str(out),
                  "--max_steps", "2", "--per_device_train_batch_size", "2", "--logging_steps", "1",
                  "--disable_tqdm", "true"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -6,8 +6,12 @@ import logging
 import os
 import sys
 
+from bft.errors import InputError
+from bft.eval.tasks import DEFAULTS, data_dir
+from bft.models import DEFAULT_ENCODER
+
 EXIT_BAD_INPUT = 2
-DATA_DIR = "../shared/data"
+DATA_DIR_HELP = "the biomedical data folder (default: $BFT_DATA_DIR, else ../shared/data)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,25 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a model; writes results.json and predictions.jsonl")
     tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
     naming = tasks.add_parser("go-naming", help="name the biological process of gene sets")
-    _eval_common(naming)
+    _eval_common(naming, generation=True)
     naming.add_argument("--sets", required=True, help="gene-set file: CSV/TSV/JSONL with id, genes, name "
                                                       "(or GeneAgent's GO_terms.csv)")
-    naming.add_argument("--go-dir", default=f"{DATA_DIR}/go_bp", help="GO names for the percentile (go_bp/)")
-    naming.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence encoder (default: the bundled one)")
+    naming.add_argument("--go-dir", help="GO names for the percentile (default: DATA_DIR/go_bp)")
+    naming.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence encoder (default: the bundled one)")
+    naming.add_argument("--max-new-tokens", type=int, help="length limit of each name (default 32)")
     mcq = tasks.add_parser("mcq", help="multiple choice scored by log-likelihood (lm-evaluation-harness style)")
-    _eval_common(mcq)
+    _eval_common(mcq, generation=False)
     mcq.add_argument("--data", help="JSONL with question, options {letter: text}, answer_idx")
     mcq.add_argument("--tasks", help="instead of --data: comma-separated lm-evaluation-harness tasks (e.g. "
                                      "medqa_4options,medmcqa; their data must be reachable)")
     mcq.add_argument("--include-path", help="folder of extra harness task YAML files (with --tasks)")
     pubmedqa = tasks.add_parser("pubmedqa", help="PubMedQA test set by generation: accuracy and macro-F1")
-    _eval_common(pubmedqa)
-    pubmedqa.add_argument("--data-dir", default=f"{DATA_DIR}/pubmedqa", help="folder with ori_pqal.json")
-    pubmedqa.add_argument("--max-new-tokens", type=int, default=128, help="length limit of each reasoning + answer")
+    _eval_common(pubmedqa, generation=True)
+    pubmedqa.add_argument("--max-new-tokens", type=int, help="length limit of each reasoning + answer (default 128)")
     suite = tasks.add_parser("suite", help="go-naming, MedQA, MedMCQA, MMLU, PubMedQA: one summary table")
-    _eval_common(suite)
-    suite.add_argument("--data-dir", default=DATA_DIR)
-    suite.add_argument("--encoder", default="all-minilm-l6-v2")
+    _eval_common(suite, generation=None)
+    suite.add_argument("--encoder", default=DEFAULT_ENCODER)
 
     inspect = commands.add_parser("inspect", help="show where a model's knowledge gaps are, token by token")
     inspect.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
@@ -77,22 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     profile = commands.add_parser("profile", help="the model writes a profile of each gene (resumable)")
     profile.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
-    profile.add_argument("--genes", required=True, help="text file of symbols (one a line) or a file with a 'gene' column")
+    profile.add_argument("--genes", required=True,
+                         help="text file of symbols (one a line) or a file with a 'gene' column")
     profile.add_argument("--output", required=True, help="profiles.jsonl: appended; genes already there are skipped")
     profile.add_argument("--template", default="describe", help="prompt: 'describe' (default) or 'summary'")
-    profile.add_argument("--batch-size", type=int, default=16)
-    profile.add_argument("--max-new-tokens", type=int, default=160)
+    profile.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
+    profile.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"])
+    _dtype(profile)
 
     embed = commands.add_parser("embed", help="embed gene texts with a sentence encoder -> emb.npz (ids, X)")
     embed.add_argument("--input", required=True, help="profiles.jsonl, or a 'SYMBOL: text' synopsis file")
     embed.add_argument("--output", required=True, help="the .npz file to write")
-    embed.add_argument("--encoder", default="all-minilm-l6-v2", help="sentence encoder (default: the bundled one)")
+    embed.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence encoder (default: the bundled one)")
 
     downstream = commands.add_parser("downstream", help="tasks on gene embeddings")
     downstream_tasks = downstream.add_subparsers(dest="task", metavar="TASK", required=True)
     ggi = downstream_tasks.add_parser("ggi", help="gene-gene interaction (logistic regression, AUROC/AUPRC)")
     ggi.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
-    ggi.add_argument("--pairs-dir", default=f"{DATA_DIR}/gene2vec_ggi", help="{train,valid,test}_{text,label}.txt")
+    ggi.add_argument("--pairs-dir", help="{train,valid,test}_{text,label}.txt (default: DATA_DIR/gene2vec_ggi)")
+    ggi.add_argument("--data-dir", help=DATA_DIR_HELP)
     ggi.add_argument("--output", required=True)
     perturb = downstream_tasks.add_parser("perturb", help="single-cell perturbation response (ridge, Pearson)")
     perturb.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
@@ -103,12 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     represent = commands.add_parser("represent", help="profile -> embed -> GGI, beside NCBI summaries and symbols")
     represent.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     represent.add_argument("--output", required=True)
-    represent.add_argument("--data-dir", default=DATA_DIR)
+    represent.add_argument("--data-dir", help=DATA_DIR_HELP)
     represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes, drawn pair by pair "
                            "(60/10/30%% from Gene2vec's train/valid/test genes) so that it keeps many pairs")
-    represent.add_argument("--encoder", default="all-minilm-l6-v2")
-    represent.add_argument("--batch-size", type=int, default=16)
-    represent.add_argument("--max-new-tokens", type=int, default=160, help="length limit of each profile")
+    represent.add_argument("--encoder", default=DEFAULT_ENCODER)
+    represent.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
+    represent.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"],
+                           help="length limit of each profile")
+    _dtype(represent)
 
     compare = commands.add_parser("compare", help="train nll/dft/bft alike over seeds, evaluate, report")
     compare.add_argument("--config", required=True, help="comparison recipe (configs/compare-*.yaml)")
@@ -118,15 +126,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_io(parser):
-    parser.add_argument("--data-dir", default=DATA_DIR, help=f"the biomedical data folder (default {DATA_DIR})")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output", required=True, help="folder to write the JSONL splits and meta.json into")
 
 
-def _eval_common(parser):
+def _eval_common(parser, generation):
+    """`generation`: True for generated answers, False for scored options, None for both (the suite)."""
     parser.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
     parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+    if generation is not False:
+        parser.add_argument("--generation-batch-size", type=int, default=DEFAULTS["generation_batch_size"],
+                            help="prompts generated at once")
+    if generation is not True:
+        parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="options scored at once")
+    _dtype(parser)
+
+
+def _dtype(parser):
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="weights and compute: auto = bf16 where the hardware multiplies it natively (scores agree "
+                             "with float32 within their intervals, docs/benchmarks.md), float32 elsewhere")
 
 
 def main(argv=None) -> int:
@@ -143,20 +164,34 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = COMMANDS[command](args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: one line, exit code 2
+    except (InputError, FileNotFoundError) as error:  # bad input: one line, exit code 2; other errors: traceback
         if os.environ.get("BFT_DEBUG"):
             raise
         print(f"bft {command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        _end_distributed()
     if result is not None:
         print(json.dumps(result, indent=2))
     return 0
 
 
+def _end_distributed():
+    """Under `accelerate launch`, the process group is torn down once, at the end (else gloo may abort at exit)."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def _train(argv):
+    from accelerate import PartialState
+
     from bft.train import parse_train_args, run_training
 
     run_dir = run_training(*parse_train_args(argv))
+    if not PartialState().is_main_process:
+        return None
     return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
 
 
@@ -164,62 +199,55 @@ def _data(args):
     if args.builder == "go-naming":
         from bft.data.go_naming import build_go_naming
 
-        return build_go_naming(args.data_dir, args.output, args.exclude, args.min_genes, args.max_genes,
+        return build_go_naming(data_dir(args.data_dir), args.output, args.exclude, args.min_genes, args.max_genes,
                                args.valid_fraction, args.seed, args.limit)
     if args.builder == "gene-profiles":
         from bft.data.gene_profiles import build_gene_profiles
 
-        return build_gene_profiles(args.data_dir, args.output, args.valid_fraction, args.seed, args.limit)
+        return build_gene_profiles(data_dir(args.data_dir), args.output, args.valid_fraction, args.seed, args.limit)
     from bft.data.pubmedqa import build_pubmedqa
 
-    return build_pubmedqa(args.data_dir, args.output)
+    return build_pubmedqa(data_dir(args.data_dir), args.output)
 
 
 def _eval(args):
+    from bft.eval.tasks import evaluate
+
+    options = {key: value for key, value in vars(args).items()
+               if key in ("limit", "data_dir", "encoder", "sets", "go_dir", "data", "max_new_tokens", "batch_size",
+                          "generation_batch_size")}
     if args.task == "suite":
         from bft.eval.suite import evaluate_suite
 
-        return evaluate_suite(args.model, args.output, args.data_dir, args.limit, args.encoder, args.batch_size)
-    from bft.models import load_for_eval
-
-    _check_inputs(args)
-    model, tokenizer = load_for_eval(args.model)
-    if args.task == "go-naming":
-        from bft.eval.go_naming import evaluate_go_naming
-
-        return evaluate_go_naming(model, tokenizer, args.sets, args.output, args.go_dir, args.encoder, args.limit,
-                                  args.batch_size)
+        return evaluate_suite(args.model, args.output, options.pop("data_dir"), args.dtype, **options)
     if args.task == "mcq" and args.tasks:
         from bft.eval.harness import run_harness
+        from bft.models import load_for_eval
 
+        model, tokenizer = load_for_eval(args.model, args.dtype)
         return run_harness(model, tokenizer, args.tasks.split(","), args.output, args.include_path, args.limit,
                            args.batch_size)
-    if args.task == "mcq":
-        from bft.eval.mcq import evaluate_mcq
-
-        return evaluate_mcq(model, tokenizer, args.data, args.output, args.limit, args.batch_size)
-    from bft.eval.pubmedqa import evaluate_pubmedqa
-
-    return evaluate_pubmedqa(model, tokenizer, args.data_dir, args.output, args.limit, args.batch_size,
-                             args.max_new_tokens)
+    options["records"] = _read_inputs(args)  # bad input fails in a second, before a model loads
+    return evaluate(args.task, args.model, args.output, dtype=args.dtype, **options)
 
 
-def _check_inputs(args):
-    """Validate input files before a model is loaded, so bad input fails in a second, not a minute."""
+def _read_inputs(args):
+    """The evaluation's input records, validated (None where the task reads a fixed data set)."""
     if args.task == "go-naming":
         from bft.data.gene_sets import read_gene_sets
 
-        read_gene_sets(args.sets)
-    elif args.task == "mcq" and not args.tasks:
+        return read_gene_sets(args.sets)
+    if args.task == "mcq":
         from bft.eval.mcq import read_mcq
 
         if not args.data:
             raise ValueError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
-        read_mcq(args.data)
+        return read_mcq(args.data)
+    return None
 
 
 def _inspect(args):
-    from bft.data.training import validated_records, demo_data_path
+    from bft.data.training import demo_data_path, validated_records
     from bft.inspection import inspect_model
 
     for path in filter(None, [args.data, args.compare]):  # bad input fails before the model loads
@@ -234,7 +262,7 @@ def _profile(args):
 
     genes = read_gene_list(args.genes)
     read_done(args.output)  # a wrong --output file fails now, not after the model loads
-    model, tokenizer = load_for_eval(args.model)
+    model, tokenizer = load_for_eval(args.model, args.dtype)
     return write_profiles(model, tokenizer, genes, args.output, args.template, args.batch_size, args.max_new_tokens)
 
 
@@ -248,7 +276,7 @@ def _downstream(args):
     if args.task == "ggi":
         from bft.bio.ggi import evaluate_ggi
 
-        return evaluate_ggi(args.embeddings, args.pairs_dir, args.output)
+        return evaluate_ggi(args.embeddings, args.pairs_dir or data_dir(args.data_dir) / "gene2vec_ggi", args.output)
     from bft.bio.perturb import evaluate_perturbation
 
     return evaluate_perturbation(args.embeddings, args.adata, args.output, args.test_fraction)
@@ -257,8 +285,8 @@ def _downstream(args):
 def _represent(args):
     from bft.bio.represent import represent
 
-    return represent(args.model, args.output, args.data_dir, args.limit_genes, args.encoder, args.batch_size,
-                     max_new_tokens=args.max_new_tokens)
+    return represent(args.model, args.output, data_dir(args.data_dir), args.limit_genes, args.encoder, args.batch_size,
+                     max_new_tokens=args.max_new_tokens, dtype=args.dtype)
 
 
 def _compare(args):
@@ -266,7 +294,7 @@ def _compare(args):
 
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     report = run_comparison(args.config, args.output, seeds)
-    return {"report": f"{args.output}/report.md", "tables": report["tables"]}
+    return None if report is None else {"report": f"{args.output}/report.md", "tables": report["tables"]}
 
 
 COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect, "profile": _profile,

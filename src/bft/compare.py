@@ -1,11 +1,15 @@
 """`bft compare`: the same model trained on the same data with each loss type and seed, then evaluated alike.
 
 A comparison recipe (YAML) has a `train` section (a `bft train` recipe shared by every run: same data, steps, data
-order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named extra settings, e.g.
-`bft-g32: {loss_type: bft, bft_group_size: 32}`), `seeds`, and `evaluations` (go-naming, mcq, pubmedqa, represent).
-Everything lands under `--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results),
-`report.md`, `report.json` and plots. Finished runs and evaluations are reused, so a killed comparison restarted
-with the same command goes on where it stopped.
+order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named settings that include
+their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included),
+`seeds`, and `evaluations` (go-naming, mcq, pubmedqa, represent). Everything lands under `--output`:
+`runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json` and plots.
+
+Each run's configuration is built in memory from the recipe (no round trip through command-line strings). Finished
+runs and evaluations are reused, and a run killed after a checkpoint continues from it, so a killed comparison
+restarted with the same command goes on where it stopped. Under `accelerate launch` every process trains; the
+main process evaluates and writes the report.
 """
 
 import logging
@@ -13,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from bft.errors import InputError
 from bft.files import write_text_atomic
-from bft.models import DEFAULT_ENCODER
 
 logger = logging.getLogger(__name__)
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
@@ -28,47 +32,67 @@ TASK_METRICS = {
 
 
 def load_recipe(path) -> dict:
-    recipe = yaml.safe_load(Path(path).read_text())
+    try:
+        recipe = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise InputError(f"{path}: cannot read the recipe ({error})") from error
     if not isinstance(recipe, dict) or not isinstance(recipe.get("train"), dict):
-        raise ValueError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
+        raise InputError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
     for evaluation in recipe.get("evaluations", []):
         if evaluation.get("task") not in TASK_METRICS:
-            raise ValueError(f"{path}: evaluation task {evaluation.get('task')!r} is not one of {', '.join(TASK_METRICS)}")
+            raise InputError(f"{path}: evaluation task {evaluation.get('task')!r} is not one of "
+                             f"{', '.join(TASK_METRICS)}")
+    methods(recipe, path)
     return recipe
 
 
-def methods(recipe) -> dict[str, dict]:
-    """Method name -> the training fields that define it (loss types, then the recipe's variants)."""
+def methods(recipe, path="the recipe") -> dict[str, dict]:
+    """Method name -> the training fields that define it, `loss_type` included (loss types, then variants)."""
     found = {loss_type: {"loss_type": loss_type} for loss_type in recipe.get("loss_types", DEFAULT_LOSS_TYPES)}
-    found.update(recipe.get("variants") or {})
+    for name, settings in (recipe.get("variants") or {}).items():
+        if not isinstance(settings, dict) or "loss_type" not in settings:
+            raise InputError(f"{path}: variant {name!r} must be a mapping that sets loss_type")
+        found[name] = dict(settings)
     return found
 
 
-def run_comparison(config_path, output, seeds=None) -> dict:
-    """Train every method x seed, evaluate each run, write the report; returns the report's data."""
+def run_comparison(config_path, output, seeds=None) -> dict | None:
+    """Train every method x seed, evaluate each run, write the report; returns the report's data (main process)."""
+    from accelerate import PartialState
+
     from bft.report import write_report
 
     recipe = load_recipe(config_path)
     output = Path(output)
-    if "build" in recipe:
+    state = PartialState()
+    if "build" in recipe and state.is_main_process:
         _build_data(recipe["build"])
+    state.wait_for_everyone()
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
-    base_recipe = output / "train-recipe.yaml"
-    write_text_atomic(base_recipe, yaml.safe_dump(recipe["train"], sort_keys=False))
+    if state.is_main_process:
+        write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = {}
     for method, settings in methods(recipe).items():
         for seed in seeds:
             name = f"{method}-seed{seed}"
             run_dir = output / "runs" / name
-            _train_once(base_recipe, run_dir, {**settings, "seed": seed})
-            scores = {task_key(e): _evaluate_once(run_dir, output / "evals" / name / task_key(e), e)
-                      for e in recipe.get("evaluations", [])}
-            runs[name] = {"method": method, "seed": seed, "run_dir": str(run_dir), "scores": scores}
+            _train_once(recipe["train"], run_dir, {**settings, "seed": seed})
+            scores = {}
+            if state.is_main_process:
+                scores = {task_key(e): _evaluate_once(run_dir, output / "evals" / name / task_key(e), e)
+                          for e in recipe.get("evaluations", [])}
+            state.wait_for_everyone()
+            runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
+                          "run_dir": str(run_dir), "scores": scores}
+    if not state.is_main_process:
+        return None
     return write_report(output, recipe, runs, seeds)
 
 
 def _build_data(build: dict) -> None:
     """Build the recipe's training data once (`build: {builder: go-naming, output: DIR, ...builder options}`)."""
+    from bft.eval.tasks import data_dir
+
     options = dict(build)
     builder, out = options.pop("builder"), options.pop("output")
     if (Path(out) / "meta.json").exists():
@@ -80,8 +104,8 @@ def _build_data(build: dict) -> None:
     elif builder == "pubmedqa":
         from bft.data.pubmedqa import build_pubmedqa as build_fn
     else:
-        raise ValueError(f"unknown builder {builder!r}: expected go-naming, gene-profiles or pubmedqa")
-    build_fn(options.pop("data_dir", "../shared/data"), out, **options)
+        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles or pubmedqa")
+    build_fn(data_dir(options.pop("data_dir", None)), out, **options)
 
 
 def task_key(evaluation: dict) -> str:
@@ -92,20 +116,22 @@ def task_key(evaluation: dict) -> str:
     return evaluation["task"] + (f"-{Path(data).parent.name}" if evaluation["task"] == "mcq" and data else "")
 
 
-def _train_once(base_recipe: Path, run_dir: Path, overrides: dict) -> None:
-    from bft.train import parse_train_args, run_training
+def _train_once(train: dict, run_dir: Path, overrides: dict) -> None:
+    """Train one run unless it finished; a run killed after a checkpoint continues from its last one."""
+    from bft.train import run_training, train_arguments
 
     if (run_dir / "metrics.json").exists():
         logger.info("reusing the finished run %s", run_dir)
         return
-    argv = ["--config", str(base_recipe), "--output_dir", str(run_dir), "--overwrite", "true"]
-    for key, value in overrides.items():
-        argv += [f"--{key}", str(value)]
-    run_training(*parse_train_args(argv))
+    fields = {**train, **overrides, "output_dir": str(run_dir), "overwrite": True}
+    if any(run_dir.glob("checkpoint-*")):
+        logger.info("resuming %s from its last checkpoint", run_dir)
+        fields["resume_from_checkpoint"] = True
+    run_training(*train_arguments(fields))
 
 
 def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:
-    """Scores of one evaluation of one run (read back from results.json when it already exists)."""
+    """Scores of one evaluation of one run (read back from its results when they already exist)."""
     import json
 
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
@@ -120,28 +146,7 @@ def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:
 
 
 def _evaluate(model: str, out: Path, evaluation: dict) -> None:
-    task, limit = evaluation["task"], evaluation.get("limit")
-    data_dir = Path(evaluation.get("data_dir", "../shared/data"))
-    if task == "represent":
-        from bft.bio.represent import represent
+    from bft.eval.tasks import evaluate
 
-        represent(model, out, data_dir, evaluation.get("limit_genes"), evaluation.get("encoder", DEFAULT_ENCODER),
-                  max_new_tokens=evaluation.get("max_new_tokens", 160))
-        return
-    from bft.models import load_for_eval
-
-    loaded, tokenizer = load_for_eval(model)
-    if task == "go-naming":
-        from bft.eval.go_naming import evaluate_go_naming
-
-        evaluate_go_naming(loaded, tokenizer, evaluation.get("sets", data_dir / "geneagent" / "GO_terms.csv"), out,
-                           data_dir / "go_bp", evaluation.get("encoder", DEFAULT_ENCODER), limit)
-    elif task == "mcq":
-        from bft.eval.mcq import evaluate_mcq
-
-        evaluate_mcq(loaded, tokenizer, evaluation["data"], out, limit)
-    else:
-        from bft.eval.pubmedqa import evaluate_pubmedqa
-
-        evaluate_pubmedqa(loaded, tokenizer, data_dir / "pubmedqa", out, limit,
-                          max_new_tokens=evaluation.get("max_new_tokens", 128))
+    options = {key: value for key, value in evaluation.items() if key not in ("task", "name")}
+    evaluate(evaluation["task"], model, out, **options)

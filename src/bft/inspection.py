@@ -129,7 +129,8 @@ def inspect_model(model_name, data, output, compare=None, group_size=256, gamma=
     results = {}
     for label, path in sets.items():
         samples = score_dataset(model, tokenizer, path, limit, batch_size)
-        results[label] = {"path": str(path), "samples": samples, "summary": analyse(samples, group_size, gamma, threshold)}
+        summary = analyse(samples, group_size, gamma, threshold)
+        results[label] = {"path": str(path), "samples": samples, "summary": summary}
     output = Path(output)
     write_jsonl_atomic(output / "samples.jsonl", [{"set": label, **sample_row(s)}
                                                   for label, r in results.items() for s in r["samples"]])

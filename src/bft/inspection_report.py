@@ -9,7 +9,8 @@ import numpy as np
 SUMMARY_ROWS = [
     ("n_samples", "samples"), ("n_tokens", "trained tokens"), ("low_token_fraction", "low-confidence tokens"),
     ("clustering_ratio", "clustering of low tokens (1 = scattered)"),
-    ("window_low_fraction_mean", "mean low fraction per window"), ("window_longest_run_mean", "mean longest low run per window"),
+    ("window_low_fraction_mean", "mean low fraction per window"),
+    ("window_longest_run_mean", "mean longest low run per window"),
     ("min_group_confidence_mean", "mean P_b"), ("sample_weight_mean", "mean sample weight s_b"),
     ("weight_share_of_hardest_10pct", "share of total s_b on the 10% lowest-P_b samples"),
     ("dft_token_weight_mean", "mean DFT token weight"), ("v3_token_weight_mean", "mean v3 token weight"),
@@ -32,7 +33,8 @@ def render_report(summary: dict, results: dict, top_k: int) -> str:
              f"</title><style>{STYLE}</style></head><body>",
              f"<h1>Knowledge gaps of <code>{html.escape(summary['model'])}</code></h1>",
              f"<p>Windows of g = {summary['group_size']} trained tokens; a token is low when p &lt; "
-             f"{summary['low_threshold']}; sample weight s_b = 1 - P_b^{summary['gamma']}. Token colour: red (p near 0) "
+             f"{summary['low_threshold']}; sample weight s_b = 1 - P_b^{summary['gamma']}. "
+             "Token colour: red (p near 0) "
              "to green (p near 1); the weakest window is outlined in blue.</p>",
              _summary_table(summary, labels), _plots(results)]
     for label in labels:
@@ -68,7 +70,8 @@ def _sample(label, sample) -> str:
             pieces.append("<span class='weakest'>")
         p = float(np.exp(logprob))
         text = html.escape(token).replace("\n", "&#8629;\n")
-        pieces.append(f"<span class='tok' style='background:hsl({120 * p:.0f},75%,80%)' title='p={p:.3f}'>{text}</span>")
+        style = f"background:hsl({120 * p:.0f},75%,80%)"
+        pieces.append(f"<span class='tok' style='{style}' title='p={p:.3f}'>{text}</span>")
         if i + 1 == sample["weakest_end"]:
             pieces.append("</span>")
     return (f"<div class='sample' data-set='{html.escape(label)}'><div class='figures'>{figures}</div>"

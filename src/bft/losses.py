@@ -1,4 +1,4 @@
-"""SFT, DFT and BFT losses from per-token log-probabilities (the maths is in METHOD.md).
+"""SFT, DFT, BFT, ASFT and EAFT losses from per-token log-probabilities (the maths is in docs/method.md).
 
 Every function takes `logprobs`, a float tensor `[B, T]` holding the log-probability of each position's target
 token (already aligned with its label), and `mask`, a bool tensor `[B, T]` of the trained positions. Masked
@@ -36,6 +36,23 @@ def dft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items=None) -> torc
     return -(logprobs.detach().exp() * logprobs).sum() / _denominator(num_items, mask)
 
 
+def eaft_loss(logprobs: torch.Tensor, mask: torch.Tensor, topk_entropy: torch.Tensor, alpha: float = 1.0,
+              num_items=None) -> torch.Tensor:
+    """EAFT: each token's NLL scaled by `(H_k / ln k) ** alpha` (detached), `topk_entropy` already divided by ln k."""
+    logprobs = _trained_only(logprobs, mask)
+    weights = _trained_only(topk_entropy.detach().to(logprobs.dtype), mask).clamp(min=0).pow(alpha)
+    return -(weights * logprobs).sum() / _denominator(num_items, mask)
+
+
+def asft_loss(logprobs: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor, alpha: float = 0.1,
+              num_items=None) -> torch.Tensor:
+    """ASFT: DFT's token loss plus `alpha` times each token's KL divergence from the reference model (`kl`,
+    `KL(pi_ref || pi_theta)` with its gradient), summed over trained tokens and divided by `num_items`."""
+    logprobs = _trained_only(logprobs, mask)
+    per_token = -logprobs.detach().exp() * logprobs + alpha * _trained_only(kl.to(logprobs.dtype), mask)
+    return per_token.sum() / _denominator(num_items, mask)
+
+
 def min_group_confidence(
     logprobs: torch.Tensor, mask: torch.Tensor, group_size: int = 256, segment_ids: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -59,6 +76,7 @@ def bft_loss(
     token_weighting: str = "prob",
     segment_ids: torch.Tensor | None = None,
     window_alignment: str = "centered",
+    token_weight_floor: float = 0.0,
     return_details: bool = False,
 ):
     """BFT: `sum_b s_b L_b / num_samples`, with `s_b = 1 - P_b ** gamma` and `L_b` the sample's mean weighted NLL.
@@ -67,7 +85,8 @@ def bft_loss(
     relative to the mean probability of a window of `group_size` trained tokens around the token
     (`"group_norm"`). That window is `"centered"` on the token (shifted inward at the sample's edges so that it
     always holds `min(group_size, n_b)` tokens) or `"trailing"` (the token and the `group_size - 1` before it, fewer
-    at the sample's start). `num_samples` is the number of samples in the whole optimizer step (all micro-batches,
+    at the sample's start). Token weights below `token_weight_floor` are raised to it. `num_samples` is the number
+    of samples in the whole optimizer step (all micro-batches,
     all processes); by default the number of samples in this batch. With `return_details=True` the result is
     `(loss, BFTDetails)`.
     """
@@ -77,6 +96,10 @@ def bft_loss(
         raise ValueError(f"window_alignment must be one of {WINDOW_ALIGNMENTS}, got {window_alignment!r}")
     if group_size < 1:
         raise ValueError(f"group_size must be at least 1, got {group_size}")
+    if gamma <= 0:
+        raise ValueError(f"gamma must be positive (gamma = 0 gives every sample weight 0), got {gamma}")
+    if not 0 <= token_weight_floor <= 1:
+        raise ValueError(f"token_weight_floor must be in [0, 1], got {token_weight_floor}")
 
     logprobs = _trained_only(logprobs, mask)
     if logprobs.dtype in (torch.float16, torch.bfloat16):
@@ -91,7 +114,7 @@ def bft_loss(
         else:
             relative = _group_normalized_weights(confidence.exp(), layout.num_trained, group_size, window_alignment)
             token_weights = layout.from_grid(relative).to(logprobs.dtype)
-        token_weights = token_weights * mask
+        token_weights = token_weights.clamp(min=token_weight_floor) * mask
 
     weighted_nll = -(token_weights * logprobs)[mask]
     per_sample = torch.zeros(layout.num_samples, dtype=weighted_nll.dtype, device=weighted_nll.device)

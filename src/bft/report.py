@@ -1,5 +1,6 @@
 """The comparison report: per evaluation, each method's mean over seeds with a 95% t-interval, the paired
-difference of every BFT method against SFT (`nll`) and DFT, and plots (loss curves, BFT's weights, scores)."""
+difference of every BFT method (any method whose loss_type is bft) against each peer loss (the methods named
+nll, dft, asft, eaft), and plots (loss curves, BFT's weights, scores)."""
 
 import json
 import math
@@ -9,7 +10,7 @@ import numpy as np
 
 from bft.files import write_json_atomic, write_text_atomic
 
-BASELINES = ("nll", "dft")
+PEERS = ("nll", "dft", "asft", "eaft")
 
 
 def t_interval(values) -> dict:
@@ -33,8 +34,9 @@ def paired_difference(scores_a: dict, scores_b: dict) -> dict:
 
 def tables(runs: dict) -> dict:
     """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}."""
-    by_metric = {}
+    by_metric, loss_types = {}, {}
     for run in runs.values():
+        loss_types[run["method"]] = run.get("loss_type", run["method"])
         for task, scores in run["scores"].items():
             for metric, value in scores.items():
                 by_metric.setdefault(task, {}).setdefault(metric, {}).setdefault(run["method"], {})[run["seed"]] = value
@@ -43,11 +45,11 @@ def tables(runs: dict) -> dict:
         for metric, per_method in metrics.items():
             entry = {"methods": {m: t_interval(list(v.values())) for m, v in per_method.items()}, "differences": {}}
             for method in per_method:
-                if method.startswith("bft"):
-                    for baseline in BASELINES:
-                        if baseline in per_method:
-                            entry["differences"][f"{method} - {baseline}"] = paired_difference(
-                                per_method[method], per_method[baseline])
+                if loss_types[method] == "bft":
+                    for peer in PEERS:
+                        if peer in per_method:
+                            entry["differences"][f"{method} - {peer}"] = paired_difference(
+                                per_method[method], per_method[peer])
             result.setdefault(task, {})[metric] = entry
     return result
 
@@ -93,7 +95,8 @@ def _plot(output: Path, runs: dict, result_tables: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text()) for name, run in runs.items()}
+    histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text())
+                 for name, run in runs.items()}
     fig, axis = plt.subplots(figsize=(6, 4))
     for name, history in histories.items():
         rows = [r for r in history if "loss" in r and "step" in r]

@@ -11,13 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from bft.data.training import load_training_dataset
+from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
-from bft.models import DEFAULT_MODEL, is_adapter, resolve
+from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_training
 from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer
 
@@ -37,14 +37,30 @@ class TrainArguments:
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
 
 
-class RunExistsError(FileExistsError):
-    pass
+class RunExistsError(InputError):
+    """The output folder already holds a finished run."""
 
 
 def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
     """Parse `--config FILE.yaml` and `--field value` overrides, TRL's way, into the three dataclasses."""
     parser = TrlParser((TrainArguments, BFTConfig, ModelConfig), prog="bft train")
-    script_args, config, model_args = parser.parse_args_and_config(argv)
+    try:
+        script_args, config, model_args = parser.parse_args_and_config(argv)
+    except (ValueError, OSError) as error:  # a bad setting or recipe file, found while building the configs
+        raise InputError(str(error)) from error
+    if model_args.model_name_or_path is None:
+        model_args.model_name_or_path = DEFAULT_MODEL
+    return script_args, config, model_args
+
+
+def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
+    """The three dataclasses from a mapping of field -> value (a recipe held in memory, values already typed)."""
+    from transformers import HfArgumentParser
+
+    try:
+        script_args, config, model_args = HfArgumentParser((TrainArguments, BFTConfig, ModelConfig)).parse_dict(fields)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"bad training settings: {error}") from error
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     return script_args, config, model_args
@@ -53,15 +69,16 @@ def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]
 def run_training(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig) -> Path:
     """Train and write the run folder; returns its path. Data is validated before anything is written."""
     if not script_args.data:
-        raise ValueError("no training data: pass --data FILE (or set `data:` in the config)")
+        raise InputError("no training data: pass --data FILE (or set `data:` in the config)")
     train_dataset = load_training_dataset(script_args.data)
     eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
     output_dir = Path(config.output_dir)
     if (output_dir / "metrics.json").exists() and not script_args.overwrite:
-        raise RunExistsError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
+        raise RunExistsError(f"{output_dir} already holds a finished run; pass --overwrite true or another "
+                             "--output_dir")
     (output_dir / "metrics.json").unlink(missing_ok=True)
 
-    model, tokenizer = _load_model_and_tokenizer(model_args)
+    model, tokenizer = _load_model_and_tokenizer(model_args, config)
     trainer = BFTTrainer(
         model=model,
         args=config,
@@ -75,25 +92,21 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     if trainer.is_world_process_zero():
         _write_run_files(output_dir, trainer, result, script_args, config, model_args)
     trainer.accelerator.wait_for_everyone()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()  # else gloo's threads may abort the process at exit
     return output_dir
 
 
-def _load_model_and_tokenizer(model_args: ModelConfig):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = resolve(model_args.model_name_or_path)
-    dtype = getattr(torch, model_args.dtype) if model_args.dtype not in (None, "auto") else torch.float32
-    kwargs = {"dtype": dtype, "attn_implementation": model_args.attn_implementation}
-    if is_adapter(folder):  # continue from a LoRA run: train the merged model
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(folder, **kwargs).merge_and_unload()
-    else:
-        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    return model, tokenizer
+def _load_model_and_tokenizer(model_args: ModelConfig, config: BFTConfig):
+    """The model to train. Under bf16 a frozen LoRA base is held in bf16 (adapters stay float32); full fine-tuning
+    keeps float32 weights and runs under autocast. An explicit non-default `dtype` is honoured as given."""
+    if model_args.load_in_4bit or model_args.load_in_8bit:
+        raise InputError("load_in_4bit/load_in_8bit (bitsandbytes quantisation) are not supported by bft train; "
+                         "hold the LoRA base in bf16 instead (the default where the hardware has bf16)")
+    dtype = model_args.dtype
+    if dtype in (None, "auto", "float32") and model_args.use_peft and config.bf16:
+        dtype = "bfloat16"
+        logger.info("LoRA: the frozen base is held in bf16; adapters and optimizer state stay float32")
+    return load_model(model_args.model_name_or_path, dtype if dtype not in (None, "auto") else "float32",
+                      model_args.model_revision, model_args.attn_implementation)
 
 
 def _write_run_files(output_dir, trainer, result, script_args, config, model_args):

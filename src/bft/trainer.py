@@ -1,11 +1,20 @@
-"""`BFTTrainer`: TRL's `SFTTrainer` with the BFT loss, reduced over every sample of the optimizer step.
+"""`BFTTrainer`: TRL's `SFTTrainer` with five losses, each reduced over the whole optimizer step.
 
-`loss_type="nll"` and `"dft"` are TRL's own losses, untouched. `loss_type="bft"` computes `bft.losses.bft_loss` from
-the per-token log-probabilities of TRL's fused LM head (the `(B, T, vocab)` logits are never built) and divides by
-the number of samples in the whole optimizer step, counted across gradient-accumulation micro-batches, processes
-and packed segments (METHOD.md, last section), so the update does not depend on how a batch is split.
+Every loss is computed here from the per-token figures of the LM head (`bft.lm_head`; TRL's Triton kernel on
+GPUs for the losses it covers), never from the full `(B, T, vocab)` logits:
+
+- `nll` and `dft`: TRL's own formulas, divided by the trained tokens of the step (all micro-batches, processes);
+- `bft`: `bft.losses.bft_loss`, divided by the number of samples of the step (rows or packed segments);
+- `asft`: DFT plus `asft_alpha` times the KL divergence from the starting model, per token;
+- `eaft`: the NLL weighted by the normalised top-k entropy, per token.
+
+So the update does not depend on how a batch is split into micro-batches, processes or packed rows
+(docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`) and accepts
+`padding_free=True` without packing: the very batches of padded training, concatenated into one row.
 """
 
+import copy
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -13,31 +22,43 @@ from dataclasses import dataclass, field
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS, bft_loss
+from bft.attention import use_segment_attention
+from bft.errors import InputError
+from bft.lm_head import install_token_head, supports_token_head
+from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS, asft_loss, bft_loss, dft_loss, eaft_loss, sft_loss
+from bft.precision import native_bf16
 
-LOSS_TYPES = ("nll", "dft", "bft")
-# Diagnostics logged for BFT: name -> what it summarises
+logger = logging.getLogger(__name__)
+
+LOSS_TYPES = ("nll", "dft", "bft", "asft", "eaft")
+# Diagnostics: name -> (loss type that logs it, what it summarises)
 DIAGNOSTICS = {
-    "bft/sample_weight": "s_b = 1 - P_b ** gamma, per sample",
-    "bft/min_group_conf": "P_b, the geometric-mean probability of the sample's weakest window",
-    "bft/token_weight": "token weight (DFT's probability or v3's group-normalised one), per trained token",
+    "bft/sample_weight": ("bft", "s_b = 1 - P_b ** gamma, per sample"),
+    "bft/min_group_conf": ("bft", "P_b, the geometric-mean probability of the sample's weakest window"),
+    "bft/token_weight": ("bft", "token weight (DFT's probability or v3's group-normalised one), per trained token"),
+    "asft/kl": ("asft", "KL(pi_ref || pi_theta) over the vocabulary, per trained token"),
+    "asft/token_weight": ("asft", "DFT's token weight, the detached probability, per trained token"),
+    "eaft/token_weight": ("eaft", "(H_k / ln k) ** alpha, per trained token"),
 }
 
 
 @dataclass
 class BFTConfig(SFTConfig):
-    """`SFTConfig` plus the BFT loss. Every other field, and its default, is TRL's."""
+    """`SFTConfig` plus the project's losses. Every other field, and its default, is TRL's, except `bf16`: by
+    default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere."""
 
     loss_type: str = field(
         default="nll",
-        metadata={"help": "Loss: 'nll' (SFT), 'dft' (token weights = detached probability) or 'bft' (DFT's token "
-                          "weights times a sample weight 1 - P_b ** gamma)."},
+        metadata={"help": "Loss: 'nll' (SFT), 'dft' (token weights = detached probability), 'bft' (DFT's token "
+                          "weights times a sample weight 1 - P_b ** gamma), 'asft' (DFT plus a KL anchor to the "
+                          "starting model) or 'eaft' (token weights = normalised top-k entropy)."},
     )
     bft_group_size: int = field(
         default=256,
         metadata={"help": "BFT: window length g, in trained tokens, of the group confidence (and of v3's window)."},
     )
-    bft_gamma: float = field(default=1.0, metadata={"help": "BFT: exponent gamma in the sample weight 1 - P_b ** gamma."})
+    bft_gamma: float = field(default=1.0, metadata={"help": "BFT: exponent gamma > 0 in the sample weight "
+                                                             "1 - P_b ** gamma."})
     bft_token_weighting: str = field(
         default="prob",
         metadata={"help": "BFT token weights: 'prob' (DFT's detached probability) or 'group_norm' (v3: probability "
@@ -48,114 +69,275 @@ class BFTConfig(SFTConfig):
         metadata={"help": "BFT 'group_norm' window: 'centered' on the token, or 'trailing' (the token and the g - 1 "
                           "trained tokens before it)."},
     )
+    bft_token_weight_floor: float = field(
+        default=0.0,
+        metadata={"help": "BFT: token weights below this are raised to it (0: off), so that tokens the model finds "
+                          "unlikely, such as an answer format not yet learned, still train."},
+    )
+    asft_alpha: float = field(default=0.1, metadata={"help": "ASFT: weight of the per-token KL anchor."})
+    eaft_alpha: float = field(default=1.0, metadata={"help": "EAFT: exponent of the normalised top-k entropy."})
+    eaft_topk: int = field(default=20, metadata={"help": "EAFT: k, the top probabilities whose entropy is taken."})
 
     def __post_init__(self):
-        if self.bf16 is None and not self.fp16 and not _bf16_device_available(self.use_cpu):
-            self.bf16 = False  # TRL's default (True) refuses to start on a machine without a bf16 accelerator
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _accelerator_available():
-            # Without this, processes launched on CPUs would each train alone, never synchronising gradients
-            self.use_cpu = True
+        distributed_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _accelerator_available()
+        if distributed_cpu:
+            self.use_cpu = True  # else processes launched on CPUs would each train alone, never synchronising
+        if self.bf16 is None and not self.fp16:
+            self.bf16, _ = native_bf16(_device_type(self.use_cpu))
+        if self.bf16 and not _accelerator_available():
+            self.use_cpu = True  # transformers runs bf16 on CPUs only with use_cpu
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+            raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
         if self.bft_token_weighting not in TOKEN_WEIGHTINGS:
-            raise ValueError(f"bft_token_weighting must be one of {TOKEN_WEIGHTINGS}, got {self.bft_token_weighting!r}")
+            raise InputError(f"bft_token_weighting must be one of {TOKEN_WEIGHTINGS}, got {self.bft_token_weighting!r}")
         if self.bft_window_alignment not in WINDOW_ALIGNMENTS:
-            raise ValueError(f"bft_window_alignment must be one of {WINDOW_ALIGNMENTS}")
-        if self.bft_group_size < 1 or self.bft_gamma < 0:
-            raise ValueError("bft_group_size must be at least 1 and bft_gamma non-negative")
+            raise InputError(f"bft_window_alignment must be one of {WINDOW_ALIGNMENTS}")
+        checks = [
+            (self.bft_group_size >= 1, f"bft_group_size must be at least 1, got {self.bft_group_size}"),
+            (self.bft_gamma > 0, f"bft_gamma must be positive (0 would weigh every sample 0), got {self.bft_gamma}"),
+            (0 <= self.bft_token_weight_floor <= 1, f"bft_token_weight_floor must be in [0, 1], got "
+                                                    f"{self.bft_token_weight_floor}"),
+            (self.asft_alpha >= 0, f"asft_alpha must be non-negative, got {self.asft_alpha}"),
+            (self.eaft_alpha >= 0, f"eaft_alpha must be non-negative, got {self.eaft_alpha}"),
+            (self.eaft_topk >= 2, f"eaft_topk must be at least 2, got {self.eaft_topk}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
 
 
 class BFTTrainer(SFTTrainer):
-    """`SFTTrainer` whose `loss_type` may also be `"bft"`. Use it exactly like `SFTTrainer`."""
+    """`SFTTrainer` whose `loss_type` may also be `bft`, `asft` or `eaft`. Use it exactly like `SFTTrainer`.
+
+    `ref_model` (ASFT with full fine-tuning): the frozen reference; by default a copy of the model at the start.
+    """
 
     _tag_names = ["trl", "sft", "bft"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, ref_model=None, **kwargs):
         config = kwargs["args"] if "args" in kwargs else (args[1] if len(args) > 1 else None)
-        is_bft = config is not None and config.loss_type == "bft"
-        if is_bft:
-            _check_bft_supported(config, kwargs)
-            config.loss_type = "nll"  # SFTTrainer validates loss_type against its own two; restored below
+        if config is None:
+            raise InputError("BFTTrainer needs args=BFTConfig(...)")
+        _check_supported(config, kwargs)
+        loss_type = config.loss_type
+        padding_free_batches = config.padding_free and not config.packing
+        config.loss_type = "nll"  # SFTTrainer accepts only its own two names; restored below
+        if padding_free_batches:
+            config.padding_free = False  # TRL then truncates to max_length as for padded batches
         try:
             super().__init__(*args, **kwargs)
         finally:
-            if is_bft:
-                config.loss_type = "bft"
-        if is_bft:
-            # compute_loss divides by the step's sample count itself, so Trainer must not divide by the GA steps
-            self.loss_is_scaled_for_ga = True
+            config.loss_type = loss_type
+            config.padding_free = config.padding_free or padding_free_batches
+        if padding_free_batches:
+            # The batches padded training would see, concatenated into one row: the same examples per step
+            self.data_collator.padding_free = True
+        self._trl_computes_loss = self._check_loss_path()
+        logger.info("Precision: %s", _describe_precision(self.args))
+        self._original_attention = None
+        unwrapped = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if self.args.device.type == "cpu" and unwrapped.config._attn_implementation == "sdpa":
+            self._original_attention = use_segment_attention(unwrapped)
+        self._adapter_casts = _skip_adapter_input_casts(self.model) if self.args.bf16 else []
+        if supports_token_head(unwrapped) and (not _has_triton_head(self.args.device) or loss_type in ("asft", "eaft")):
+            install_token_head(unwrapped)
+        elif loss_type in ("asft", "eaft"):
+            raise InputError(f"loss_type={loss_type!r} needs a plain linear LM head; {type(unwrapped).__name__} "
+                             "scales or softcaps its logits")
+        self.ref_model = None
+        if loss_type == "asft" and not hasattr(self.model, "disable_adapter"):
+            self.ref_model = self._frozen_reference(unwrapped, ref_model)
+        # compute_loss divides by the step's count itself, so Trainer must not divide by the GA steps
+        self.loss_is_scaled_for_ga = not self._trl_computes_loss or self.loss_is_scaled_for_ga
         # Per mode and diagnostic: (count, sum, sum of squares) since the last log
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
+        self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
+
+    def _frozen_reference(self, model, ref_model):
+        """ASFT with full fine-tuning: the given reference, or a frozen copy of the starting model (its weights
+        once more in memory). Sharded engines would hold that copy whole on every process: LoRA needs no copy."""
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            raise InputError("loss_type='asft' with full fine-tuning under FSDP/DeepSpeed would hold an unsharded "
+                             "reference copy on every process; use LoRA (use_peft), whose reference is the base model")
+        if ref_model is not None:
+            if ref_model.get_output_embeddings().weight.shape[0] != model.get_output_embeddings().weight.shape[0]:
+                raise InputError("ref_model has another vocabulary than the model: ASFT compares their next-token "
+                                 "distributions token by token")
+            return ref_model.requires_grad_(False).eval()
+        return copy.deepcopy(model).requires_grad_(False).eval()
+
+    def _check_loss_path(self) -> bool:
+        """Whether TRL computes the loss (nll/dft with the options only TRL's path has); refuses what none can do."""
+        special = []
+        if self.compute_loss_func is not None:
+            special.append("compute_loss_func")
+        if self.label_smoother is not None:
+            special.append("label_smoothing_factor")
+        if self.aux_loss_enabled:
+            special.append("a MoE router auxiliary loss (output_router_logits)")
+        parallelism = self.accelerator.parallelism_config
+        if parallelism is not None and (parallelism.tp_enabled or parallelism.cp_enabled or parallelism.sp_enabled):
+            special.append("tensor, context or sequence parallelism")
+        if not special:
+            return False
+        if self.args.loss_type in ("nll", "dft"):
+            return True
+        raise InputError(f"loss_type={self.args.loss_type!r} does not support {', '.join(special)}; "
+                         "use loss_type 'nll' or 'dft' with it, or leave it out")
 
     def _get_num_items_in_batch(self, batch_samples, device):
-        """For BFT, the number of samples (rows, or packed segments) in the optimizer step, over all processes."""
-        if self.args.loss_type != "bft":
+        """The optimizer step's count over all processes: samples (rows or packed segments) for BFT, trained tokens
+        for the token-level losses (TRL's count; per process for nll/dft with average_tokens_across_devices off)."""
+        if not self._counts_whole_step:
             return super()._get_num_items_in_batch(batch_samples, device)
-        count = torch.tensor(sum(_count_samples(batch) for batch in batch_samples), device=device)
-        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+        if self.args.loss_type == "bft":
+            count = sum(_count_samples(batch) for batch in batch_samples)
+        else:
+            count = sum(int((batch["labels"][..., 1:] != -100).sum()) for batch in batch_samples)
+        count = torch.tensor(count, device=device)
+        if self.args.world_size > 1:
             count = self.accelerator.gather(count).sum()
         return count
 
+    @property
+    def _counts_whole_step(self) -> bool:
+        if self._trl_computes_loss:
+            return False
+        return self.args.loss_type not in ("nll", "dft") or self.args.average_tokens_across_devices
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.args.loss_type != "bft" or return_outputs:
+        if self._trl_computes_loss:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if self.model.training else "eval"
         inputs["use_cache"] = False
-        outputs = model(**inputs, fused_lm_head=True)
-        loss, details = bft_loss(
-            outputs.log_probs,
-            outputs.label_mask,
-            group_size=self.args.bft_group_size,
-            gamma=self.args.bft_gamma,
-            num_samples=num_items_in_batch,
-            token_weighting=self.args.bft_token_weighting,
-            segment_ids=_segment_ids(inputs),
-            window_alignment=self.args.bft_window_alignment,
-            return_details=True,
-        )
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            # num_items_in_batch counts every process's samples, and DDP/FSDP/DeepSpeed average the gradients
+        extra = {}
+        if self.args.loss_type == "eaft":
+            extra["head_topk"] = self.args.eaft_topk
+        elif self.args.loss_type == "asft":
+            extra.update(self._reference(model, inputs))
+        outputs = model(**inputs, fused_lm_head=True, **extra)
+        loss, diagnostics = self._loss(outputs, inputs, num_items_in_batch)
+        if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
+            # num_items_in_batch counts every process's items, and DDP/FSDP/DeepSpeed average the gradients
             loss = loss * self.accelerator.num_processes
-        self._record(mode, inputs, outputs, details)
+        self._record(mode, inputs, outputs, diagnostics)
+        if mode == "eval":
+            items = _count_samples(inputs) if self.args.loss_type == "bft" else outputs.label_mask.sum()
+            self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items)],
+                                                 dtype=torch.float64)
+        if return_outputs:  # compute_metrics wants the logits: one more forward builds them
+            with torch.no_grad():
+                outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            return loss, outputs
         return loss
 
+    def _loss(self, outputs, inputs, num_items):
+        """The loss of `args.loss_type` and its diagnostics (name -> detached values)."""
+        args, log_probs, mask = self.args, outputs.log_probs, outputs.label_mask
+        if args.loss_type == "nll":
+            return sft_loss(log_probs, mask, num_items), {}
+        if args.loss_type == "dft":
+            return dft_loss(log_probs, mask, num_items), {}
+        if args.loss_type == "eaft":
+            weights = outputs.topk_entropy.clamp(min=0).pow(args.eaft_alpha)
+            return (eaft_loss(log_probs, mask, outputs.topk_entropy, args.eaft_alpha, num_items),
+                    {"eaft/token_weight": weights[mask]})
+        if args.loss_type == "asft":
+            return (asft_loss(log_probs, mask, outputs.kl, args.asft_alpha, num_items),
+                    {"asft/kl": outputs.kl.detach()[mask], "asft/token_weight": log_probs.detach().exp()[mask]})
+        loss, details = bft_loss(
+            log_probs, mask, group_size=args.bft_group_size, gamma=args.bft_gamma, num_samples=num_items,
+            token_weighting=args.bft_token_weighting, segment_ids=_segment_ids(inputs),
+            window_alignment=args.bft_window_alignment, token_weight_floor=args.bft_token_weight_floor,
+            return_details=True)
+        return loss, {"bft/sample_weight": details.sample_weights, "bft/min_group_conf": details.min_group_confidence,
+                      "bft/token_weight": details.token_weights[mask]}
+
+    def _reference(self, model, inputs) -> dict:
+        """ASFT: the reference model's last hidden states for this batch, and its LM head."""
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        unwrapped = self.accelerator.unwrap_model(model)
+        with torch.no_grad():
+            if self.ref_model is not None:
+                reference = self.ref_model
+                hidden = reference.base_model(**model_inputs).last_hidden_state
+            else:  # LoRA: the base model is the starting model, adapters switched off
+                reference = unwrapped.get_base_model()
+                with unwrapped.disable_adapter():
+                    hidden = reference.base_model(**model_inputs).last_hidden_state
+        head = reference.get_output_embeddings()
+        return {"reference_hidden": hidden, "reference_head": (head.weight, head.bias)}
+
+    def evaluation_loop(self, *args, **kwargs):
+        """Trainer averages batch losses weighted by rows; the eval loss here is the training loss's reduction over
+        the whole evaluation set: per trained token, or per sample (packed segments included) for BFT."""
+        self._eval_loss_sums.zero_()
+        output = super().evaluation_loop(*args, **kwargs)
+        if not self._trl_computes_loss:
+            prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+            total, items = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device), reduction="sum").tolist()
+            if items > 0:
+                output.metrics[f"{prefix}_loss"] = total / items
+        return output
+
+    def train(self, *args, **kwargs):
+        try:
+            return super().train(*args, **kwargs)
+        finally:  # a saved or reused model attends and casts as it did before
+            if self._original_attention is not None:
+                unwrapped = self.accelerator.unwrap_model(self.model)
+                unwrapped = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+                unwrapped.set_attn_implementation(self._original_attention)
+            for module in self._adapter_casts:
+                module.cast_input_dtype_enabled = True
+
     def log(self, logs, start_time=None):
-        """Adds BFT's diagnostics (mean and standard deviation since the last log) to the usual metrics."""
-        if self.args.loss_type == "bft":
-            mode = "train" if self.model.training else "eval"
-            prefix = "" if mode == "train" else "eval_"
-            for name, (count, total, squares) in self._diagnostic_sums[mode].items():
-                if count > 0:
-                    mean = total / count
-                    logs[f"{prefix}{name}_mean"] = float(mean)
-                    logs[f"{prefix}{name}_std"] = math.sqrt(max(float(squares / count - mean**2), 0.0))
-                self._diagnostic_sums[mode][name].zero_()
+        """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics."""
+        mode = "train" if self.model.training else "eval"
+        prefix = "" if mode == "train" else "eval_"
+        for name, (count, total, squares) in self._diagnostic_sums[mode].items():
+            if count > 0:
+                mean = total / count
+                logs[f"{prefix}{name}_mean"] = float(mean)
+                logs[f"{prefix}{name}_std"] = math.sqrt(max(float(squares / count - mean**2), 0.0))
+            self._diagnostic_sums[mode][name].zero_()
         super().log(logs, start_time)
 
-    def _record(self, mode, inputs, outputs, details):
-        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and BFT's diagnostics."""
-        gather = self.accelerator.gather
+    def _record(self, mode, inputs, outputs, diagnostics):
+        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics."""
+        gather = self.accelerator.gather_for_metrics
         mask = outputs.label_mask
-        num_valid = gather(mask.sum()).sum()
-        self._metrics[mode]["entropy"].append((gather(outputs.entropy.detach().sum()).sum() / num_valid.clamp(min=1)).item())
-        self._metrics[mode]["mean_token_accuracy"].append((gather(outputs.is_top1.sum()).sum() / num_valid.clamp(min=1)).item())
+        counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum()]).double()
+        num_valid, entropy, correct = gather(counts[None]).sum(0).tolist()
+        self._metrics[mode]["entropy"].append(entropy / max(num_valid, 1))
+        self._metrics[mode]["mean_token_accuracy"].append(correct / max(num_valid, 1))
         if mode == "train":
-            tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(inputs["position_ids"].size(1))
-            self._total_train_tokens += gather(tokens.to(mask.device)).sum().item() // self._tp_size
+            if "attention_mask" in inputs:
+                tokens = inputs["attention_mask"].sum()
+            else:
+                tokens = torch.tensor(inputs["position_ids"].size(1))
+            self._total_train_tokens += int(gather(tokens.to(mask.device)[None]).sum()) // self._tp_size
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-
-        values = {
-            "bft/sample_weight": details.sample_weights,
-            "bft/min_group_conf": details.min_group_confidence,
-            "bft/token_weight": details.token_weights[mask],
-        }
+        if not diagnostics:
+            return
         # (count, sum, sum of squares) of each diagnostic, gathered from every process in one collective call
-        stats = torch.stack([_moments(v.double()) for v in values.values()])
+        stats = torch.stack([_moments(v.double()) for v in diagnostics.values()])
         totals = gather(stats[None]).sum(0).cpu()
-        for name, row in zip(values, totals):
+        for name, row in zip(diagnostics, totals):
             self._diagnostic_sums[mode][name] += row
+
+
+def _skip_adapter_input_casts(model) -> list:
+    """Under autocast PEFT's cast of each adapter's input to float32 is undone at once: skip it (a copy per layer).
+    Returns the adapter layers changed."""
+    changed = []
+    for module in model.modules():
+        if getattr(module, "cast_input_dtype_enabled", False):
+            module.cast_input_dtype_enabled = False
+            changed.append(module)
+    return changed
 
 
 def _moments(values: torch.Tensor) -> torch.Tensor:
@@ -170,33 +352,60 @@ def _accelerator_available() -> bool:
     )
 
 
-def _bf16_device_available(use_cpu: bool) -> bool:
+def _device_type(use_cpu: bool) -> str:
     if use_cpu or not _accelerator_available():
-        return False
-    return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "other"
 
 
-def _check_bft_supported(config, kwargs):
-    """Fail early on the TRL options whose loss paths BFT does not replace."""
-    if kwargs.get("compute_loss_func") is not None:
-        raise ValueError("loss_type='bft' computes its own loss: do not pass compute_loss_func")
-    if config.label_smoothing_factor > 0:
-        raise ValueError("loss_type='bft' does not support label_smoothing_factor")
-    padding_free = config.padding_free or (config.packing and config.packing_strategy == "bfd")
+def _describe_precision(args) -> str:
+    device = args.device.type
+    native, why = native_bf16("cuda" if device == "cuda" else device)
+    if args.bf16:
+        return f"bf16 mixed precision (float32 master weights; losses in float32): {why}"
+    if args.fp16:
+        return "fp16 mixed precision, as configured"
+    return f"float32 ({'bf16=false was set' if native else why})"
+
+
+def _has_triton_head(device) -> bool:
+    """TRL's Triton kernel serves CUDA/XPU devices; elsewhere its torch fallback is slower than our token head."""
+    from transformers.utils import is_triton_available
+
+    return device.type in ("cuda", "xpu") and is_triton_available()
+
+
+def _check_supported(config, kwargs):
+    """Fail early on settings under which a loss would silently compute something else."""
+    if config.loss_type not in ("nll", "dft") and kwargs.get("compute_loss_func") is not None:
+        raise InputError(f"loss_type={config.loss_type!r} computes its own loss: do not pass compute_loss_func")
+    if config.loss_type != "bft":
+        return
+    if config.packing and config.packing_strategy == "wrapped":
+        raise InputError("loss_type='bft' cannot use packing_strategy='wrapped': it cuts documents into rows without "
+                         "marking where each starts, so its samples cannot be found; use 'bfd' (the default)")
+    padding_free = config.padding_free or (config.packing and config.packing_strategy in ("bfd", "bfd_split"))
     if padding_free and config.pad_to_multiple_of is not None:
-        raise ValueError("loss_type='bft' with padding-free batches cannot use pad_to_multiple_of: its padding tokens "
+        raise InputError("loss_type='bft' with padding-free batches cannot use pad_to_multiple_of: its padding tokens "
                          "would look like extra packed samples")
 
 
+def _segment_starts(position_ids: torch.Tensor) -> torch.Tensor:
+    """Where each packed sequence starts: the positions stop counting up by one (as transformers' masks see it)."""
+    starts = torch.ones_like(position_ids, dtype=torch.bool)
+    starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
+    return starts
+
+
 def _count_samples(batch) -> int:
-    """Rows of a padded batch, or sequences of a padding-free one (each starts at position id 0)."""
+    """Rows of a padded batch, or sequences of a padding-free one."""
     if "attention_mask" not in batch and "position_ids" in batch:
-        return int((batch["position_ids"] == 0).sum())
+        return int(_segment_starts(batch["position_ids"]).sum())
     return int(batch["input_ids"].shape[0])
 
 
 def _segment_ids(inputs):
-    """For padding-free batches, the sequence each label belongs to, aligned with the fused head's shifted labels."""
+    """For padding-free batches, the sequence each label belongs to, aligned with the head's shifted labels."""
     if "attention_mask" in inputs or "position_ids" not in inputs:
         return None
-    return (inputs["position_ids"] == 0).long().cumsum(1)[:, 1:]
+    return _segment_starts(inputs["position_ids"]).long().cumsum(1)[:, 1:]

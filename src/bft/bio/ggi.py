@@ -14,6 +14,7 @@ import numpy as np
 
 from bft.bio.embed import load_embeddings
 from bft.data.records import DataError
+from bft.errors import InputError
 from bft.files import write_json_atomic
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
@@ -93,7 +94,7 @@ def score(model, embeddings, pairs) -> dict:
 def _require_both_labels(name, pairs):
     labels = {p[2] for p in pairs}
     if labels != {0, 1}:
-        raise ValueError(f"the {name} pairs need both labels after filtering to genes with embeddings; got "
+        raise InputError(f"the {name} pairs need both labels after filtering to genes with embeddings; got "
                          f"{sorted(labels)} from {len(pairs)} pairs")
 
 

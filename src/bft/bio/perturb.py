@@ -16,6 +16,7 @@ import numpy as np
 from bft.bio.embed import load_embeddings
 from bft.data.records import DataError
 from bft.data.splits import stable_fraction
+from bft.errors import InputError
 from bft.eval.stats import summarise
 from bft.files import write_json_atomic, write_jsonl_atomic
 
@@ -56,7 +57,7 @@ def evaluate_perturbation(embeddings_path, adata_path, output=None, test_fractio
     test = [c for c in usable if stable_fraction(c, seed, "perturbation-split") < test_fraction]
     train = [c for c in usable if c not in set(test)]
     if len(train) < 3 or not test:
-        raise ValueError(f"too few perturbations with embeddings: {len(train)} to train on, {len(test)} to test")
+        raise InputError(f"too few perturbations with embeddings: {len(train)} to train on, {len(test)} to test")
     features = lambda conds: np.stack([sum(embeddings[g] for g in perturbation_genes(c)) for c in conds])  # noqa: E731
     targets = lambda conds: np.stack([shifts[c] for c in conds])  # noqa: E731
     model = RidgeCV(alphas=ALPHAS).fit(features(train), targets(train))

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from bft.data.gene_profiles import profile_prompt
 from bft.data.records import DataError, read_records
+from bft.errors import InputError
 from bft.eval.generate import generate_answers
 
 TEMPLATES = {
@@ -61,8 +62,9 @@ def read_done(output) -> dict[str, str]:
             try:
                 row = json.loads(line)
                 done[row["id"]] = row["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise DataError(output, number, "expected {\"id\": ..., \"text\": ...}: is this a profiles file?")
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                expected = 'expected {"id": ..., "text": ...}: is this a profiles file?'
+                raise DataError(output, number, expected) from error
     return done
 
 
@@ -82,7 +84,7 @@ def write_profiles(model, tokenizer, genes: list[str], output, template="describ
                    max_new_tokens=160) -> dict:
     """Profile the genes not yet in `output`; returns counts and throughput."""
     if template not in TEMPLATES:
-        raise ValueError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+        raise InputError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     done = read_done(output)
@@ -93,7 +95,8 @@ def write_profiles(model, tokenizer, genes: list[str], output, template="describ
             chunk = todo[start : start + batch_size]
             texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk], max_new_tokens,
                                      batch_size, desc=None)
-            handle.write("".join(json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts)))
+            rows = (json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts))
+            handle.write("".join(rows))
             handle.flush()
             os.fsync(handle.fileno())
             bar.update(len(chunk))

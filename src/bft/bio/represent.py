@@ -16,7 +16,6 @@ from bft.data.splits import stable_fraction
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_ENCODER, load_encoder, load_for_eval
 
-
 SPLIT_SHARES = {"train": 0.6, "valid": 0.1, "test": 0.3}  # of --limit-genes; Gene2vec's splits share no gene
 
 
@@ -46,11 +45,11 @@ def represented_genes(data_dir, limit_genes=None) -> list[str]:
 
 
 def represent(model_name, output, data_dir="../shared/data", limit_genes=None, encoder=DEFAULT_ENCODER,
-              batch_size=16, template="describe", max_new_tokens=160) -> dict:
+              batch_size=64, template="describe", max_new_tokens=160, dtype="auto") -> dict:
     output, data_dir = Path(output), Path(data_dir)
     genes = represented_genes(data_dir, limit_genes)
     started = time.perf_counter()
-    model, tokenizer = load_for_eval(model_name)
+    model, tokenizer = load_for_eval(model_name, dtype)
     profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template, batch_size,
                                max_new_tokens)
     profiles = read_done(output / "profiles.jsonl")
@@ -75,11 +74,13 @@ def represent(model_name, output, data_dir="../shared/data", limit_genes=None, e
 def summary_table(summary: dict) -> str:
     lines = [f"# Gene representations from `{summary['model']}` ({summary['genes']} genes, encoder "
              f"{summary['encoder']})", "",
-             "| text per gene | GGI AUROC (95% CI) | AUPRC | gene-disjoint AUROC | gene-frequency baseline AUROC | test pairs |",
+             "| text per gene | GGI AUROC (95% CI) | AUPRC | gene-disjoint AUROC | gene-frequency baseline AUROC "
+             "| test pairs |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, r in summary["ggi"].items():
         disjoint = r["gene_disjoint"].get("auroc")
-        lines.append(f"| {name} | {r['auroc']:.3f} ({r['auroc_ci_low']:.3f}-{r['auroc_ci_high']:.3f}) | {r['auprc']:.3f} "
+        lines.append(f"| {name} | {r['auroc']:.3f} ({r['auroc_ci_low']:.3f}-{r['auroc_ci_high']:.3f}) "
+                     f"| {r['auprc']:.3f} "
                      f"| {'n/a' if disjoint is None else f'{disjoint:.3f}'} | {r['gene_frequency_baseline_auroc']:.3f} "
                      f"| {r['n_test']} |")
     quality = summary["profile_quality"]

@@ -4,8 +4,10 @@ import csv
 import json
 from pathlib import Path
 
+from bft.errors import InputError
 
-class DataError(ValueError):
+
+class DataError(InputError):
     """Bad input data. `str(error)` reads `FILE:LINE: what was wrong (what was expected)`."""
 
     def __init__(self, path, line, message):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bft.errors import InputError
 from bft.eval.output import write_evaluation
 
 LETTERS = "ABCDEFGHIJ"
@@ -41,7 +42,7 @@ def run_harness(model, tokenizer, tasks: list[str], output, include_path=None, l
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
     except ImportError as error:
-        raise ValueError("--tasks needs the lm-evaluation-harness: pip install lm_eval") from error
+        raise InputError("--tasks needs the lm-evaluation-harness: pip install lm_eval") from error
     harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     raw = simple_evaluate(model=harness_model, tasks=tasks, task_manager=manager, limit=limit, log_samples=True)

@@ -36,11 +36,13 @@ def mcq_context(question: str) -> str:
     return f"Question: {question.strip()}\nAnswer:"
 
 
-def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_length=2048) -> dict:
-    """Score every option of every question; write `results.json` and `predictions.jsonl` into `output`."""
-    questions = read_mcq(data, limit)
+def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_length=2048, questions=None) -> dict:
+    """Score every option of every question of the file `data`; write `results.json` and `predictions.jsonl` into
+    `output`. `questions`: those `read_mcq` already read from that file (it is then not read again)."""
+    questions = read_mcq(data, limit) if questions is None else fixed_subset(questions, limit, lambda q: q["id"])
     pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
-    scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size, max_length, desc=f"mcq {Path(data).parent.name}"))
+    scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size, max_length,
+                                        desc=f"mcq {Path(data).parent.name}"))
     predictions, correct, correct_norm = [], [], []
     for q in questions:
         letters = list(q["options"])
@@ -52,6 +54,7 @@ def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_
         predictions.append({"id": q["id"], "prediction": choice, "prediction_norm": choice_norm,
                             "answer_idx": q["answer_idx"], "correct": correct[-1], "scores": summed})
     results = {"task": "mcq", "data": str(data), "n": len(questions),
-               "accuracy": sum(correct) / max(len(correct), 1), "accuracy_norm": sum(correct_norm) / max(len(correct), 1),
+               "accuracy": sum(correct) / max(len(correct), 1),
+               "accuracy_norm": sum(correct_norm) / max(len(correct), 1),
                **summarise("accuracy", correct), **summarise("accuracy_norm", correct_norm)}
     return write_evaluation(output, results, predictions)

@@ -1,0 +1,83 @@
+"""One entry point for every evaluation, used by `bft eval`, `bft eval suite` and `bft compare` alike.
+
+`EVALUATIONS` maps a task name to the function that runs it on a loaded model; each takes the same options, with
+one set of defaults (`DEFAULTS`). `evaluate(task, model, output, **options)` loads the model when given a name.
+"""
+
+import os
+from pathlib import Path
+
+from bft.errors import InputError
+from bft.models import DEFAULT_ENCODER
+
+DEFAULT_DATA_DIR = "../shared/data"
+# Scoring batches (log-likelihood of options) and generation batches (bf16 decoding is bound by reading the
+# weights, so more rows a step cost little: 64 is 1.7x faster than 16 on 2 CPU cores, docs/benchmarks.md)
+DEFAULTS = {"limit": None, "batch_size": 16, "generation_batch_size": 64, "encoder": DEFAULT_ENCODER,
+            "max_new_tokens": {"go-naming": 32, "pubmedqa": 128, "represent": 160}}
+
+
+def data_dir(path=None) -> Path:
+    """The biomedical data folder: `path`, else `$BFT_DATA_DIR`, else ../shared/data."""
+    return Path(path or os.environ.get("BFT_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def _go_naming(model, tokenizer, output, options):
+    from bft.eval.go_naming import evaluate_go_naming
+
+    sets = options.get("sets") or options["data_dir"] / "geneagent" / "GO_terms.csv"
+    return evaluate_go_naming(model, tokenizer, sets, output, options.get("go_dir") or options["data_dir"] / "go_bp",
+                              options["encoder"], options["limit"], options["generation_batch_size"],
+                              options["max_new_tokens"], gene_sets=options.get("records"))
+
+
+def _mcq(model, tokenizer, output, options):
+    from bft.eval.mcq import evaluate_mcq
+
+    if not options.get("data"):
+        raise InputError("the mcq evaluation needs data: a JSONL of question, options, answer_idx")
+    return evaluate_mcq(model, tokenizer, options["data"], output, options["limit"], options["batch_size"],
+                        questions=options.get("records"))
+
+
+def _pubmedqa(model, tokenizer, output, options):
+    from bft.eval.pubmedqa import evaluate_pubmedqa
+
+    return evaluate_pubmedqa(model, tokenizer, options.get("pubmedqa_dir") or options["data_dir"] / "pubmedqa",
+                             output, options["limit"], options["generation_batch_size"], options["max_new_tokens"])
+
+
+EVALUATIONS = {"go-naming": _go_naming, "mcq": _mcq, "pubmedqa": _pubmedqa}
+# Tasks that load the model themselves (they also embed and fit classifiers)
+MODEL_NAME_TASKS = ("represent",)
+TASKS = (*EVALUATIONS, *MODEL_NAME_TASKS)
+
+
+def resolve_options(task: str, options: dict) -> dict:
+    """The task's options with the defaults filled in (None counts as not given)."""
+    if task not in TASKS:
+        raise InputError(f"unknown evaluation task {task!r}: expected one of {', '.join(TASKS)}")
+    given = {key: value for key, value in options.items() if value is not None}
+    resolved = {**DEFAULTS, **given}
+    if "max_new_tokens" not in given:
+        resolved["max_new_tokens"] = DEFAULTS["max_new_tokens"].get(task)
+    resolved["data_dir"] = data_dir(given.get("data_dir"))
+    return resolved
+
+
+def evaluate(task: str, model, output, **options) -> dict:
+    """Run `task` on `model` (a name or path, or a loaded `(model, tokenizer)` pair); results go to `output`."""
+    options = resolve_options(task, options)
+    if task == "represent":
+        from bft.bio.represent import represent
+
+        if not isinstance(model, (str, Path)):
+            raise InputError("the represent evaluation takes a model name or path")
+        return represent(str(model), output, options["data_dir"], options.get("limit_genes"), options["encoder"],
+                         options["generation_batch_size"], max_new_tokens=options["max_new_tokens"])
+    if isinstance(model, (str, Path)):
+        from bft.models import load_for_eval
+
+        model = load_for_eval(str(model), options.get("dtype", "auto"))
+    loaded, tokenizer = model
+    return EVALUATIONS[task](loaded, tokenizer, Path(output), options)
