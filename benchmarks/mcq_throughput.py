@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from bft.data import data_dir
 from bft.eval.harness import local_mcq_task, run_harness
 from bft.eval.loglik import continuation_logprobs, encode_pair
 from bft.eval.mcq import mcq_context, read_mcq
@@ -38,7 +39,7 @@ def _per_question(scores, questions):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/medqa_mcq/medqa/test.jsonl")
+    parser.add_argument("--data", default=str(data_dir() / "medqa_mcq" / "medqa" / "test.jsonl"))
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--out", default="benchmarks/results/mcq_throughput.json")
@@ -46,9 +47,9 @@ def main():
     model, tokenizer = load_for_eval("smollm2-135m-instruct")
     questions = read_mcq(args.data, args.questions)
     pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
-    continuation_logprobs(model, tokenizer, pairs[:4], args.batch)  # warm-up
+    continuation_logprobs(model, tokenizer, pairs[:4], batch_size=args.batch)  # warm-up
     started = time.perf_counter()
-    batched = continuation_logprobs(model, tokenizer, pairs, args.batch)
+    batched = continuation_logprobs(model, tokenizer, pairs, batch_size=args.batch)
     batched_seconds = time.perf_counter() - started
     started = time.perf_counter()
     looped = one_at_a_time(model, tokenizer, pairs)

@@ -9,6 +9,7 @@ import json
 import time
 
 from bft.bio.profiles import TEMPLATES
+from bft.data import data_dir
 from bft.data.gene_profiles import read_synopses
 from bft.eval.generate import generate_answers
 from bft.files import write_json_atomic
@@ -23,13 +24,14 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/profile_throughput.json")
     args = parser.parse_args()
     model, tokenizer = load_for_eval("smollm2-135m-instruct")
-    genes = sorted(read_synopses("../shared/data/geneagent/gene_narrative_synopsis.txt"))[: args.genes]
+    genes = sorted(read_synopses(data_dir() / "geneagent" / "gene_narrative_synopsis.txt"))[: args.genes]
     prompts = [TEMPLATES["describe"](g) for g in genes]
-    generate_answers(model, tokenizer, prompts[:2], 4, 2, desc=None)  # warm-up
+    generate_answers(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2, desc=None)  # warm-up
     timings = {}
     for label, batch in (("batched", args.batch), ("one_at_a_time", 1)):
         started = time.perf_counter()
-        outputs = generate_answers(model, tokenizer, prompts, args.max_new_tokens, batch, desc=None)
+        outputs = generate_answers(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch,
+                                   desc=None)
         timings[label] = time.perf_counter() - started
         timings[f"{label}_new_tokens"] = sum(len(tokenizer(o).input_ids) for o in outputs)
     result = {"command": f"python benchmarks/profile_throughput.py --genes {args.genes} --batch {args.batch} "

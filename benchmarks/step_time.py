@@ -1,8 +1,9 @@
-"""Training step time of BFTTrainer(loss_type=bft) against TRL's SFTTrainer(loss_type=dft) and (nll).
+"""Training step time of every BFTTrainer loss against TRL's SFTTrainer(loss_type=dft) and (nll), float32.
 
-Same model weights, same batches; the three are interleaved round by round in one process, so machine noise hits
+Same model weights, same batches; the trainers are interleaved round by round in one process, so machine noise hits
 them alike. A step is `training_step` (forward, loss, backward) plus zeroing the gradients; the optimizer update is
-identical for all three and left out. Prints and saves the median step times and their ratios to TRL's DFT.
+identical for all and left out. Prints and saves the median step times and their ratios to TRL's DFT. BFTTrainer's
+`dft` isolates what each loss costs beyond DFT on the same (token) head.
 
     python benchmarks/step_time.py [--model smollm2-135m-instruct] [--batch 4] [--rounds 12] [--out FILE.json]
 """
@@ -26,7 +27,7 @@ from bft.trainer import BFTConfig, BFTTrainer
 
 def make_trainer(trainer_cls, config_cls, model, tokenizer, dataset, loss_type, batch):
     config = config_cls(output_dir=tempfile.mkdtemp(), loss_type=loss_type, per_device_train_batch_size=batch,
-                        report_to="none", gradient_checkpointing=False, bf16=False, disable_tqdm=True,
+                        report_to="none", gradient_checkpointing=False, bf16=False, use_cpu=True, disable_tqdm=True,
                         max_length=512, seed=0)
     return trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
 
@@ -48,10 +49,11 @@ def main():
     trainers = {
         "trl_nll": make_trainer(SFTTrainer, SFTConfig, copy.deepcopy(base), tokenizer, dataset, "nll", args.batch),
         "trl_dft": make_trainer(SFTTrainer, SFTConfig, copy.deepcopy(base), tokenizer, dataset, "dft", args.batch),
-        "bft": make_trainer(BFTTrainer, BFTConfig, copy.deepcopy(base), tokenizer, dataset, "bft", args.batch),
+        **{f"bft_{loss}": make_trainer(BFTTrainer, BFTConfig, copy.deepcopy(base), tokenizer, dataset, loss, args.batch)
+           for loss in ("dft", "bft", "asft", "eaft")},
     }
     # The same batches for everyone: taken from one trainer's dataloader (same tokenization for all three)
-    loader = iter(trainers["bft"].get_train_dataloader())
+    loader = iter(trainers["bft_bft"].get_train_dataloader())
     batches = [next(loader) for _ in range(args.rounds + 2)]
     tokens = [int(b["attention_mask"].sum()) for b in batches]
 
@@ -74,7 +76,7 @@ def main():
         "mean_tokens_per_batch": statistics.mean(tokens[2:]),
         "median_step_seconds": median,
         "ratio_to_trl_dft": {name: median[name] / median["trl_dft"] for name in median},
-        "per_round_ratio_bft_to_trl_dft": [b / d for b, d in zip(times["bft"], times["trl_dft"])],
+        "per_round_ratio_bft_to_trl_dft": [b / d for b, d in zip(times["bft_bft"], times["trl_dft"])],
     }
     write_json_atomic(args.out, result)
     print(json.dumps({k: result[k] for k in ("median_step_seconds", "ratio_to_trl_dft", "mean_tokens_per_batch")},

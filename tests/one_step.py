@@ -1,7 +1,7 @@
 """One SGD optimizer step of BFTTrainer on the first 6 demo examples; saves the parameter update.
 
-Used by the tests in-process and under `accelerate launch` (DDP on CPU), so that both run the very same code:
-    python -m tests.one_step MODEL OUT.pt LOSS_TYPE PER_DEVICE_BATCH GRAD_ACCUM [packing]
+Used by the tests in-process and under `accelerate launch` (DDP or FSDP on CPU), so that both run the very same code:
+    python -m tests.one_step MODEL OUT.pt LOSS_TYPE PER_DEVICE_BATCH GRAD_ACCUM [FIELD=VALUE ...]
 """
 
 import sys
@@ -35,16 +35,24 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
         config = SFTConfig(**{k: v for k, v in fields.items() if not k.startswith("bft_")})
     trainer = trainer_class(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
                             processing_class=AutoTokenizer.from_pretrained(model_folder), peft_config=peft_config)
-    trained = [(name, p) for name, p in trainer.model.named_parameters() if p.requires_grad]
-    before = {name: p.detach().clone() for name, p in trained}
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
-    update = torch.cat([(p.detach() - before[name]).flatten().float() for name, p in trained])
+    # read the parameters again: FSDP replaces them by sharded ones
+    after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    update = torch.cat([(_whole(after[name]).detach() - before[name]).flatten().float() for name in before])
     return update, trainer
 
 
+def _whole(parameter):
+    return parameter.full_tensor() if hasattr(parameter, "full_tensor") else parameter
+
+
 if __name__ == "__main__":
+    import yaml
+
     folder, out, loss_type, batch, accum = sys.argv[1:6]
-    update, trainer = one_step(folder, loss_type, int(batch), int(accum), packing=sys.argv[6:] == ["packing"])
+    settings = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in sys.argv[6:])}
+    update, trainer = one_step(folder, loss_type, int(batch), int(accum), **settings)
     if trainer.is_world_process_zero():
         torch.save(update, out)
     trainer.accelerator.wait_for_everyone()

@@ -1,4 +1,4 @@
-"""Plain reference implementations of METHOD.md, written with Python loops over samples, tokens and windows.
+"""Plain reference implementations of docs/method.md, written with Python loops over samples, tokens and windows.
 
 Slow and obviously correct: the vectorised losses in `bft.losses` are tested against these.
 """
@@ -55,7 +55,7 @@ def group_norm_weight(probs, index, group_size, alignment):
 
 
 def bft_loss(logprobs, mask, group_size=256, gamma=1.0, num_samples=None, token_weighting="prob",
-             segment_ids=None, window_alignment="centered"):
+             segment_ids=None, window_alignment="centered", token_weight_floor=0.0):
     """Loop reference of the BFT loss; `logprobs` may require grad."""
     samples = split_samples(mask, segment_ids)
     p_min = min_group_confidence(logprobs.detach(), mask, group_size, segment_ids)
@@ -69,6 +69,7 @@ def bft_loss(logprobs, mask, group_size=256, gamma=1.0, num_samples=None, token_
                 weight = probs[i]
             else:
                 weight = group_norm_weight(probs, i, group_size, window_alignment)
+            weight = max(weight, token_weight_floor)
             sample_loss = sample_loss - weight * logprobs[b, t].double()
         total = total + sample_weight * sample_loss / (len(positions) + EPS)
     count = len(samples) if num_samples is None else num_samples

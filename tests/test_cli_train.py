@@ -106,3 +106,36 @@ def test_evaluation_logs_bft_diagnostics_of_its_own(tiny_model, small_data, tmp_
     evaluation = next(row for row in history if "eval_loss" in row)
     assert 0 <= evaluation["eval_bft/sample_weight_mean"] <= 1
     assert evaluation["eval_bft/sample_weight_mean"] + evaluation["eval_bft/min_group_conf_mean"] == pytest.approx(1)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model, small_data, tmp_path, monkeypatch):
+    from bft.trainer import BFTTrainer
+
+    common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
+              "--bft_group_size", "4", "--max_steps", "4", "--per_device_train_batch_size", "2", "--logging_steps", "1",
+              "--save_strategy", "steps", "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
+              "--bf16", "false", "--learning_rate", "1e-3", "--gradient_checkpointing", "false"]
+    assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
+
+    real_step, calls = BFTTrainer.training_step, []
+
+    def killed_in_step_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(BFTTrainer, "training_step", killed_in_step_3)
+    with pytest.raises(RuntimeError, match="killed"):  # not an input error: the traceback is kept
+        main(["train", *common, "--output_dir", str(tmp_path / "killed")])
+    monkeypatch.setattr(BFTTrainer, "training_step", real_step)
+    assert (tmp_path / "killed" / "checkpoint-2").is_dir() and not (tmp_path / "killed" / "metrics.json").exists()
+    assert main(["train", *common, "--output_dir", str(tmp_path / "killed"), "--resume_from_checkpoint", "true"]) == 0
+
+    def losses(run):
+        return {row["step"]: row["loss"] for row in json.loads((run / "log_history.json").read_text()) if "loss" in row}
+
+    whole, resumed = losses(tmp_path / "whole"), losses(tmp_path / "killed")
+    assert set(resumed) >= {3, 4}
+    for step in (3, 4):
+        assert resumed[step] == pytest.approx(whole[step], rel=1e-5)

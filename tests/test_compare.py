@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -69,3 +70,80 @@ def test_bad_recipe(tmp_path, capsys):
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "chess"}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     assert "evaluation task 'chess' is not one of" in capsys.readouterr().err
+
+
+def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in demo_records[:6]))
+    questions = tmp_path / "mcq" / "test.jsonl"
+    questions.parent.mkdir()
+    questions.write_text("".join(json.dumps({"question": f"Gene {i}?", "options": {"A": "TP53", "B": "EGFR"},
+                                             "answer_idx": "AB"[i % 2]}) + "\n" for i in range(4)))
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "tiny-grpo", "loss_types": ["dft", "bft"], "seeds": [0, 1],
+        "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 1, "per_device_train_batch_size": 3,
+                  "logging_steps": 1, "report_to": "none", "save_strategy": "no", "disable_tqdm": True,
+                  "bft_group_size": 4, "bf16": False},
+        "grpo": {"data": str(data), "task": "go-naming", "rewards": ["format"], "max_steps": 1,
+                 "per_device_train_batch_size": 4, "num_generations": 2, "max_completion_length": 4,
+                 "logging_steps": 1, "report_to": "none", "save_strategy": "no", "disable_tqdm": True, "bf16": False},
+        "evaluations": [{"task": "mcq", "data": str(questions)}],
+    }))
+    out = tmp_path / "cmp"
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(report["runs"]) == sorted(f"{m}{s}-seed{i}" for m in ("dft", "bft") for s in ("", "+grpo")
+                                            for i in (0, 1))
+    table = report["tables"]["mcq-mcq"]["accuracy"]
+    assert set(table["differences"]) == {"bft - dft", "bft+grpo - dft+grpo"}
+    assert set(table["changes"]) == {"dft", "bft"} and set(table["change_differences"]) == {"bft - dft"}
+    change = [report["runs"][f"bft+grpo-seed{s}"]["scores"]["mcq-mcq"]["accuracy"]
+              - report["runs"][f"bft-seed{s}"]["scores"]["mcq-mcq"]["accuracy"] for s in (0, 1)]
+    assert table["changes"]["bft"]["mean"] == pytest.approx(sum(change) / 2)
+    assert "change by GRPO: bft - dft" in (out / "report.md").read_text()
+
+    # resume: a lost GRPO run is redone from its first stage, nothing else
+    (out / "runs" / "bft+grpo-seed1" / "metrics.json").unlink()
+    (out / "evals" / "bft+grpo-seed1" / "mcq-mcq" / "results.json").unlink()
+    monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
+    import bft.grpo
+
+    redone, real_grpo = [], bft.grpo.run_grpo
+    monkeypatch.setattr(bft.grpo, "run_grpo", lambda *a: redone.append(a[1].output_dir) or real_grpo(*a))
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
+    assert [Path(d).name for d in redone] == ["bft+grpo-seed1"]
+    assert (out / "runs" / "bft+grpo-seed1" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_compare_under_accelerate_launch(tiny_model, tmp_path, demo_records):
+    """Two processes: both train (DDP), the main one evaluates and reports; the process group ends once."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in demo_records[:8]))
+    questions = tmp_path / "mcq" / "test.jsonl"
+    questions.parent.mkdir()
+    questions.write_text(json.dumps({"question": "Gene?", "options": {"A": "TP53", "B": "EGFR"}, "answer_idx": "A"})
+                         + "\n")
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "loss_types": ["bft", "nll"], "seeds": [0],
+        "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 2, "per_device_train_batch_size": 2,
+                  "report_to": "none", "save_strategy": "no", "disable_tqdm": True, "bft_group_size": 4,
+                  "bf16": False},
+        "evaluations": [{"task": "mcq", "data": str(questions)}]}))
+    out = tmp_path / "cmp"
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "bft.cli", "compare", "--config", str(recipe), "--output", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(report["runs"]) == ["bft-seed0", "nll-seed0"]
+    assert json.loads((out / "runs" / "bft-seed0" / "metrics.json").read_text())["global_step"] == 2

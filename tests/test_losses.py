@@ -93,7 +93,7 @@ def test_bft_packed_segments_match_reference(token_weighting):
 
 
 def test_packed_row_equals_the_same_sequences_padded():
-    """METHOD.md: a packed row of three segments gives the same loss and gradient as the three sequences padded."""
+    """docs/method.md: a packed row of three segments gives the same loss and gradient as the three sequences padded."""
     logprobs, mask = random_batch(1, 30, seed=3, prompt=0)
     segment_ids = torch.tensor([[0] * 8 + [1] * 12 + [2] * 10])
     padded_lp = torch.zeros(3, 12, dtype=torch.float64)

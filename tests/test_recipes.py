@@ -6,17 +6,18 @@ import pytest
 
 from bft.compare import load_recipe, methods
 from bft.precision import native_bf16
-from bft.train import parse_train_args
+from bft.train import parse_train_args, train_arguments
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name", ["compare-go-naming.yaml", "compare-gene-profiles.yaml", "compare-pubmedqa.yaml"])
+@pytest.mark.parametrize("name", ["compare-go-naming.yaml", "compare-gene-profiles.yaml", "compare-pubmedqa.yaml",
+                                  "speed-quality-go-naming.yaml"])
 def test_compare_recipes_parse(tmp_path, name):
     import yaml
 
     recipe = load_recipe(CONFIGS / name)
-    assert set(methods(recipe)) == {"nll", "dft", "bft"} and recipe["evaluations"]
+    assert "bft" in methods(recipe) and recipe["evaluations"]
     train = tmp_path / "train.yaml"
     train.write_text(yaml.safe_dump(recipe["train"]))
     argv = ["--config", str(train), "--loss_type", "bft", "--output_dir", str(tmp_path)]
@@ -30,16 +31,12 @@ def test_demo_recipe_parses(tmp_path):
     assert config.bf16 == native_bf16("cpu")[0]  # bf16 exactly where the hardware multiplies it
 
 
-def test_sweep_recipe_shares_the_comparison_and_its_variants_parse(tmp_path):
-    import yaml
-
-    sweep, comparison = load_recipe(CONFIGS / "sweep-go-naming.yaml"), load_recipe(CONFIGS / "compare-go-naming.yaml")
-    assert sweep["train"] == comparison["train"] and sweep["evaluations"] == comparison["evaluations"]
-    train = tmp_path / "train.yaml"
-    train.write_text(yaml.safe_dump(sweep["train"]))
-    for name, settings in methods(sweep).items():
-        argv = ["--config", str(train), "--output_dir", str(tmp_path)]
-        for key, value in settings.items():
-            argv += [f"--{key}", str(value)]
-        _, config, _ = parse_train_args(argv)
-        assert config.loss_type == name.split("-")[0]
+@pytest.mark.parametrize("name", ["sweep-go-naming.yaml", "speed-quality-go-naming.yaml"])
+def test_go_naming_recipes_share_the_comparison_and_their_variants_parse(tmp_path, name):
+    recipe, comparison = load_recipe(CONFIGS / name), load_recipe(CONFIGS / "compare-go-naming.yaml")
+    assert recipe["train"] == comparison["train"] and recipe["evaluations"] == comparison["evaluations"]
+    assert set(comparison["loss_types"]) == {"nll", "dft", "bft", "asft", "eaft"}
+    for settings in methods(recipe).values():  # as bft compare builds them: in memory
+        _, config, model_args = train_arguments({**recipe["train"], **settings, "output_dir": str(tmp_path)})
+        assert config.loss_type == settings["loss_type"]
+        assert model_args.lora_target_modules == settings.get("lora_target_modules")

@@ -81,24 +81,42 @@ def test_config_rejects_unknown_loss_type(tmp_path):
         BFTConfig(output_dir=str(tmp_path), loss_type="bft", bft_token_weighting="entropy")
 
 
+def launch(tiny_model, tmp_path, loss_type, *launch_args, settings=()):
+    """2 processes x 3 samples through `accelerate launch`; returns the update the main process saved."""
+    out = tmp_path / f"{loss_type}.pt"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_args, "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "tests.one_step", tiny_model, str(out), loss_type, "3", "1", *settings]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return torch.load(out)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type", ["bft", "nll"])
-def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type):
-    """DDP on CPU (gloo) through `accelerate launch`: 2 processes x 3 samples == 1 process x 6 samples.
+@pytest.mark.parametrize("loss_type, settings", [("bft", ()), ("nll", ()), ("eaft", ()),
+                                                 ("bft", ("average_tokens_across_devices=false",))])
+def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, settings):
+    """DDP on CPU (gloo) through `accelerate launch`: 2 processes x 3 samples == 1 process x 6 samples. BFT's
+    sample count is global even where token counts are not averaged across devices.
 
     On a machine without GPUs, `--multi_gpu` starts the processes and BFTConfig switches them to CPU DDP
     (`accelerate launch --cpu --num_processes 2` would start a single process).
     """
-    out = tmp_path / "ddp.pt"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "tests.one_step", tiny_model, str(out), loss_type, "3", "1"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                            cwd=Path(__file__).resolve().parents[1])
-    assert result.returncode == 0, result.stderr[-3000:]
+    update = launch(tiny_model, tmp_path, loss_type, "--multi_gpu", settings=settings)
     single, _ = one_step(tiny_model, loss_type, 6, 1)
-    assert relative_difference(torch.load(out), single) < 1e-5
+    assert relative_difference(update, single) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss_type", ["bft", "nll"])
+def test_fsdp_gives_the_update_of_one_process(tiny_model, tmp_path, loss_type):
+    """FSDP2 (configs/accelerate/fsdp.yaml) on 2 CPU processes: the update of one process with the whole batch."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
+    update = launch(tiny_model, tmp_path, loss_type, "--config_file", str(config))
+    single, _ = one_step(tiny_model, loss_type, 6, 1)
+    assert relative_difference(update, single) < 1e-5
 
 
 @pytest.mark.parametrize("loss_type", ["bft", "nll"])
@@ -140,9 +158,9 @@ def test_bf16_split_invariance_is_bounded(tiny_model):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_precision_follows_the_hardware(tmp_path, monkeypatch, native):
-    import bft.trainer
+    import bft.precision
 
-    monkeypatch.setattr(bft.trainer, "native_bf16", lambda device: (native, "mocked"))
+    monkeypatch.setattr(bft.precision, "native_bf16", lambda device: (native, "mocked"))
     config = BFTConfig(output_dir=str(tmp_path), loss_type="bft")
     assert config.bf16 is native
     assert BFTConfig(output_dir=str(tmp_path), bf16=False).bf16 is False  # the exact float32 path on request
@@ -178,3 +196,91 @@ def test_asft_refuses_a_reference_of_another_vocabulary(tiny_model, tmp_path):
         BFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model), args=config, ref_model=other,
                    train_dataset=load_training_dataset("demo").select(range(4)),
                    processing_class=AutoTokenizer.from_pretrained(tiny_model))
+
+
+def evaluation(tiny_model, tmp_path, **settings):
+    from transformers import AutoTokenizer
+
+    from bft.data.training import load_training_dataset
+    from bft.trainer import BFTTrainer
+
+    fields = dict(output_dir=str(tmp_path), loss_type="bft", bft_group_size=4, report_to="none", bf16=False,
+                  per_device_eval_batch_size=2, max_length=2048, disable_tqdm=True)
+    fields.update(settings)
+    trainer = BFTTrainer(model=tiny_model, args=BFTConfig(**fields), processing_class=AutoTokenizer.from_pretrained(
+        tiny_model), train_dataset=load_training_dataset("demo").select(range(2)),
+        eval_dataset=load_training_dataset("demo").select(range(7)))
+    return trainer.evaluate()
+
+
+def test_eval_loss_is_the_loss_over_the_whole_set(tiny_model, tmp_path):
+    """Batches of 2 rows, one batch of 7, packed rows and the logits path for compute_metrics: one eval loss,
+    BFT's (1/N) sum_b s_b L_b over all 7 samples, with BFT's diagnostics."""
+    reference = evaluation(tiny_model, tmp_path, per_device_eval_batch_size=7)
+    for settings in ({}, {"padding_free": True}, {"eval_packing": True, "packing": True},
+                     {"prediction_loss_only": False}):
+        metrics = evaluation(tiny_model, tmp_path, **settings)
+        assert metrics["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-5), settings
+        assert metrics["eval_bft/sample_weight_mean"] == pytest.approx(reference["eval_bft/sample_weight_mean"],
+                                                                       rel=1e-5), settings
+
+
+def test_moe_auxiliary_loss_stays_with_trl_or_is_refused(tiny_model, tmp_path):
+    """MoE router loss: TRL's nll adds it; the project's losses do not, and say so instead of dropping it."""
+    from transformers import AutoTokenizer, MixtralConfig, MixtralForCausalLM
+
+    from bft.data.training import load_training_dataset
+    from bft.errors import InputError
+    from bft.trainer import BFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    moe = MixtralForCausalLM(MixtralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                           num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                           num_local_experts=2, num_experts_per_tok=1, output_router_logits=True,
+                                           router_aux_loss_coef=0.01, pad_token_id=tokenizer.pad_token_id))
+    data = load_training_dataset("demo").select(range(4))
+    for loss_type in ("bft", "eaft"):
+        config = BFTConfig(output_dir=str(tmp_path), loss_type=loss_type, report_to="none", bf16=False)
+        with pytest.raises(InputError, match="router"):
+            BFTTrainer(model=moe, args=config, train_dataset=data, processing_class=tokenizer)
+    config = BFTConfig(output_dir=str(tmp_path), loss_type="nll", report_to="none", bf16=False, max_steps=1)
+    trainer = BFTTrainer(model=moe, args=config, train_dataset=data, processing_class=tokenizer)
+    assert trainer._trl_computes_loss
+    trainer.train()
+    assert "aux_loss" in trainer.state.log_history[0]
+
+
+def test_every_bft_setting_reaches_the_update(tiny_model):
+    """One packed BFTTrainer step with non-default settings equals a hand-made step: the same examples through the
+    full logits, the loop reference of the loss, and SGD with learning rate 1."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bft.data.training import load_training_dataset
+    from bft.trainer import BFTTrainer
+    from tests import reference_losses as ref
+
+    settings = dict(bft_gamma=2.0, bft_token_weighting="group_norm", bft_window_alignment="trailing",
+                    bft_group_size=3, bft_token_weight_floor=0.05)
+    update, _ = one_step(tiny_model, "bft", 6, 1, packing=True, **settings)
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    config = BFTConfig(output_dir="unused", report_to="none", bf16=False, max_length=2048)
+    rows = BFTTrainer(model=tiny_model, args=config, processing_class=tokenizer,
+                      train_dataset=load_training_dataset("demo").select(range(6))).train_dataset
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    length = max(len(row["input_ids"]) for row in rows)
+    logprobs = torch.zeros(len(rows), length - 1, dtype=torch.float64)
+    mask = torch.zeros(len(rows), length - 1, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        ids, labels = torch.tensor(row["input_ids"]), torch.tensor(row["labels"])
+        full = torch.log_softmax(model(input_ids=ids[None]).logits[0, :-1].double(), dim=-1)
+        n = len(ids) - 1
+        logprobs[i, :n] = full.gather(1, ids[1:, None]).squeeze(1)
+        mask[i, :n] = labels[1:] != -100
+    loss = ref.bft_loss(logprobs, mask, group_size=3, gamma=2.0, token_weighting="group_norm",
+                        window_alignment="trailing", token_weight_floor=0.05)
+    loss.backward()
+    expected = torch.cat([-p.grad.flatten() for p in model.parameters()]).float()
+    assert relative_difference(update, expected) < 1e-5
+    default, _ = one_step(tiny_model, "bft", 6, 1, packing=True)
+    assert relative_difference(default, expected) > 1e-3  # the settings do change the update

@@ -5,9 +5,11 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
+from bft.data import data_dir
 from bft.errors import InputError
-from bft.eval.tasks import DEFAULTS, data_dir
+from bft.eval.tasks import DEFAULTS
 from bft.models import DEFAULT_ENCODER
 
 EXIT_BAD_INPUT = 2
@@ -22,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
                "the file and line; set BFT_DEBUG=1 for the full traceback.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("train", add_help=False,
-                        help="fine-tune a causal LM with SFT (nll), DFT or BFT: bft train --config FILE.yaml [...]")
+    commands.add_parser("train", add_help=False, help="fine-tune a causal LM with SFT (nll), DFT, BFT, ASFT or "
+                                                      "EAFT: bft train --config FILE.yaml [--field value ...]")
+    commands.add_parser("grpo", add_help=False, help="reinforcement learning with biomedical rewards after bft train: "
+                                                     "bft grpo --config FILE.yaml [--model RUN]")
 
     data = commands.add_parser("data", help="build training sets (JSONL + meta.json) from biomedical sources")
     builders = data.add_subparsers(dest="builder", metavar="BUILDER", required=True)
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--data", required=True, help="training-format data (JSONL/JSON/Parquet or 'demo')")
     inspect.add_argument("--compare", help="a second data set shown side by side (e.g. general text)")
     inspect.add_argument("--output", required=True, help="folder for report.html, samples.jsonl, summary.json")
+    _overwrite(inspect)
     inspect.add_argument("--group-size", type=int, default=256, help="BFT window g, in trained tokens")
     inspect.add_argument("--gamma", type=float, default=1.0, help="BFT sample weight exponent")
     inspect.add_argument("--threshold", type=float, default=0.1, help="a token is low-confidence when p < this")
@@ -91,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed = commands.add_parser("embed", help="embed gene texts with a sentence encoder -> emb.npz (ids, X)")
     embed.add_argument("--input", required=True, help="profiles.jsonl, or a 'SYMBOL: text' synopsis file")
     embed.add_argument("--output", required=True, help="the .npz file to write")
+    _overwrite(embed)
     embed.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence encoder (default: the bundled one)")
 
     downstream = commands.add_parser("downstream", help="tasks on gene embeddings")
@@ -100,15 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     ggi.add_argument("--pairs-dir", help="{train,valid,test}_{text,label}.txt (default: DATA_DIR/gene2vec_ggi)")
     ggi.add_argument("--data-dir", help=DATA_DIR_HELP)
     ggi.add_argument("--output", required=True)
+    _overwrite(ggi)
     perturb = downstream_tasks.add_parser("perturb", help="single-cell perturbation response (ridge, Pearson)")
     perturb.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
     perturb.add_argument("--adata", required=True, help=".h5ad with obs['condition'] ('ctrl' for control cells)")
     perturb.add_argument("--output", required=True)
+    _overwrite(perturb)
     perturb.add_argument("--test-fraction", type=float, default=0.25)
 
     represent = commands.add_parser("represent", help="profile -> embed -> GGI, beside NCBI summaries and symbols")
     represent.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     represent.add_argument("--output", required=True)
+    _overwrite(represent)
     represent.add_argument("--data-dir", help=DATA_DIR_HELP)
     represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes, drawn pair by pair "
                            "(60/10/30%% from Gene2vec's train/valid/test genes) so that it keeps many pairs")
@@ -128,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _data_io(parser):
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output", required=True, help="folder to write the JSONL splits and meta.json into")
+    _overwrite(parser)
+
+
+def _overwrite(parser):
+    parser.add_argument("--overwrite", action="store_true", help="replace finished results already in --output")
 
 
 def _eval_common(parser, generation):
@@ -136,6 +150,7 @@ def _eval_common(parser, generation):
     parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
     parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+    _overwrite(parser)
     if generation is not False:
         parser.add_argument("--generation-batch-size", type=int, default=DEFAULTS["generation_batch_size"],
                             help="prompts generated at once")
@@ -153,8 +168,8 @@ def _dtype(parser):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv[:1] == ["train"]:
-        command, args = "train", argv[1:]
+    if argv[:1] in (["train"], ["grpo"]):  # their options are the TRL config dataclasses' fields
+        command, args = argv[0], argv[1:]
     else:
         args = parser.parse_args(argv)
         command = args.command
@@ -163,6 +178,7 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        _refuse_finished_output(command, args)
         result = COMMANDS[command](args)
     except (InputError, FileNotFoundError) as error:  # bad input: one line, exit code 2; other errors: traceback
         if os.environ.get("BFT_DEBUG"):
@@ -174,6 +190,24 @@ def main(argv=None) -> int:
     if result is not None:
         print(json.dumps(result, indent=2))
     return 0
+
+
+def _refuse_finished_output(command, args):
+    """A finished output is not replaced unless --overwrite is given (the file that marks it finished is written
+    last, so a killed run never looks finished)."""
+    if not getattr(args, "overwrite", True):
+        marker = FINISHED_MARKERS.get(command)
+        if command == "eval" and args.task == "suite":
+            marker = "summary.json"
+        path = Path(args.output) if marker is None else Path(args.output) / marker
+        if path.is_file():
+            raise InputError(f"{path} exists: {args.output} holds finished results; pass --overwrite or another "
+                             "--output")
+
+
+# command -> the file written last into --output (None: --output is itself that file)
+FINISHED_MARKERS = {"data": "meta.json", "eval": "results.json", "inspect": "summary.json", "embed": None,
+                    "downstream": "results.json", "represent": "summary.json"}
 
 
 def _end_distributed():
@@ -195,16 +229,30 @@ def _train(argv):
     return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
 
 
+def _grpo(argv):
+    from accelerate import PartialState
+
+    from bft.grpo import parse_grpo_args, run_grpo
+
+    argv = ["--model_name_or_path" if arg == "--model" else arg for arg in argv]
+    run_dir = run_grpo(*parse_grpo_args(argv))
+    if not PartialState().is_main_process:
+        return None
+    return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
+
+
 def _data(args):
     if args.builder == "go-naming":
         from bft.data.go_naming import build_go_naming
 
-        return build_go_naming(data_dir(args.data_dir), args.output, args.exclude, args.min_genes, args.max_genes,
-                               args.valid_fraction, args.seed, args.limit)
+        return build_go_naming(data_dir(args.data_dir), args.output, exclude=args.exclude, min_genes=args.min_genes,
+                               max_genes=args.max_genes, valid_fraction=args.valid_fraction, seed=args.seed,
+                               limit=args.limit)
     if args.builder == "gene-profiles":
         from bft.data.gene_profiles import build_gene_profiles
 
-        return build_gene_profiles(data_dir(args.data_dir), args.output, args.valid_fraction, args.seed, args.limit)
+        return build_gene_profiles(data_dir(args.data_dir), args.output, valid_fraction=args.valid_fraction,
+                                   seed=args.seed, limit=args.limit)
     from bft.data.pubmedqa import build_pubmedqa
 
     return build_pubmedqa(data_dir(args.data_dir), args.output)
@@ -225,8 +273,8 @@ def _eval(args):
         from bft.models import load_for_eval
 
         model, tokenizer = load_for_eval(args.model, args.dtype)
-        return run_harness(model, tokenizer, args.tasks.split(","), args.output, args.include_path, args.limit,
-                           args.batch_size)
+        return run_harness(model, tokenizer, args.tasks.split(","), args.output, include_path=args.include_path,
+                           limit=args.limit, batch_size=args.batch_size)
     options["records"] = _read_inputs(args)  # bad input fails in a second, before a model loads
     return evaluate(args.task, args.model, args.output, dtype=args.dtype, **options)
 
@@ -243,6 +291,10 @@ def _read_inputs(args):
         if not args.data:
             raise ValueError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
         return read_mcq(args.data)
+    if args.task == "pubmedqa":
+        from bft.data.pubmedqa import read_pubmedqa
+
+        read_pubmedqa(data_dir(args.data_dir) / "pubmedqa", "test")
     return None
 
 
@@ -252,8 +304,9 @@ def _inspect(args):
 
     for path in filter(None, [args.data, args.compare]):  # bad input fails before the model loads
         validated_records(demo_data_path() if path == "demo" else path)
-    return inspect_model(args.model, args.data, args.output, args.compare, args.group_size, args.gamma,
-                         args.threshold, args.limit, args.batch_size, args.top_k)
+    return inspect_model(args.model, args.data, args.output, compare=args.compare, group_size=args.group_size,
+                         gamma=args.gamma, threshold=args.threshold, limit=args.limit, batch_size=args.batch_size,
+                         top_k=args.top_k)
 
 
 def _profile(args):
@@ -263,7 +316,8 @@ def _profile(args):
     genes = read_gene_list(args.genes)
     read_done(args.output)  # a wrong --output file fails now, not after the model loads
     model, tokenizer = load_for_eval(args.model, args.dtype)
-    return write_profiles(model, tokenizer, genes, args.output, args.template, args.batch_size, args.max_new_tokens)
+    return write_profiles(model, tokenizer, genes, args.output, template=args.template, batch_size=args.batch_size,
+                          max_new_tokens=args.max_new_tokens)
 
 
 def _embed(args):
@@ -279,14 +333,15 @@ def _downstream(args):
         return evaluate_ggi(args.embeddings, args.pairs_dir or data_dir(args.data_dir) / "gene2vec_ggi", args.output)
     from bft.bio.perturb import evaluate_perturbation
 
-    return evaluate_perturbation(args.embeddings, args.adata, args.output, args.test_fraction)
+    return evaluate_perturbation(args.embeddings, args.adata, args.output, test_fraction=args.test_fraction)
 
 
 def _represent(args):
     from bft.bio.represent import represent
 
-    return represent(args.model, args.output, data_dir(args.data_dir), args.limit_genes, args.encoder, args.batch_size,
-                     max_new_tokens=args.max_new_tokens, dtype=args.dtype)
+    return represent(args.model, args.output, data_folder=data_dir(args.data_dir), limit_genes=args.limit_genes,
+                     encoder=args.encoder, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                     dtype=args.dtype)
 
 
 def _compare(args):
@@ -297,7 +352,7 @@ def _compare(args):
     return None if report is None else {"report": f"{args.output}/report.md", "tables": report["tables"]}
 
 
-COMMANDS = {"train": _train, "data": _data, "eval": _eval, "inspect": _inspect, "profile": _profile,
+COMMANDS = {"train": _train, "grpo": _grpo, "data": _data, "eval": _eval, "inspect": _inspect, "profile": _profile,
             "embed": _embed, "downstream": _downstream, "represent": _represent, "compare": _compare}
 
 if __name__ == "__main__":

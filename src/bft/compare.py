@@ -3,8 +3,10 @@
 A comparison recipe (YAML) has a `train` section (a `bft train` recipe shared by every run: same data, steps, data
 order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named settings that include
 their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included),
-`seeds`, and `evaluations` (go-naming, mcq, pubmedqa, represent). Everything lands under `--output`:
-`runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json` and plots.
+`seeds`, `evaluations` (go-naming, mcq, pubmedqa, represent) and an optional `grpo` section (a `bft grpo` recipe:
+a second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
+then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
+`--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots.
 
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings). Finished
 runs and evaluations are reused, and a run killed after a checkpoint continues from it, so a killed comparison
@@ -19,6 +21,7 @@ import yaml
 
 from bft.errors import InputError
 from bft.files import write_text_atomic
+from bft.report import GRPO_SUFFIX, write_report
 
 logger = logging.getLogger(__name__)
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
@@ -60,8 +63,6 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
     """Train every method x seed, evaluate each run, write the report; returns the report's data (main process)."""
     from accelerate import PartialState
 
-    from bft.report import write_report
-
     recipe = load_recipe(config_path)
     output = Path(output)
     state = PartialState()
@@ -84,6 +85,17 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
             state.wait_for_everyone()
             runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                           "run_dir": str(run_dir), "scores": scores}
+            if "grpo" in recipe:
+                second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
+                second_dir = output / "runs" / second
+                _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
+                scores = {}
+                if state.is_main_process:
+                    scores = {task_key(e): _evaluate_once(second_dir, output / "evals" / second / task_key(e), e)
+                              for e in recipe.get("evaluations", [])}
+                state.wait_for_everyone()
+                runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
+                                "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores}
     if not state.is_main_process:
         return None
     return write_report(output, recipe, runs, seeds)
@@ -91,7 +103,7 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
 
 def _build_data(build: dict) -> None:
     """Build the recipe's training data once (`build: {builder: go-naming, output: DIR, ...builder options}`)."""
-    from bft.eval.tasks import data_dir
+    from bft.data import data_dir
 
     options = dict(build)
     builder, out = options.pop("builder"), options.pop("output")
@@ -128,6 +140,19 @@ def _train_once(train: dict, run_dir: Path, overrides: dict) -> None:
         logger.info("resuming %s from its last checkpoint", run_dir)
         fields["resume_from_checkpoint"] = True
     run_training(*train_arguments(fields))
+
+
+def _grpo_once(grpo: dict, run_dir: Path, overrides: dict) -> None:
+    """GRPO on one first-stage run unless done; a run killed after a checkpoint continues from its last one."""
+    from bft.grpo import grpo_arguments, run_grpo
+
+    if (run_dir / "metrics.json").exists():
+        logger.info("reusing the finished GRPO run %s", run_dir)
+        return
+    fields = {**grpo, **overrides, "output_dir": str(run_dir), "overwrite": True}
+    if any(run_dir.glob("checkpoint-*")):
+        fields["resume_from_checkpoint"] = True
+    run_grpo(*grpo_arguments(fields))
 
 
 def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:

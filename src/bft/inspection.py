@@ -118,7 +118,7 @@ def sample_row(sample: dict) -> dict:
     return {key: sample[key] for key in keys}
 
 
-def inspect_model(model_name, data, output, compare=None, group_size=256, gamma=1.0, threshold=0.1, limit=None,
+def inspect_model(model_name, data, output, *, compare=None, group_size=256, gamma=1.0, threshold=0.1, limit=None,
                   batch_size=8, top_k=10) -> dict:
     """Score `data` (and `compare`), write samples.jsonl, summary.json and report.html into `output`."""
     from bft.inspection_report import render_report

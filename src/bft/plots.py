@@ -27,3 +27,27 @@ def plot_training(log_history: list[dict], path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_rewards(log_history: list[dict], path) -> None:
+    """GRPO: mean reward (with its spread across completions) and KL to the starting model per logged step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in log_history if "reward" in row and "step" in row]
+    steps = [row["step"] for row in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    mean = [row["reward"] for row in rows]
+    spread = [row.get("reward_std", 0.0) for row in rows]
+    axes[0].plot(steps, mean, marker=".")
+    axes[0].fill_between(steps, [m - s for m, s in zip(mean, spread)], [m + s for m, s in zip(mean, spread)],
+                         alpha=0.2)
+    axes[0].set(xlabel="optimizer step", ylabel="reward", title="reward (mean ± sd over completions)")
+    axes[1].plot(steps, [row.get("kl", 0.0) for row in rows], marker=".")
+    axes[1].set(xlabel="optimizer step", ylabel="KL", title="KL to the starting model")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

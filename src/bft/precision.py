@@ -4,6 +4,8 @@ Training under bf16 keeps float32 master weights (autocast) for full fine-tuning
 bf16 (adapters and optimizer state stay float32). Losses, BFT's weights and reductions are float32 either way.
 """
 
+import os
+
 import torch
 
 
@@ -20,3 +22,35 @@ def native_bf16(device: str = "cpu") -> tuple[bool, str]:
             return True, f"the CPU multiplies bf16 natively ({found[0]})"
         return False, "the CPU has no native bf16 instructions (no AVX512_BF16, AMX or SVE-BF16)"
     return False, f"bf16 support on {device} is not detected"
+
+
+def accelerator_available() -> bool:
+    """Whether torch sees a GPU or another accelerator (not the CPU)."""
+    return torch.cuda.is_available() or any(
+        hasattr(getattr(torch, name, None), "is_available") and getattr(torch, name).is_available()
+        for name in ("xpu", "npu", "mlu", "musa", "hpu")
+    )
+
+
+def resolve_precision(config) -> None:
+    """For a TrainingArguments subclass, before its own `__post_init__`: `bf16=None` becomes whether the device
+    multiplies bf16 natively, and CPU runs get `use_cpu` where transformers needs it (bf16 on a CPU; processes
+    launched on CPUs, which would otherwise each train alone, never synchronising)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
+        config.use_cpu = True
+    if config.bf16 is None and not config.fp16:
+        on_cpu = config.use_cpu or not accelerator_available()
+        config.bf16, _ = native_bf16("cpu" if on_cpu else ("cuda" if torch.cuda.is_available() else "other"))
+    if config.bf16 and not accelerator_available():
+        config.use_cpu = True
+
+
+def describe_precision(args) -> str:
+    """One line for the log: which precision a run uses, and why."""
+    device = args.device.type
+    native, why = native_bf16(device)
+    if args.bf16:
+        return f"bf16 mixed precision (float32 master weights; losses in float32): {why}"
+    if args.fp16:
+        return "fp16 mixed precision, as configured"
+    return f"float32 ({'bf16=false was set' if native else why})"

@@ -1,6 +1,6 @@
 """The comparison report: per evaluation, each method's mean over seeds with a 95% t-interval, the paired
-difference of every BFT method (any method whose loss_type is bft) against each peer loss (the methods named
-nll, dft, asft, eaft), and plots (loss curves, BFT's weights, scores)."""
+difference of every BFT method (any method whose loss_type is bft) against each baseline (by default the methods
+named nll, dft, asft, eaft; a recipe's `baselines` names others), and plots (loss curves, BFT's weights, scores)."""
 
 import json
 import math
@@ -11,6 +11,7 @@ import numpy as np
 from bft.files import write_json_atomic, write_text_atomic
 
 PEERS = ("nll", "dft", "asft", "eaft")
+GRPO_SUFFIX = "+grpo"  # a method's GRPO second stage
 
 
 def t_interval(values) -> dict:
@@ -32,8 +33,13 @@ def paired_difference(scores_a: dict, scores_b: dict) -> dict:
     return t_interval([scores_a[s] - scores_b[s] for s in seeds])
 
 
-def tables(runs: dict) -> dict:
-    """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}."""
+def tables(runs: dict, baselines=PEERS) -> dict:
+    """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}.
+
+    With a GRPO second stage (methods `M+grpo`, each from method `M`), second-stage methods are paired with
+    second-stage peers, and each metric also gets `changes` (stage 2 - stage 1 per method, paired by seed) and
+    `change_differences` (a BFT method's change minus each peer's change, paired by seed).
+    """
     by_metric, loss_types = {}, {}
     for run in runs.values():
         loss_types[run["method"]] = run.get("loss_type", run["method"])
@@ -45,13 +51,27 @@ def tables(runs: dict) -> dict:
         for metric, per_method in metrics.items():
             entry = {"methods": {m: t_interval(list(v.values())) for m, v in per_method.items()}, "differences": {}}
             for method in per_method:
-                if loss_types[method] == "bft":
-                    for peer in PEERS:
-                        if peer in per_method:
-                            entry["differences"][f"{method} - {peer}"] = paired_difference(
-                                per_method[method], per_method[peer])
+                if loss_types[method] != "bft":
+                    continue
+                suffix = GRPO_SUFFIX if method.endswith(GRPO_SUFFIX) else ""
+                for peer in (baseline + suffix for baseline in baselines):
+                    if peer in per_method and peer != method:
+                        entry["differences"][f"{method} - {peer}"] = paired_difference(per_method[method],
+                                                                                       per_method[peer])
+            changes = {m: _change(per_method, m) for m in per_method if m + GRPO_SUFFIX in per_method}
+            if changes:
+                entry["changes"] = {m: t_interval(list(c.values())) for m, c in changes.items()}
+                entry["change_differences"] = {
+                    f"{m} - {peer}": paired_difference(changes[m], changes[peer])
+                    for m in changes if loss_types[m] == "bft" for peer in baselines if peer in changes and peer != m}
             result.setdefault(task, {})[metric] = entry
     return result
+
+
+def _change(per_method: dict, method: str) -> dict:
+    """{seed: stage-2 score - stage-1 score} of a method."""
+    first, second = per_method[method], per_method[method + GRPO_SUFFIX]
+    return {seed: second[seed] - first[seed] for seed in first if seed in second}
 
 
 def _cell(interval: dict, signed=False) -> str:
@@ -71,9 +91,16 @@ def markdown(report: dict) -> str:
         lines += [f"## {task}", "", "| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for method in methods:
             lines.append(f"| {method} | " + " | ".join(_cell(metrics[m]["methods"][method]) for m in names) + " |")
-        for difference in next(iter(metrics.values()))["differences"]:
+        first = next(iter(metrics.values()))
+        for difference in first["differences"]:
             lines.append(f"| {difference} | " + " | ".join(_cell(metrics[m]["differences"][difference], signed=True)
                                                          for m in names) + " |")
+        for method in first.get("changes", {}):
+            lines.append(f"| change by GRPO: {method} | " + " | ".join(
+                _cell(metrics[m]["changes"][method], signed=True) for m in names) + " |")
+        for difference in first.get("change_differences", {}):
+            lines.append(f"| change by GRPO: {difference} | " + " | ".join(
+                _cell(metrics[m]["change_differences"][difference], signed=True) for m in names) + " |")
         lines.append("")
     lines += ["Plots: `loss_curves.png`, `bft_weights.png`, `scores.png`.", ""]
     return "\n".join(lines)
@@ -82,7 +109,7 @@ def markdown(report: dict) -> str:
 def write_report(output, recipe, runs, seeds) -> dict:
     output = Path(output)
     report = {"config": recipe.get("name", "comparison"), "seeds": seeds, "recipe": recipe, "runs": runs,
-              "tables": tables(runs)}
+              "tables": tables(runs, recipe.get("baselines", PEERS))}
     _plot(output, runs, report["tables"])
     write_json_atomic(output / "report.json", report)
     write_text_atomic(output / "report.md", markdown(report))

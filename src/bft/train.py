@@ -87,7 +87,7 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         _write_run_files(output_dir, trainer, result, script_args, config, model_args)
@@ -109,9 +109,18 @@ def _load_model_and_tokenizer(model_args: ModelConfig, config: BFTConfig):
                       model_args.model_revision, model_args.attn_implementation)
 
 
+def resume_argument(value):
+    """`--resume_from_checkpoint true` means the last checkpoint in output_dir; any other string is a folder."""
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "no", "0", "none", ""):
+        return None
+    return value
+
+
 def _write_run_files(output_dir, trainer, result, script_args, config, model_args):
     history = trainer.state.log_history
-    resolved = {**dataclasses.asdict(script_args), **_changed_fields(model_args), **_changed_fields(config)}
+    resolved = {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
     write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_json_atomic(output_dir / "log_history.json", history)
     plot_training(history, output_dir / "loss.png")
@@ -135,7 +144,7 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
     logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
 
 
-def _changed_fields(instance) -> dict:
+def recipe_fields(instance) -> dict:
     """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run."""
     defaults = type(instance)()
     changed = {}

@@ -16,7 +16,6 @@ So the update does not depend on how a batch is split into micro-batches, proces
 import copy
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 
 import torch
@@ -26,7 +25,7 @@ from bft.attention import use_segment_attention
 from bft.errors import InputError
 from bft.lm_head import install_token_head, supports_token_head
 from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS, asft_loss, bft_loss, dft_loss, eaft_loss, sft_loss
-from bft.precision import native_bf16
+from bft.precision import describe_precision, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +78,7 @@ class BFTConfig(SFTConfig):
     eaft_topk: int = field(default=20, metadata={"help": "EAFT: k, the top probabilities whose entropy is taken."})
 
     def __post_init__(self):
-        distributed_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _accelerator_available()
-        if distributed_cpu:
-            self.use_cpu = True  # else processes launched on CPUs would each train alone, never synchronising
-        if self.bf16 is None and not self.fp16:
-            self.bf16, _ = native_bf16(_device_type(self.use_cpu))
-        if self.bf16 and not _accelerator_available():
-            self.use_cpu = True  # transformers runs bf16 on CPUs only with use_cpu
+        resolve_precision(self)
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
@@ -134,7 +127,7 @@ class BFTTrainer(SFTTrainer):
             # The batches padded training would see, concatenated into one row: the same examples per step
             self.data_collator.padding_free = True
         self._trl_computes_loss = self._check_loss_path()
-        logger.info("Precision: %s", _describe_precision(self.args))
+        logger.info("Precision: %s", describe_precision(self.args))
         self._original_attention = None
         unwrapped = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         if self.args.device.type == "cpu" and unwrapped.config._attn_implementation == "sdpa":
@@ -343,29 +336,6 @@ def _skip_adapter_input_casts(model) -> list:
 def _moments(values: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.tensor(values.numel(), dtype=values.dtype, device=values.device), values.sum(),
                         values.pow(2).sum()])
-
-
-def _accelerator_available() -> bool:
-    return torch.cuda.is_available() or any(
-        hasattr(getattr(torch, name, None), "is_available") and getattr(torch, name).is_available()
-        for name in ("xpu", "npu", "mlu", "musa", "hpu")
-    )
-
-
-def _device_type(use_cpu: bool) -> str:
-    if use_cpu or not _accelerator_available():
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "other"
-
-
-def _describe_precision(args) -> str:
-    device = args.device.type
-    native, why = native_bf16("cuda" if device == "cuda" else device)
-    if args.bf16:
-        return f"bf16 mixed precision (float32 master weights; losses in float32): {why}"
-    if args.fp16:
-        return "fp16 mixed precision, as configured"
-    return f"float32 ({'bf16=false was set' if native else why})"
 
 
 def _has_triton_head(device) -> bool:

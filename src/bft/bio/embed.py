@@ -48,9 +48,16 @@ def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
 
 
 def load_embeddings(path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
+    expected = "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)"
+    if not Path(path).is_file():
+        raise DataError(path, None, "file not found")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise DataError(path, None, f"not an .npz file: {expected}") from error
+    with data:
         if "ids" not in data or "X" not in data or len(data["ids"]) != len(data["X"]):
-            raise DataError(path, None, "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)")
+            raise DataError(path, None, expected)
         return dict(zip(data["ids"].tolist(), data["X"]))
 
 

@@ -47,10 +47,12 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def evaluate_perturbation(embeddings_path, adata_path, output=None, test_fraction=0.25, seed=0, top_de=20) -> dict:
+def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_fraction=0.25, seed=0, top_de=20) -> dict:
     import anndata
     from sklearn.linear_model import RidgeCV
 
+    if not Path(adata_path).is_file():
+        raise DataError(adata_path, None, "file not found (an .h5ad AnnData file)")
     embeddings = load_embeddings(embeddings_path)
     shifts = mean_shifts(anndata.read_h5ad(adata_path))
     usable = [c for c in shifts if perturbation_genes(c) and all(g in embeddings for g in perturbation_genes(c))]

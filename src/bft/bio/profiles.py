@@ -80,7 +80,7 @@ def profile_quality(texts: list[str]) -> dict:
     return {"looping_share": sum(map(loops, texts)) / n, "distinct_share": len(set(texts)) / n}
 
 
-def write_profiles(model, tokenizer, genes: list[str], output, template="describe", batch_size=16,
+def write_profiles(model, tokenizer, genes: list[str], output, *, template="describe", batch_size=16,
                    max_new_tokens=160) -> dict:
     """Profile the genes not yet in `output`; returns counts and throughput."""
     if template not in TEMPLATES:
@@ -93,8 +93,8 @@ def write_profiles(model, tokenizer, genes: list[str], output, template="describ
     with open(output, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc="profiling", unit="gene") as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk], max_new_tokens,
-                                     batch_size, desc=None)
+            texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk],
+                                     max_new_tokens=max_new_tokens, batch_size=batch_size, desc=None)
             rows = (json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts))
             handle.write("".join(rows))
             handle.flush()

@@ -11,6 +11,7 @@ from pathlib import Path
 from bft.bio.embed import embed_texts, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs
 from bft.bio.profiles import profile_quality, read_done, write_profiles
+from bft.data import data_dir as data_folder_path
 from bft.data.gene_profiles import read_synopses
 from bft.data.splits import stable_fraction
 from bft.files import write_json_atomic, write_text_atomic
@@ -44,14 +45,14 @@ def represented_genes(data_dir, limit_genes=None) -> list[str]:
     return sorted(chosen)
 
 
-def represent(model_name, output, data_dir="../shared/data", limit_genes=None, encoder=DEFAULT_ENCODER,
+def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder=DEFAULT_ENCODER,
               batch_size=64, template="describe", max_new_tokens=160, dtype="auto") -> dict:
-    output, data_dir = Path(output), Path(data_dir)
+    output, data_dir = Path(output), data_folder_path(data_folder)
     genes = represented_genes(data_dir, limit_genes)
     started = time.perf_counter()
     model, tokenizer = load_for_eval(model_name, dtype)
-    profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template, batch_size,
-                               max_new_tokens)
+    profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template=template,
+                               batch_size=batch_size, max_new_tokens=max_new_tokens)
     profiles = read_done(output / "profiles.jsonl")
     summaries = read_synopses(data_dir / "geneagent" / "gene_narrative_synopsis.txt")
     texts = {"model profile": {g: profiles[g] for g in genes},

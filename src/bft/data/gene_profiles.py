@@ -27,7 +27,7 @@ def read_synopses(path) -> dict[str, str]:
     return synopses
 
 
-def build_gene_profiles(data_dir, output, valid_fraction=0.1, seed=0, limit=None) -> dict:
+def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=None) -> dict:
     source = Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt"
     synopses = read_synopses(source)
     symbols = sorted(synopses)

@@ -25,7 +25,7 @@ def naming_prompt(genes) -> str:
     )
 
 
-def build_go_naming(data_dir, output, exclude=(), min_genes=3, max_genes=100, valid_fraction=0.1, seed=0,
+def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100, valid_fraction=0.1, seed=0,
                     limit=None) -> dict:
     """Write `train.jsonl`, `valid.jsonl` and `meta.json` into `output`; returns the metadata."""
     data_dir = Path(data_dir)

@@ -23,6 +23,9 @@ def pubmedqa_prompt(question: str, contexts: list[str]) -> str:
 def read_pubmedqa(pubmedqa_dir, split: str) -> list[dict]:
     """Items of the official split: `test` (the 500 ids of test_ground_truth.json) or `train` (the other 500)."""
     pubmedqa_dir = Path(pubmedqa_dir)
+    for name in ("ori_pqal.json", "test_ground_truth.json"):
+        if not (pubmedqa_dir / name).is_file():
+            raise DataError(pubmedqa_dir / name, None, "file not found (PubMedQA's expert-labelled set)")
     items = json.loads((pubmedqa_dir / "ori_pqal.json").read_text())
     test_ids = set(json.loads((pubmedqa_dir / "test_ground_truth.json").read_text()))
     rows = []

@@ -22,15 +22,20 @@ def demo_data_path() -> Path:
 
 
 def load_training_dataset(data: str):
-    """A `datasets.Dataset` from a file (validated), the packaged `demo` set, or a hub dataset name."""
+    """A `datasets.Dataset` from a file (validated), the packaged `demo` set, or a hub dataset (or a local dataset
+    folder) name, whose `messages` records are split like a file's: the prompt turns are never trained."""
     from datasets import Dataset, load_dataset
 
     path = demo_data_path() if data == "demo" else Path(data).expanduser()
-    if path.exists():
+    if path.is_file():
         return Dataset.from_list([_as_prompt_completion(record) for _, record in validated_records(path)])
-    if data.startswith((".", "/", "~")) or Path(data).suffix in (".jsonl", ".json", ".parquet"):
+    if not path.is_dir() and (data.startswith((".", "/", "~")) or path.suffix in (".jsonl", ".json", ".parquet")):
         raise DataError(data, None, "file not found")
-    return load_dataset(data, split="train")
+    dataset = load_dataset(data, split="train")
+    formats = {_check_record(record, data, index) for index, record in enumerate(dataset, start=1)}
+    if len(formats) > 1:
+        raise DataError(data, None, f"mixes record formats ({', '.join(sorted(formats))}); use one per data set")
+    return dataset.map(_as_prompt_completion, remove_columns=dataset.column_names)
 
 
 def validated_records(path):

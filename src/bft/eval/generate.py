@@ -4,7 +4,7 @@ import torch
 from tqdm.auto import tqdm
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 16,
+def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
                      desc: str | None = "generating") -> list[str]:
     """One greedy answer per user prompt, batched by length (less padding), in order; `desc=None`: no progress bar."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,

@@ -59,13 +59,13 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
     return vectors
 
 
-def evaluate_go_naming(model, tokenizer, sets, output, go_dir, encoder=DEFAULT_ENCODER, limit=None,
+def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None,
                        batch_size=16, max_new_tokens=32, gene_sets=None) -> dict:
     """Name every gene set of the file `sets` with the model and score the names; writes results and predictions.
     `gene_sets`: the sets already read from that file (it is then not read again)."""
     gene_sets = fixed_subset(read_gene_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
-    answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets], max_new_tokens,
-                               batch_size, desc="naming gene sets")
+    answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
+                               max_new_tokens=max_new_tokens, batch_size=batch_size, desc="naming gene sets")
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
     predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])

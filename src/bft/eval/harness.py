@@ -35,7 +35,7 @@ def local_mcq_task(data, folder, name="bft_local_mcq") -> str:
     return name
 
 
-def run_harness(model, tokenizer, tasks: list[str], output, include_path=None, limit=None, batch_size=16) -> dict:
+def run_harness(model, tokenizer, tasks: list[str], output, *, include_path=None, limit=None, batch_size=16) -> dict:
     """Run harness tasks; `results.json` holds each task's accuracy and accuracy_norm."""
     try:
         from lm_eval import simple_evaluate

@@ -20,7 +20,7 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
     return whole, max(len(whole) - context_length, 1)
 
 
-def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 16,
+def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size: int = 16,
                           max_length: int | None = None, desc: str = "scoring") -> list[float]:
     """Summed log-probability of each continuation given its context, in the order of `pairs`."""
     encoded = [encode_pair(tokenizer, context, continuation) for context, continuation in pairs]

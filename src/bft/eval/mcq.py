@@ -36,12 +36,12 @@ def mcq_context(question: str) -> str:
     return f"Question: {question.strip()}\nAnswer:"
 
 
-def evaluate_mcq(model, tokenizer, data, output, limit=None, batch_size=16, max_length=2048, questions=None) -> dict:
+def evaluate_mcq(model, tokenizer, data, output, *, limit=None, batch_size=16, max_length=2048, questions=None) -> dict:
     """Score every option of every question of the file `data`; write `results.json` and `predictions.jsonl` into
     `output`. `questions`: those `read_mcq` already read from that file (it is then not read again)."""
     questions = read_mcq(data, limit) if questions is None else fixed_subset(questions, limit, lambda q: q["id"])
     pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
-    scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size, max_length,
+    scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size=batch_size, max_length=max_length,
                                         desc=f"mcq {Path(data).parent.name}"))
     predictions, correct, correct_norm = [], [], []
     for q in questions:

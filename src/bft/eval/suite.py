@@ -3,7 +3,8 @@
 import time
 from pathlib import Path
 
-from bft.eval.tasks import data_dir, evaluate
+from bft.data import data_dir
+from bft.eval.tasks import evaluate
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import load_for_eval
 

@@ -4,31 +4,27 @@
 one set of defaults (`DEFAULTS`). `evaluate(task, model, output, **options)` loads the model when given a name.
 """
 
-import os
 from pathlib import Path
 
+from bft.data import data_dir
 from bft.errors import InputError
 from bft.models import DEFAULT_ENCODER
 
-DEFAULT_DATA_DIR = "../shared/data"
 # Scoring batches (log-likelihood of options) and generation batches (bf16 decoding is bound by reading the
 # weights, so more rows a step cost little: 64 is 1.7x faster than 16 on 2 CPU cores, docs/benchmarks.md)
 DEFAULTS = {"limit": None, "batch_size": 16, "generation_batch_size": 64, "encoder": DEFAULT_ENCODER,
             "max_new_tokens": {"go-naming": 32, "pubmedqa": 128, "represent": 160}}
 
 
-def data_dir(path=None) -> Path:
-    """The biomedical data folder: `path`, else `$BFT_DATA_DIR`, else ../shared/data."""
-    return Path(path or os.environ.get("BFT_DATA_DIR") or DEFAULT_DATA_DIR)
-
-
 def _go_naming(model, tokenizer, output, options):
     from bft.eval.go_naming import evaluate_go_naming
 
     sets = options.get("sets") or options["data_dir"] / "geneagent" / "GO_terms.csv"
-    return evaluate_go_naming(model, tokenizer, sets, output, options.get("go_dir") or options["data_dir"] / "go_bp",
-                              options["encoder"], options["limit"], options["generation_batch_size"],
-                              options["max_new_tokens"], gene_sets=options.get("records"))
+    go_dir = options.get("go_dir") or options["data_dir"] / "go_bp"
+    return evaluate_go_naming(model, tokenizer, sets, output, go_dir=go_dir,
+                              encoder=options["encoder"], limit=options["limit"],
+                              batch_size=options["generation_batch_size"], max_new_tokens=options["max_new_tokens"],
+                              gene_sets=options.get("records"))
 
 
 def _mcq(model, tokenizer, output, options):
@@ -36,15 +32,16 @@ def _mcq(model, tokenizer, output, options):
 
     if not options.get("data"):
         raise InputError("the mcq evaluation needs data: a JSONL of question, options, answer_idx")
-    return evaluate_mcq(model, tokenizer, options["data"], output, options["limit"], options["batch_size"],
-                        questions=options.get("records"))
+    return evaluate_mcq(model, tokenizer, options["data"], output, limit=options["limit"],
+                        batch_size=options["batch_size"], questions=options.get("records"))
 
 
 def _pubmedqa(model, tokenizer, output, options):
     from bft.eval.pubmedqa import evaluate_pubmedqa
 
     return evaluate_pubmedqa(model, tokenizer, options.get("pubmedqa_dir") or options["data_dir"] / "pubmedqa",
-                             output, options["limit"], options["generation_batch_size"], options["max_new_tokens"])
+                             output, limit=options["limit"], batch_size=options["generation_batch_size"],
+                             max_new_tokens=options["max_new_tokens"])
 
 
 EVALUATIONS = {"go-naming": _go_naming, "mcq": _mcq, "pubmedqa": _pubmedqa}
@@ -73,8 +70,9 @@ def evaluate(task: str, model, output, **options) -> dict:
 
         if not isinstance(model, (str, Path)):
             raise InputError("the represent evaluation takes a model name or path")
-        return represent(str(model), output, options["data_dir"], options.get("limit_genes"), options["encoder"],
-                         options["generation_batch_size"], max_new_tokens=options["max_new_tokens"])
+        return represent(str(model), output, data_folder=options["data_dir"], limit_genes=options.get("limit_genes"),
+                         encoder=options["encoder"], batch_size=options["generation_batch_size"],
+                         max_new_tokens=options["max_new_tokens"], dtype=options.get("dtype", "auto"))
     if isinstance(model, (str, Path)):
         from bft.models import load_for_eval
 

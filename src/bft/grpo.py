@@ -1,0 +1,157 @@
+"""`bft grpo`: reinforcement learning with sparse biomedical rewards (TRL's GRPOTrainer) after `bft train`.
+
+The model is a `bft train` run folder (a LoRA adapter is merged into its base first), a model name, or the embedded
+default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder holds
+the model (or a new LoRA adapter), `config.yaml`, `log_history.json`, `reward.png` and, written last,
+`metrics.json` (reward mean and spread, KL to the starting model and completion length at the end).
+"""
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+
+from bft.data.records import DataError
+from bft.data.training import validated_records
+from bft.errors import InputError
+from bft.files import write_json_atomic, write_text_atomic
+from bft.models import DEFAULT_MODEL, load_model
+from bft.plots import plot_rewards
+from bft.precision import describe_precision, resolve_precision
+from bft.rewards import REWARDS
+from bft.train import recipe_fields, resume_argument
+
+logger = logging.getLogger(__name__)
+EVALUATION_FILES = ("GO_terms.csv",)
+
+
+@dataclass
+class GRPOArguments:
+    """What GRPO learns from: the prompts, the task (which parses and rewards the answers) and its rewards."""
+
+    data: str | None = field(default=None, metadata={"help": "Prompts: a training split of `bft data go-naming` or "
+                                                              "`bft data pubmedqa`, or an MCQ JSONL (task mcq)."})
+    task: str = field(default="go-naming", metadata={"help": "go-naming, pubmedqa or mcq."})
+    rewards: list[str] | None = field(
+        default=None, metadata={"help": "Reward names of the task (bft.rewards.REWARDS); default: its first, e.g. "
+                                        "go-naming's similarity. Weights: GRPOConfig's reward_weights."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
+
+
+@dataclass
+class BFTGRPOConfig(GRPOConfig):
+    """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively."""
+
+    def __post_init__(self):
+        resolve_precision(self)
+        super().__post_init__()
+
+
+def parse_grpo_args(argv=None) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
+    parser = TrlParser((GRPOArguments, BFTGRPOConfig, ModelConfig), prog="bft grpo")
+    try:
+        script_args, config, model_args = parser.parse_args_and_config(argv)
+    except (ValueError, OSError) as error:
+        raise InputError(str(error)) from error
+    return _checked(script_args, config, model_args)
+
+
+def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
+    """The three dataclasses from a mapping held in memory (`bft compare`'s second stage)."""
+    from transformers import HfArgumentParser
+
+    try:
+        parsed = HfArgumentParser((GRPOArguments, BFTGRPOConfig, ModelConfig)).parse_dict(fields)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"bad GRPO settings: {error}") from error
+    return _checked(*parsed)
+
+
+def _checked(script_args, config, model_args):
+    if model_args.model_name_or_path is None:
+        model_args.model_name_or_path = DEFAULT_MODEL
+    if script_args.task not in REWARDS:
+        raise InputError(f"task must be one of {', '.join(REWARDS)}, got {script_args.task!r}")
+    unknown = set(script_args.rewards or []) - set(REWARDS[script_args.task])
+    if unknown:
+        raise InputError(f"unknown reward(s) {', '.join(sorted(unknown))} for task {script_args.task}: expected "
+                         f"{', '.join(REWARDS[script_args.task])}")
+    return script_args, config, model_args
+
+
+def mcq_prompt(question: str, options: dict) -> str:
+    listed = "\n".join(f"{letter}. {text}" for letter, text in options.items())
+    return f"{question.strip()}\n{listed}\nAnswer with the letter of the correct option."
+
+
+def load_prompts(data, task: str):
+    """A `datasets.Dataset` of `{"prompt": [chat messages], "answer": str}`; evaluation sets are refused."""
+    from datasets import Dataset
+
+    path = Path(data)
+    if path.stem == "test" or path.name in EVALUATION_FILES:
+        raise DataError(path, None, "an evaluation set: GRPO prompts come from training splits only")
+    if task == "mcq":
+        from bft.eval.mcq import read_mcq
+
+        rows = [{"prompt": [{"role": "user", "content": mcq_prompt(q["question"], q["options"])}],
+                 "answer": q["answer_idx"]} for q in read_mcq(path)]
+    else:
+        rows = [_from_conversation(record, path, line, task) for line, record in validated_records(path)]
+    return Dataset.from_list(rows)
+
+
+def _from_conversation(record, path, line, task) -> dict:
+    if "messages" not in record:
+        raise DataError(path, line, f"expected a 'messages' record as `bft data {task}` writes")
+    *prompt, answer = record["messages"]
+    if task == "go-naming":
+        return {"prompt": prompt, "answer": answer["content"].strip()}
+    from bft.eval.pubmedqa import parse_decision
+
+    decision = parse_decision(answer["content"])
+    if decision is None:
+        raise DataError(path, line, "the assistant turn ends without a yes/no/maybe decision")
+    return {"prompt": prompt, "answer": decision}
+
+
+def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
+    """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written."""
+    from trl import GRPOTrainer
+
+    if not script_args.data:
+        raise InputError("no prompts: pass --data FILE (a training split; see `bft grpo --help`)")
+    prompts = load_prompts(script_args.data, script_args.task)
+    output_dir = Path(config.output_dir)
+    if (output_dir / "metrics.json").exists() and not script_args.overwrite:
+        raise InputError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
+    (output_dir / "metrics.json").unlink(missing_ok=True)
+    names = script_args.rewards or [next(iter(REWARDS[script_args.task]))]
+    model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",
+                                  model_args.model_revision, model_args.attn_implementation)
+    tokenizer.padding_side = "left"
+    trainer = GRPOTrainer(model=model, reward_funcs=[REWARDS[script_args.task][n] for n in names], args=config,
+                          train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
+    logger.info("Precision: %s", describe_precision(trainer.args))
+    result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():
+        history = trainer.state.log_history
+        recipe = {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
+        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(recipe, sort_keys=False))
+        write_json_atomic(output_dir / "log_history.json", history)
+        plot_rewards(history, output_dir / "reward.png")
+        last = next((row for row in reversed(history) if "reward" in row), {})
+        metrics = {"task": script_args.task, "rewards": names, "model": model_args.model_name_or_path,
+                   "data": script_args.data, "global_step": result.global_step,
+                   "train_runtime": result.metrics["train_runtime"],
+                   **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length")
+                      if key in last}}
+        write_json_atomic(output_dir / "metrics.json", metrics)
+        logger.info("GRPO run written to %s: %s", output_dir, json.dumps(metrics))
+    trainer.accelerator.wait_for_everyone()
+    return output_dir

@@ -1,0 +1,118 @@
+"""Bad input to every command: one line naming the file, line or field, exit code 2, and nothing that looks finished.
+
+The cases are a table: (name, command line, what the message must say, files that must not exist afterwards).
+"""
+
+import json
+
+import pytest
+
+from bft.cli import main
+
+
+def files(tmp_path):
+    """The inputs the cases point at, good and bad."""
+    messages = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    paths = {
+        "empty": tmp_path / "empty.jsonl",
+        "truncated": tmp_path / "truncated.jsonl",
+        "no_field": tmp_path / "no_field.jsonl",
+        "wrong_format": tmp_path / "data.docx",
+        "good_train": tmp_path / "train.jsonl",
+        "sets_no_column": tmp_path / "sets.tsv",
+        "mcq_no_answer": tmp_path / "mcq.jsonl",
+        "sets_good": tmp_path / "good_sets.tsv",
+        "mcq_good": tmp_path / "good_mcq.jsonl",
+        "genes_empty": tmp_path / "genes.txt",
+        "synopsis_bad": tmp_path / "synopsis.txt",
+        "embeddings_bad": tmp_path / "emb.npz",
+        "recipe_no_loss": tmp_path / "recipe.yaml",
+        "finished": tmp_path / "finished",
+    }
+    paths["empty"].write_text("")
+    paths["truncated"].write_text(json.dumps(messages) + "\n" + '{"messages": [{"role": "user", "con\n')
+    paths["no_field"].write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
+    paths["wrong_format"].write_text("not data")
+    paths["good_train"].write_text(json.dumps(messages) + "\n")
+    paths["sets_no_column"].write_text("id\tgenes\nGO:1\tTP53 EGFR\n")
+    paths["mcq_no_answer"].write_text(json.dumps({"question": "q", "options": {"A": "x", "B": "y"}}) + "\n")
+    paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
+    question = {"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "A"}
+    paths["mcq_good"].write_text(json.dumps(question) + "\n")
+    paths["genes_empty"].write_text("\n\n")
+    paths["synopsis_bad"].write_text("TP53 without a colon\n")
+    paths["embeddings_bad"].write_text("not an npz")
+    paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
+    paths["finished"].mkdir()
+    for marker in ("results.json", "meta.json", "summary.json", "metrics.json"):
+        (paths["finished"] / marker).write_text("{}")
+    return {name: str(path) for name, path in paths.items()}
+
+
+TRAIN = "train --model_name_or_path {model} --output_dir {out} --max_steps 1 --report_to none --bf16 false"
+# (name, command line ({name} = a file of `files`, {model} = the tiny model, {out} = the output), expected in the
+# message, files that must not be written into {out})
+CASES = [
+    ("train: missing file", TRAIN + " --data absent.jsonl", "absent.jsonl: file not found", ["metrics.json"]),
+    ("train: empty file", TRAIN + " --data {empty}", "empty.jsonl: no records", ["metrics.json"]),
+    ("train: truncated JSON", TRAIN + " --data {truncated}", "truncated.jsonl:2: not valid JSON", ["metrics.json"]),
+    ("train: missing field", TRAIN + " --data {no_field}", "no_field.jsonl:1: expected a 'messages'",
+     ["metrics.json"]),
+    ("train: wrong format", TRAIN + " --data {wrong_format}", "unknown file type '.docx'", ["metrics.json"]),
+    ("train: unknown model", TRAIN.replace("{model}", "no-such/model") + " --data {good_train}",
+     "could not find model", ["metrics.json"]),
+    ("train: unknown loss", TRAIN + " --data {good_train} --loss_type focal", "loss_type must be one of",
+     ["metrics.json"]),
+    ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0", "bft_gamma must be positive",
+     ["metrics.json"]),
+    ("train: finished output", TRAIN.replace("{out}", "{finished}") + " --data {good_train}",
+     "already holds a finished run", []),
+    ("data go-naming: missing data folder", "data go-naming --data-dir absent-dir --output {out}", "absent-dir",
+     ["meta.json"]),
+    ("data gene-profiles: missing data folder", "data gene-profiles --data-dir absent-dir --output {out}",
+     "absent-dir", ["meta.json"]),
+    ("data pubmedqa: missing data folder", "data pubmedqa --data-dir absent-dir --output {out}", "absent-dir",
+     ["meta.json"]),
+    ("data: finished output", "data pubmedqa --output {finished}", "--overwrite", []),
+    ("eval go-naming: missing column", "eval go-naming --model {model} --sets {sets_no_column} --output {out}",
+     "sets.tsv:2: missing column(s) name", ["results.json"]),
+    ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
+     "no-such-folder does not exist", ["results.json"]),
+    ("eval mcq: missing field", "eval mcq --model {model} --data {mcq_no_answer} --output {out}",
+     "mcq.jsonl:1: 'answer_idx' must be one of", ["results.json"]),
+    ("eval mcq: truncated JSON", "eval mcq --model {model} --data {truncated} --output {out}",
+     "truncated.jsonl:2: not valid JSON", ["results.json"]),
+    ("eval mcq: unknown model", "eval mcq --model ./no-such-folder --data {mcq_good} --output {out}",
+     "no-such-folder does not exist", ["results.json"]),
+    ("eval pubmedqa: missing data folder", "eval pubmedqa --model {model} --data-dir absent-dir --output {out}",
+     "absent-dir", ["results.json"]),
+    ("eval: finished output", "eval mcq --model {model} --data {mcq_good} --output {finished}", "--overwrite", []),
+    ("profile: empty gene list", "profile --model {model} --genes {genes_empty} --output {out}.jsonl",
+     "genes.txt: no genes", []),
+    ("embed: bad synopsis line", "embed --input {synopsis_bad} --output {out}.npz", "synopsis.txt:1", []),
+    ("embed: missing input", "embed --input absent.jsonl --output {out}.npz", "absent.jsonl", []),
+    ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
+     ["results.json"]),
+    ("downstream perturb: missing AnnData",
+     "downstream perturb --embeddings {embeddings_bad} --adata absent.h5ad --output {out}", "absent.h5ad",
+     ["results.json"]),
+    ("represent: unknown model", "represent --model ./no-such-folder --output {out}", "no-such-folder",
+     ["summary.json"]),
+    ("inspect: missing data", "inspect --model {model} --data absent.jsonl --output {out}",
+     "absent.jsonl: file not found", ["summary.json"]),
+    ("compare: variant without a loss type", "compare --config {recipe_no_loss} --output {out}",
+     "variant 'fast' must", ["report.json"]),
+    ("compare: missing recipe", "compare --config absent.yaml --output {out}", "absent.yaml", ["report.json"]),
+]
+
+
+@pytest.mark.parametrize("name, argv, expected, not_written", CASES, ids=[case[0] for case in CASES])
+def test_bad_input(tiny_model, tmp_path, capsys, name, argv, expected, not_written):
+    out = tmp_path / "out"
+    values = {**files(tmp_path), "model": tiny_model, "out": str(out)}
+    assert main([part.format(**values) for part in argv.split()]) == 2, name
+    error = capsys.readouterr().err.strip()
+    assert expected in error, error
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    for marker in not_written:
+        assert not (out / marker).exists()

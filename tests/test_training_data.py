@@ -1,0 +1,37 @@
+"""Training data from a dataset folder or hub name: the same prompt/completion split as files get."""
+
+import json
+
+import pytest
+
+from bft.data.records import DataError
+from bft.data.training import load_training_dataset
+
+
+def test_dataset_folder_of_messages_is_split_like_a_file(tmp_path, demo_records, tiny_model):
+    folder = tmp_path / "hub-like"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in demo_records[:4]))
+    dataset = load_training_dataset(str(folder))
+    assert dataset.column_names == ["prompt", "completion"]
+    assert [m["role"] for m in dataset[0]["completion"]] == ["assistant"]
+    assert dataset[0]["prompt"] == demo_records[0]["messages"][:-1]
+
+    # what TRL then trains: only the completion's tokens
+    from transformers import AutoTokenizer
+
+    from bft.trainer import BFTConfig, BFTTrainer
+
+    trainer = BFTTrainer(model=tiny_model, args=BFTConfig(output_dir=str(tmp_path / "o"), report_to="none"),
+                         train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(tiny_model))
+    row = trainer.train_dataset[0]
+    trained = sum(label != -100 for label in row["labels"])
+    assert 0 < trained < len(row["input_ids"]) / 2  # the answer only, not the gene list before it
+
+
+def test_dataset_folder_with_a_bad_record_names_it(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "q"}]}) + "\n")
+    with pytest.raises(DataError, match="must end with an assistant turn"):
+        load_training_dataset(str(folder))
