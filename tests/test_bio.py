@@ -168,3 +168,25 @@ def test_represent_end_to_end(tiny_model, tmp_path):
     assert len(n_tests) == 1 and n_tests.pop() > 20  # exactly the same pairs for the three texts
     assert "| NCBI summary |" in (out / "summary.md").read_text()
     assert 0 <= summary["profile_quality"]["looping_share"] <= 1
+
+
+def test_external_embeddings_load_like_bft_embed(tmp_path):
+    import pickle
+
+    from bft.data.records import DataError
+
+    vectors = {"TP53": np.array([1.0, 0.0, 2.0]), "EGFR": np.array([0.5, 0.5, 0.5])}
+    with_header = tmp_path / "gene2vec.txt"
+    with_header.write_text("2 3\nTP53 1 0 2\nEGFR 0.5 0.5 0.5\n")
+    without_header = tmp_path / "plain.txt"
+    without_header.write_text("TP53 1 0 2\nEGFR 0.5 0.5 0.5\n")
+    pickled = tmp_path / "genept.pkl"
+    pickled.write_bytes(pickle.dumps({k: list(v) for k, v in vectors.items()}))
+    for path in (with_header, without_header, pickled):
+        loaded = load_embeddings(path)
+        assert sorted(loaded) == ["EGFR", "TP53"]
+        np.testing.assert_allclose(loaded["TP53"], vectors["TP53"])
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("TP53 1 0 2\nEGFR 0.5 0.5\n")
+    with pytest.raises(DataError, match="ragged.txt:2: expected 3 numbers"):
+        load_embeddings(ragged)

@@ -139,3 +139,18 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
     assert set(resumed) >= {3, 4}
     for step in (3, 4):
         assert resumed[step] == pytest.approx(whole[step], rel=1e-5)
+
+
+def test_sample_weights_are_tracked_epoch_by_epoch(tiny_model, small_data, tmp_path):
+    out = tmp_path / "tracked"
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+                 "--loss_type", "bft", "--bft_group_size", "4", "--num_train_epochs", "2",
+                 "--per_device_train_batch_size", "4", "--learning_rate", "1e-2", "--track_sample_weights", "true",
+                 "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--bf16", "false"]) == 0
+    tracked = json.loads((out / "sample_weights.json").read_text())
+    assert [row["epoch"] for row in tracked["epochs"]] == [0.0, 1.0, 2.0] and tracked["samples"] == 8
+    for row in tracked["epochs"]:
+        assert len(row["min_group_conf"]) == 8 and all(0 <= p <= 1 for p in row["min_group_conf"])
+        assert row["sample_weight"] == pytest.approx([1 - p for p in row["min_group_conf"]])
+    assert tracked["epochs"][0]["min_group_conf"] != tracked["epochs"][-1]["min_group_conf"]  # training moved them
+    assert (out / "sample_weights.png").stat().st_size > 1000

@@ -47,7 +47,11 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert set(table["methods"]) == {"dft", "bft"} and set(table["differences"]) == {"bft - dft"}
     bft_scores = [report["runs"][f"bft-seed{s}"]["scores"]["mcq-mcq"]["accuracy"] for s in (0, 1)]
     assert table["methods"]["bft"]["mean"] == pytest.approx(sum(bft_scores) / 2)
+    # the bootstrap over seeds and items: its mean is the mean paired difference
+    assert table["bootstrap"]["bft - dft"]["mean"] == pytest.approx(table["differences"]["bft - dft"]["mean"])
+    assert table["bootstrap"]["bft - dft"]["items"] == 4 and table["bootstrap"]["bft - dft"]["seeds"] == 2
     assert "| bft - dft |" in (out / "report.md").read_text()
+    assert "| bft - dft (bootstrap over seeds and items) |" in (out / "report.md").read_text()
     for plot in ("loss_curves.png", "bft_weights.png", "scores.png"):
         assert (out / plot).stat().st_size > 1000
     # the two seeds really are different runs, and the methods different losses
@@ -147,3 +151,28 @@ def test_compare_under_accelerate_launch(tiny_model, tmp_path, demo_records):
     report = json.loads((out / "report.json").read_text())
     assert sorted(report["runs"]) == ["bft-seed0", "nll-seed0"]
     assert json.loads((out / "runs" / "bft-seed0" / "metrics.json").read_text())["global_step"] == 2
+
+
+def test_paired_bootstrap_over_seeds_and_items():
+    import itertools
+
+    import numpy as np
+
+    from bft.eval.stats import paired_bootstrap
+
+    # a constant difference has no spread at all
+    constant = paired_bootstrap({0: {"x": 0.9, "y": 0.5}, 1: {"x": 0.7, "y": 0.2}},
+                                {0: {"x": 0.8, "y": 0.4}, 1: {"x": 0.6, "y": 0.1}})
+    assert constant["mean"] == pytest.approx(0.1) and constant["ci_low"] == pytest.approx(0.1)
+    assert constant["ci_high"] == pytest.approx(0.1) and (constant["seeds"], constant["items"]) == (2, 2)
+    # 2 seeds x 2 items: every resample of seeds and of items enumerated by hand
+    diff = {0: {"x": 1.0, "y": 0.0}, 1: {"x": 0.0, "y": -1.0}}
+    zero = {s: {"x": 0.0, "y": 0.0} for s in (0, 1)}
+    exact = [np.mean([diff[s][i] for s in seeds for i in items])
+             for seeds in itertools.product((0, 1), repeat=2) for items in itertools.product("xy", repeat=2)]
+    result = paired_bootstrap(diff, zero, resamples=20000)
+    assert result["mean"] == 0.0
+    assert result["ci_low"] == pytest.approx(np.quantile(exact, 0.025, method="inverted_cdf"), abs=0.01)
+    assert result["ci_high"] == pytest.approx(np.quantile(exact, 0.975, method="inverted_cdf"), abs=0.01)
+    # seeds or items only one side has are left out
+    assert paired_bootstrap({0: {"x": 1.0, "z": 5.0}, 2: {"x": 9.0}}, {0: {"x": 0.5}})["mean"] == 0.5

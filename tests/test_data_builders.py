@@ -88,3 +88,30 @@ def test_synopsis_layout_errors(tmp_path):
     path.write_text("TP53: tumour suppressor\nno colon on this line\n")
     with pytest.raises(DataError, match=r"syn.txt:2: expected 'SYMBOL: text'"):
         read_synopses(path)
+
+
+@needs_shared_data("go_bp")
+def test_gene_knowledge_probes(tmp_path):
+    from bft.data.gene_knowledge import build_gene_knowledge
+    from bft.data.gene_sets import read_go_terms
+    from bft.eval.mcq import read_mcq
+
+    meta = build_gene_knowledge(SHARED_DATA, tmp_path / "probes", limit=300, seed=3)
+    build_gene_profiles(SHARED_DATA, tmp_path / "profiles", limit=300, seed=3)
+    trained, untrained = read_jsonl(tmp_path / "probes" / "trained.jsonl"), read_jsonl(tmp_path / "probes" /
+                                                                                       "untrained.jsonl")
+    assert meta["counts"]["trained"] == len(trained) > 150 and len(untrained) > 10
+    # the probes name exactly the genes gene-profiles trains on, or holds out
+    profile_genes = {r["id"] for r in read_jsonl(tmp_path / "profiles" / "train.jsonl")}
+    assert {r["gene"] for r in trained} <= profile_genes and not {r["gene"] for r in untrained} & profile_genes
+    sets, (names, _) = go_process_gene_sets(SHARED_DATA / "go_bp"), read_go_terms(SHARED_DATA / "go_bp")
+    by_name = {}
+    for term, genes in sets.items():
+        by_name.setdefault(names.get(term), []).append(genes)
+    for row in trained + untrained:
+        assert row["gene"] in sets[row["term"]] and 10 <= len(sets[row["term"]]) <= 500
+        assert row["options"][row["answer_idx"]] == row["answer"] == names[row["term"]]
+        for letter, name in row["options"].items():
+            if letter != row["answer_idx"]:  # a distractor: a process the gene is not annotated to
+                assert all(row["gene"] not in genes for genes in by_name[name])
+    assert len(read_mcq(tmp_path / "probes" / "trained.jsonl")) == len(trained)  # bft eval mcq reads them

@@ -156,3 +156,33 @@ def test_pubmedqa_generation_cli_limits_items_and_answer_length(tiny_model, tmp_
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     answers = [json.loads(line)["answer"] for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(answers) == 3 and all(len(tokenizer(a, add_special_tokens=False).input_ids) <= 6 for a in answers)
+
+
+def test_generation_batches_by_rows_and_tokens():
+    from bft.eval.generate import length_batches
+
+    lengths = [40, 1300, 45, 100, 42, 700, 41, 90]
+    batches = length_batches(lengths, batch_size=3, max_tokens=1500)
+    # longest first; 1300 alone (2 x 1300 > 1500); 700 alone (100 < 700 / 2); 45 not with 100; at most 3 rows
+    assert batches == [[1], [5], [3, 7], [2, 4, 6], [0]]
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert all(len(b) * max(lengths[i] for i in b) <= 1500 or len(b) == 1 for b in batches)
+
+
+@needs_shared_data("go_bp")
+def test_names_from_another_system_are_scored_alike(tmp_path):
+    sets = tmp_path / "sets.tsv"
+    sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tapoptotic process\nS2\tEGFR KRAS\tcell proliferation\n"
+                    "S3\tINS GCG\tglucose homeostasis\n")
+    names = write_jsonl(tmp_path / "names.jsonl", [{"id": "S1", "name": "Apoptotic process."},
+                                                   {"id": "S2", "name": "lipid storage"},
+                                                   {"id": "S9", "name": "a set the file does not hold"}])
+    out = tmp_path / "out"
+    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(names), "--output", str(out),
+                 "--go-dir", str(SHARED_DATA / "go_bp")]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["n"] == 2 and results["sets_total"] == 3
+    assert results["missing"] == ["S3"] and results["unknown"] == ["S9"]  # reported, not silently dropped
+    rows = {r["id"]: r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+    assert rows["S1"]["similarity"] == pytest.approx(1.0, abs=1e-5) and rows["S2"]["similarity"] < 0.6
+    assert main(["eval", "go-naming", "--sets", str(sets), "--output", str(tmp_path / "o2")]) == 2  # neither

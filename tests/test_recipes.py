@@ -12,7 +12,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 @pytest.mark.parametrize("name", ["compare-go-naming.yaml", "compare-gene-profiles.yaml", "compare-pubmedqa.yaml",
-                                  "speed-quality-go-naming.yaml"])
+                                  "speed-quality-go-naming.yaml", "regime-go-naming.yaml",
+                                  "compare-go-naming-grpo.yaml"])
 def test_compare_recipes_parse(tmp_path, name):
     import yaml
 
@@ -40,3 +41,16 @@ def test_go_naming_recipes_share_the_comparison_and_their_variants_parse(tmp_pat
         _, config, model_args = train_arguments({**recipe["train"], **settings, "output_dir": str(tmp_path)})
         assert config.loss_type == settings["loss_type"]
         assert model_args.lora_target_modules == settings.get("lora_target_modules")
+
+
+def test_grpo_recipes_parse(tmp_path):
+    from bft.grpo import grpo_arguments, parse_grpo_args
+
+    script_args, config, model_args = parse_grpo_args(["--config", str(CONFIGS / "grpo-go-naming.yaml"),
+                                                       "--output_dir", str(tmp_path)])
+    assert script_args.task == "go-naming" and script_args.rewards == ["similarity", "format"]
+    assert config.num_generations == 4 and config.max_completion_length == 16
+    assert model_args.model_name_or_path == "smollm2-135m-instruct"
+    second = load_recipe(CONFIGS / "compare-go-naming-grpo.yaml")["grpo"]
+    script_args, config, _ = grpo_arguments({**second, "output_dir": str(tmp_path), "model_name_or_path": "x"})
+    assert config.per_device_train_batch_size % config.num_generations == 0 and config.beta > 0

@@ -68,3 +68,6 @@ def test_fused_head_outputs_and_zero3_gather():
     assert {"log_probs", "entropy", "is_top1", "label_mask", "aux_loss"} <= fields, (
         "TRL's fused head outputs changed: on GPUs BFTTrainer reads log_probs, entropy, is_top1, label_mask")
     assert callable(add_fused_lm_head) and callable(maybe_gather_lm_head_ctx)
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # bft.weight_tracking pads rows with it
+
+    assert "padding_free" in DataCollatorForLanguageModeling.__dataclass_fields__

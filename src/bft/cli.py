@@ -47,11 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_argument("--seed", type=int, default=0)
     profiles.add_argument("--limit", type=int, help="keep this many genes (a fixed pseudo-random subset)")
     _data_io(builders.add_parser("pubmedqa", help="abstract + question -> reasoning and yes/no/maybe (500/500 split)"))
+    knowledge = builders.add_parser("gene-knowledge", help="MCQ probes: which GO process is gene X involved in? "
+                                                           "(gene-profiles' trained and untrained genes)")
+    _data_io(knowledge)
+    knowledge.add_argument("--valid-fraction", type=float, default=0.1, help="as given to gene-profiles")
+    knowledge.add_argument("--seed", type=int, default=0, help="as given to gene-profiles")
+    knowledge.add_argument("--limit", type=int, help="as given to gene-profiles")
+    knowledge.add_argument("--min-term-genes", type=int, default=10)
+    knowledge.add_argument("--max-term-genes", type=int, default=500)
 
     evaluate = commands.add_parser("eval", help="evaluate a model; writes results.json and predictions.jsonl")
     tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
-    naming = tasks.add_parser("go-naming", help="name the biological process of gene sets")
-    _eval_common(naming, generation=True)
+    naming = tasks.add_parser("go-naming", help="name the biological process of gene sets (or score given names)")
+    _eval_common(naming, generation=True, model_required=False)
+    naming.add_argument("--predictions", help="instead of --model: names another system proposed (TSV/CSV/JSONL of "
+                                              "set id and name), scored the same way; missing sets are reported")
     naming.add_argument("--sets", required=True, help="gene-set file: CSV/TSV/JSONL with id, genes, name "
                                                       "(or GeneAgent's GO_terms.csv)")
     naming.add_argument("--go-dir", help="GO names for the percentile (default: DATA_DIR/go_bp)")
@@ -102,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     downstream = commands.add_parser("downstream", help="tasks on gene embeddings")
     downstream_tasks = downstream.add_subparsers(dest="task", metavar="TASK", required=True)
     ggi = downstream_tasks.add_parser("ggi", help="gene-gene interaction (logistic regression, AUROC/AUPRC)")
-    ggi.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
+    ggi.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`, a word2vec text file (.txt, as "
+                     "Gene2vec ships) or a pickled {symbol: vector} dict (.pkl, as GenePT ships; trusted files only)")
     ggi.add_argument("--pairs-dir", help="{train,valid,test}_{text,label}.txt (default: DATA_DIR/gene2vec_ggi)")
     ggi.add_argument("--data-dir", help=DATA_DIR_HELP)
     ggi.add_argument("--output", required=True)
@@ -144,9 +155,9 @@ def _overwrite(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace finished results already in --output")
 
 
-def _eval_common(parser, generation):
+def _eval_common(parser, generation, model_required=True):
     """`generation`: True for generated answers, False for scored options, None for both (the suite)."""
-    parser.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
+    parser.add_argument("--model", required=model_required, help="embedded name, local folder, run folder or hub id")
     parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
     parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
@@ -253,6 +264,12 @@ def _data(args):
 
         return build_gene_profiles(data_dir(args.data_dir), args.output, valid_fraction=args.valid_fraction,
                                    seed=args.seed, limit=args.limit)
+    if args.builder == "gene-knowledge":
+        from bft.data.gene_knowledge import build_gene_knowledge
+
+        return build_gene_knowledge(data_dir(args.data_dir), args.output, min_term_genes=args.min_term_genes,
+                                    max_term_genes=args.max_term_genes, valid_fraction=args.valid_fraction,
+                                    seed=args.seed, limit=args.limit)
     from bft.data.pubmedqa import build_pubmedqa
 
     return build_pubmedqa(data_dir(args.data_dir), args.output)
@@ -275,6 +292,13 @@ def _eval(args):
         model, tokenizer = load_for_eval(args.model, args.dtype)
         return run_harness(model, tokenizer, args.tasks.split(","), args.output, include_path=args.include_path,
                            limit=args.limit, batch_size=args.batch_size)
+    if args.task == "go-naming" and (args.predictions is None) == (args.model is None):
+        raise InputError("bft eval go-naming needs --model (to generate names) or --predictions (given names)")
+    if args.task == "go-naming" and args.predictions:
+        from bft.eval.go_naming import evaluate_given_names
+
+        return evaluate_given_names(args.sets, args.predictions, args.output, limit=args.limit, encoder=args.encoder,
+                                    go_dir=args.go_dir or data_dir(args.data_dir) / "go_bp")
     options["records"] = _read_inputs(args)  # bad input fails in a second, before a model loads
     return evaluate(args.task, args.model, args.output, dtype=args.dtype, **options)
 

@@ -25,6 +25,14 @@ from bft.report import GRPO_SUFFIX, write_report
 
 logger = logging.getLogger(__name__)
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
+# task -> metric -> how one prediction (a row of predictions.jsonl) scores, for the bootstrap over items
+ITEM_SCORES = {
+    "go-naming": {"semantic_similarity_mean": lambda row: row["similarity"],
+                  "percentile_mean": lambda row: row["percentile"], "rougeL_mean": lambda row: row["rougeL"]},
+    "mcq": {"accuracy": lambda row: float(row["correct"]),
+            "accuracy_norm": lambda row: float(row["prediction_norm"] == row["answer_idx"])},
+    "pubmedqa": {"accuracy": lambda row: float(row["correct"])},
+}
 # task -> the metrics of its results that the report tabulates
 TASK_METRICS = {
     "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean"),
@@ -78,27 +86,42 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
             name = f"{method}-seed{seed}"
             run_dir = output / "runs" / name
             _train_once(recipe["train"], run_dir, {**settings, "seed": seed})
-            scores = {}
-            if state.is_main_process:
-                scores = {task_key(e): _evaluate_once(run_dir, output / "evals" / name / task_key(e), e)
-                          for e in recipe.get("evaluations", [])}
-            state.wait_for_everyone()
+            scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
             runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
-                          "run_dir": str(run_dir), "scores": scores}
+                          "run_dir": str(run_dir), "scores": scores, "item_scores": items}
             if "grpo" in recipe:
                 second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
                 second_dir = output / "runs" / second
                 _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
-                scores = {}
-                if state.is_main_process:
-                    scores = {task_key(e): _evaluate_once(second_dir, output / "evals" / second / task_key(e), e)
-                              for e in recipe.get("evaluations", [])}
-                state.wait_for_everyone()
+                scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
                 runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
-                                "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores}
+                                "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
+                                "item_scores": items}
     if not state.is_main_process:
         return None
     return write_report(output, recipe, runs, seeds)
+
+
+def _evaluations(state, run_dir: Path, evals: Path, recipe: dict) -> tuple[dict, dict]:
+    """(scores, item scores) of every evaluation of one run, computed on the main process only."""
+    scores, items = {}, {}
+    if state.is_main_process:
+        for evaluation in recipe.get("evaluations", []):
+            key = task_key(evaluation)
+            scores[key] = _evaluate_once(run_dir, evals / key, evaluation)
+            items[key] = _item_scores(evals / key, evaluation["task"])
+    state.wait_for_everyone()
+    return scores, items
+
+
+def _item_scores(out: Path, task: str) -> dict:
+    """{metric: {item id: score}} from an evaluation's predictions (none for tasks scored as a whole)."""
+    import json
+
+    if task not in ITEM_SCORES:
+        return {}
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
+    return {metric: {str(row["id"]): score(row) for row in rows} for metric, score in ITEM_SCORES[task].items()}
 
 
 def _build_data(build: dict) -> None:
@@ -115,8 +138,10 @@ def _build_data(build: dict) -> None:
         from bft.data.gene_profiles import build_gene_profiles as build_fn
     elif builder == "pubmedqa":
         from bft.data.pubmedqa import build_pubmedqa as build_fn
+    elif builder == "gene-knowledge":
+        from bft.data.gene_knowledge import build_gene_knowledge as build_fn
     else:
-        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles or pubmedqa")
+        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles, pubmedqa or gene-knowledge")
     build_fn(data_dir(options.pop("data_dir", None)), out, **options)
 
 

@@ -51,3 +51,25 @@ def plot_rewards(log_history: list[dict], path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_sample_weights(tracked: dict, path) -> None:
+    """BFT's P_b and s_b over the training set, per epoch: median and 10-90% band (`sample_weights.json`)."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in tracked["epochs"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for axis, key, title in ((axes[0], "min_group_conf", "P_b"), (axes[1], "sample_weight", "sample weight s_b")):
+        low, median, high = np.percentile([row[key] for row in tracked["epochs"]], [10, 50, 90], axis=1)
+        axis.plot(epochs, median, marker=".", label="median")
+        axis.fill_between(epochs, low, high, alpha=0.25, label="10-90%")
+        axis.set(xlabel="epoch", title=f"{title} over the training set", ylim=(0, 1))
+        axis.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bft.eval.stats import paired_bootstrap
 from bft.files import write_json_atomic, write_text_atomic
 
 PEERS = ("nll", "dft", "asft", "eaft")
@@ -36,16 +37,22 @@ def paired_difference(scores_a: dict, scores_b: dict) -> dict:
 def tables(runs: dict, baselines=PEERS) -> dict:
     """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}.
 
+    Differences are paired by seed (t-interval over seeds); where the evaluation scores items one by one, each also
+    gets `bootstrap`: a paired bootstrap over seeds and items (`bft.eval.stats.paired_bootstrap`).
+
     With a GRPO second stage (methods `M+grpo`, each from method `M`), second-stage methods are paired with
     second-stage peers, and each metric also gets `changes` (stage 2 - stage 1 per method, paired by seed) and
     `change_differences` (a BFT method's change minus each peer's change, paired by seed).
     """
-    by_metric, loss_types = {}, {}
+    by_metric, loss_types, items = {}, {}, {}
     for run in runs.values():
         loss_types[run["method"]] = run.get("loss_type", run["method"])
         for task, scores in run["scores"].items():
             for metric, value in scores.items():
                 by_metric.setdefault(task, {}).setdefault(metric, {}).setdefault(run["method"], {})[run["seed"]] = value
+        for task, metrics in (run.get("item_scores") or {}).items():
+            for metric, per_item in metrics.items():
+                items.setdefault((task, metric, run["method"]), {})[run["seed"]] = per_item
     result = {}
     for task, metrics in by_metric.items():
         for metric, per_method in metrics.items():
@@ -56,8 +63,11 @@ def tables(runs: dict, baselines=PEERS) -> dict:
                 suffix = GRPO_SUFFIX if method.endswith(GRPO_SUFFIX) else ""
                 for peer in (baseline + suffix for baseline in baselines):
                     if peer in per_method and peer != method:
-                        entry["differences"][f"{method} - {peer}"] = paired_difference(per_method[method],
-                                                                                       per_method[peer])
+                        name = f"{method} - {peer}"
+                        entry["differences"][name] = paired_difference(per_method[method], per_method[peer])
+                        if (task, metric, method) in items and (task, metric, peer) in items:
+                            entry.setdefault("bootstrap", {})[name] = paired_bootstrap(
+                                items[task, metric, method], items[task, metric, peer])
             changes = {m: _change(per_method, m) for m in per_method if m + GRPO_SUFFIX in per_method}
             if changes:
                 entry["changes"] = {m: t_interval(list(c.values())) for m, c in changes.items()}
@@ -84,7 +94,8 @@ def _cell(interval: dict, signed=False) -> str:
 def markdown(report: dict) -> str:
     lines = [f"# Comparison: {report['config']}", "",
              f"Seeds: {', '.join(map(str, report['seeds']))}. Cells: mean over seeds [95% t-interval]; differences are "
-             "paired by seed.", ""]
+             "paired by seed, and where items are scored one by one also given with a 95% paired bootstrap "
+             "interval over seeds and items.", ""]
     for task, metrics in report["tables"].items():
         names = list(metrics)
         methods = list(next(iter(metrics.values()))["methods"])
@@ -95,6 +106,10 @@ def markdown(report: dict) -> str:
         for difference in first["differences"]:
             lines.append(f"| {difference} | " + " | ".join(_cell(metrics[m]["differences"][difference], signed=True)
                                                          for m in names) + " |")
+            if difference in first.get("bootstrap", {}):
+                lines.append(f"| {difference} (bootstrap over seeds and items) | " + " | ".join(
+                    _cell(metrics[m]["bootstrap"][difference], signed=True) if difference in metrics[m].get(
+                        "bootstrap", {}) else "" for m in names) + " |")
         for method in first.get("changes", {}):
             lines.append(f"| change by GRPO: {method} | " + " | ".join(
                 _cell(metrics[m]["changes"][method], signed=True) for m in names) + " |")
@@ -150,6 +165,23 @@ def _plot(output: Path, runs: dict, result_tables: dict) -> None:
     fig.tight_layout()
     fig.savefig(output / "bft_weights.png", dpi=100)
     plt.close(fig)
+
+    tracked = {name: json.loads((Path(run["run_dir"]) / "sample_weights.json").read_text())
+               for name, run in runs.items() if (Path(run["run_dir"]) / "sample_weights.json").exists()}
+    if tracked:  # runs trained with track_sample_weights: s_b over the whole training set, epoch by epoch
+        fig, axis = plt.subplots(figsize=(6, 4))
+        for name, weights in tracked.items():
+            epochs = [row["epoch"] for row in weights["epochs"]]
+            low, median, high = np.percentile([row["sample_weight"] for row in weights["epochs"]], [10, 50, 90],
+                                              axis=1)
+            axis.plot(epochs, median, marker=".", label=name)
+            axis.fill_between(epochs, low, high, alpha=0.15)
+        axis.set(xlabel="epoch", ylabel="s_b (median, 10-90%)", title="sample weights over the training set",
+                 ylim=(0, 1))
+        axis.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(output / "sample_weights_by_epoch.png", dpi=100)
+        plt.close(fig)
 
     panels = [(task, metric, entry) for task, metrics in result_tables.items() for metric, entry in metrics.items()]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1), 3.6), squeeze=False)

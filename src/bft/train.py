@@ -18,7 +18,7 @@ from bft.data.training import load_training_dataset
 from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_MODEL, load_model
-from bft.plots import plot_training
+from bft.plots import plot_sample_weights, plot_training
 from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ class TrainArguments:
     )
     eval_data: str | None = field(default=None, metadata={"help": "Optional evaluation data, same formats."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
+    track_sample_weights: bool = field(
+        default=False,
+        metadata={"help": "Before training and after each epoch, score the whole training set without gradient and "
+                          "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json."})
 
 
 class RunExistsError(InputError):
@@ -87,6 +91,10 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    if script_args.track_sample_weights:
+        from bft.weight_tracking import SampleWeightTracker
+
+        trainer.add_callback(SampleWeightTracker(trainer, output_dir / "sample_weights.json"))
     result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
@@ -124,6 +132,9 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
     write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_json_atomic(output_dir / "log_history.json", history)
     plot_training(history, output_dir / "loss.png")
+    if (output_dir / "sample_weights.json").exists():
+        plot_sample_weights(json.loads((output_dir / "sample_weights.json").read_text()),
+                            output_dir / "sample_weights.png")
     metrics = {
         "loss_type": config.loss_type,
         "model": model_args.model_name_or_path,

@@ -48,17 +48,64 @@ def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
 
 
 def load_embeddings(path) -> dict[str, np.ndarray]:
-    expected = "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)"
-    if not Path(path).is_file():
+    """{gene: vector} from `bft embed`'s .npz, a word2vec text file (`SYMBOL v1 ... vd` lines, with or without the
+    `count dim` header line, as Gene2vec ships), or a pickled `{symbol: vector}` dict (.pkl/.pickle, as GenePT
+    ships; unpickling runs code from the file, so load only files you trust)."""
+    path = Path(path)
+    if not path.is_file():
         raise DataError(path, None, "file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        return _load_pickled(path)
+    if suffix in (".txt", ".vec", ".w2v"):
+        return _load_word2vec(path)
+    expected = "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)"
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise DataError(path, None, f"not an .npz file: {expected}") from error
+        raise DataError(path, None, f"not an .npz file: {expected}; word2vec text files end in .txt, pickled "
+                                    "dicts in .pkl") from error
     with data:
         if "ids" not in data or "X" not in data or len(data["ids"]) != len(data["X"]):
             raise DataError(path, None, expected)
         return dict(zip(data["ids"].tolist(), data["X"]))
+
+
+def _load_word2vec(path) -> dict[str, np.ndarray]:
+    vectors, dimensions = {}, None
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts or (number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):
+                continue  # a blank line, or the `count dim` header
+            try:
+                vector = np.array(parts[1:], dtype=np.float32)
+            except ValueError as error:
+                raise DataError(path, number, "expected 'SYMBOL v1 v2 ... vd' (numbers after the symbol)") from error
+            if dimensions is None:
+                dimensions = len(vector)
+            if len(vector) != dimensions or dimensions == 0:
+                raise DataError(path, number, f"expected {dimensions} numbers after the symbol, got {len(vector)}")
+            vectors[parts[0]] = vector
+    if not vectors:
+        raise DataError(path, None, "no vectors")
+    return vectors
+
+
+def _load_pickled(path) -> dict[str, np.ndarray]:
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            loaded = pickle.load(handle)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
+        raise DataError(path, None, f"not a pickled {{symbol: vector}} dict ({type(error).__name__})") from error
+    if not isinstance(loaded, dict) or not loaded:
+        raise DataError(path, None, "expected a pickled, non-empty {symbol: vector} dict")
+    vectors = {str(symbol): np.asarray(vector, dtype=np.float32).ravel() for symbol, vector in loaded.items()}
+    if len({len(v) for v in vectors.values()}) != 1:
+        raise DataError(path, None, "the vectors do not all have the same length")
+    return vectors
 
 
 def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:

@@ -27,17 +27,29 @@ def read_synopses(path) -> dict[str, str]:
     return synopses
 
 
-def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=None) -> dict:
-    source = Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt"
-    synopses = read_synopses(source)
-    symbols = sorted(synopses)
+def synopsis_path(data_dir) -> Path:
+    return Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt"
+
+
+def gene_split(symbols, *, valid_fraction=0.1, seed=0, limit=None) -> dict[str, list[str]]:
+    """{"train": [...], "valid": [...]}: the genes `bft data gene-profiles` puts in each split (also used by
+    `bft data gene-knowledge`, so that its probes name trained and untrained genes alike)."""
+    symbols = sorted(symbols)
     if limit is not None:
         symbols = sorted(symbols, key=lambda s: stable_fraction(s, seed, "limit"))[:limit]
-    splits = {"train": [], "valid": []}
+    split = {"train": [], "valid": []}
     for symbol in symbols:
-        split = "valid" if stable_fraction(symbol, seed, "split") < valid_fraction else "train"
-        splits[split].append({"id": symbol, "messages": [{"role": "user", "content": profile_prompt(symbol)},
-                                                         {"role": "assistant", "content": synopses[symbol]}]})
+        split["valid" if stable_fraction(symbol, seed, "split") < valid_fraction else "train"].append(symbol)
+    return split
+
+
+def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=None) -> dict:
+    source = synopsis_path(data_dir)
+    synopses = read_synopses(source)
+    genes = gene_split(synopses, valid_fraction=valid_fraction, seed=seed, limit=limit)
+    splits = {split: [{"id": symbol, "messages": [{"role": "user", "content": profile_prompt(symbol)},
+                                                  {"role": "assistant", "content": synopses[symbol]}]}
+                      for symbol in symbols] for split, symbols in genes.items()}
     meta = {"task": "gene-profiles", "source": str(source), "valid_fraction": valid_fraction, "seed": seed,
             "limit": limit, "counts": {split: len(rows) for split, rows in splits.items()}}
     write_dataset(output, splits, meta)

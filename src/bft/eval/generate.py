@@ -1,21 +1,42 @@
-"""Batched greedy generation with the model's chat template, in a deterministic order."""
+"""Batched greedy generation with the model's chat template, in a deterministic order.
+
+Prompts are sorted by length and batched up to `batch_size` rows and `max_batch_tokens` tokens (rows x the longest
+prompt and answer of the batch), each batch holding lengths within a factor of two of its longest: short prompts go
+many at a time, where decoding costs little more per row, and one long prompt does not pad a large batch to its
+length.
+"""
 
 import torch
 from tqdm.auto import tqdm
 
+MAX_BATCH_TOKENS = 16384
+
+
+def length_batches(lengths: list[int], batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Indices of `lengths` in batches, longest first: each at most `batch_size` rows, at most `max_tokens` (rows x
+    its longest length) past its first row, and no length under half its longest."""
+    batches = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        batch = batches[-1] if batches else None
+        longest = lengths[batch[0]] if batch else 0
+        if (batch and len(batch) < batch_size and (len(batch) + 1) * longest <= max_tokens
+                and 2 * lengths[index] >= longest):
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
+
 
 def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
-                     desc: str | None = "generating") -> list[str]:
-    """One greedy answer per user prompt, batched by length (less padding), in order; `desc=None`: no progress bar."""
+                     max_batch_tokens: int = MAX_BATCH_TOKENS, desc: str | None = "generating") -> list[str]:
+    """One greedy answer per user prompt, in order; `desc=None`: no progress bar."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
-    lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
     answers = [""] * len(texts)
     tokenizer.padding_side = "left"
     with tqdm(total=len(texts), desc=desc, unit="prompt", disable=desc is None) as progress:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for chunk in length_batches(lengths, batch_size, max_batch_tokens):
             inputs = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
                 output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,

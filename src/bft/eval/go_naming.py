@@ -12,6 +12,7 @@ import numpy as np
 
 from bft.data.gene_sets import read_gene_sets, read_go_terms
 from bft.data.go_naming import naming_prompt
+from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
@@ -66,6 +67,34 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
     gene_sets = fixed_subset(read_gene_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
     answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
                                max_new_tokens=max_new_tokens, batch_size=batch_size, desc="naming gene sets")
+    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder}
+    return score_names(gene_sets, answers, output, go_dir=go_dir, encoder=encoder, results=results)
+
+
+def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
+    """Score names written by another system (GPT-4, GeneAgent, ...) with the same metrics: `predictions` is a
+    TSV/CSV/JSONL file of set `id` and `name` (or `prediction`), joined to `sets` by id. Sets without a name are
+    reported in `missing` and left out of the scores; names of sets not in `sets` are reported in `unknown`."""
+    gene_sets = fixed_subset(read_gene_sets(sets), limit, lambda gs: gs.id)
+    given = {}
+    for line, record in read_records(predictions):
+        name = record.get("name", record.get("prediction"))
+        if "id" not in record or not isinstance(name, str):
+            raise DataError(predictions, line, "expected columns 'id' and 'name' (the proposed process name)")
+        given[str(record["id"])] = name
+    known = {gs.id for gs in gene_sets}
+    named = [gs for gs in gene_sets if gs.id in given]
+    results = {"task": "go-naming", "sets": str(sets), "predictions": str(predictions), "encoder": encoder,
+               "sets_total": len(gene_sets), "missing": [gs.id for gs in gene_sets if gs.id not in given],
+               "unknown": sorted(set(given) - known) if limit is None else []}
+    if not named:
+        raise DataError(predictions, None, f"no set id in common with {sets}")
+    return score_names(named, [given[gs.id] for gs in named], output, go_dir=go_dir, encoder=encoder,
+                       results=results)
+
+
+def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict:
+    """Similarity, percentile and ROUGE-L of each answer's process name against its set's true name."""
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
     predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
@@ -78,7 +107,6 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
          "similarity": float(s), "percentile": float(p), "rougeL": r}
         for gs, name, answer, s, p, r in zip(gene_sets, names, answers, similarity, percentile, rouge)
     ]
-    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "n": len(gene_sets),
-               **summarise("semantic_similarity", similarity), **summarise("percentile", percentile),
-               **summarise("rougeL", rouge)}
+    results = {**results, "n": len(gene_sets), **summarise("semantic_similarity", similarity),
+               **summarise("percentile", percentile), **summarise("rougeL", rouge)}
     return write_evaluation(output, results, predictions)

@@ -1,0 +1,60 @@
+"""BFT's weights over the whole training set, epoch by epoch: where does the sample weight spread?
+
+`SampleWeightTracker` is a trainer callback: before training and at the end of each epoch it scores every training
+sample in one teacher-forced pass without gradient (the trainer's own data preparation and LM head) and records
+each sample's `P_b` (minimum group confidence) and `s_b = 1 - P_b ** gamma`, in the data file's order, in
+`sample_weights.json` beside the run. `bft train --track_sample_weights true` turns it on.
+"""
+
+import torch
+from transformers import TrainerCallback
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from bft.files import write_json_atomic
+from bft.losses import min_group_confidence
+
+
+class SampleWeightTracker(TrainerCallback):
+    def __init__(self, trainer, path, batch_size=16):
+        self.trainer, self.path, self.batch_size = trainer, path, batch_size
+        self.epochs = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._record(0.0)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self._record(float(state.epoch))
+
+    def _record(self, epoch):
+        if not self.trainer.is_world_process_zero():
+            return
+        args = self.trainer.args
+        p_min = self.min_group_confidences()
+        self.epochs.append({"epoch": epoch, "min_group_conf": p_min,
+                            "sample_weight": [1.0 - p**args.bft_gamma for p in p_min]})
+        write_json_atomic(self.path, {"group_size": args.bft_group_size, "gamma": args.bft_gamma,
+                                      "samples": len(p_min), "epochs": self.epochs})
+
+    @torch.no_grad()
+    def min_group_confidences(self) -> list[float]:
+        """P_b of every row of the prepared training set, in order (rows padded, each its own sample)."""
+        trainer = self.trainer
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        collate = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)
+        rows = trainer.train_dataset
+        was_training = model.training
+        model.eval()
+        values = []
+        autocast = torch.autocast(trainer.args.device.type, dtype=torch.bfloat16, enabled=bool(trainer.args.bf16))
+        try:
+            for start in range(0, len(rows), self.batch_size):
+                batch = collate([{"input_ids": rows[i]["input_ids"], "labels": rows[i]["labels"]}
+                                 for i in range(start, min(start + self.batch_size, len(rows)))])
+                batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
+                with autocast:
+                    outputs = model(**batch, fused_lm_head=True, use_cache=False)
+                values += min_group_confidence(outputs.log_probs.float(), outputs.label_mask,
+                                               trainer.args.bft_group_size).tolist()
+        finally:
+            model.train(was_training)
+        return values
