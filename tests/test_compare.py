@@ -24,13 +24,19 @@ def test_statistics_hand_computed():
     assert difference["ci_high"] - 0.2 == pytest.approx(12.7062 * 0.141421 / math.sqrt(2), rel=1e-4)
 
 
-def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
+def tiny_inputs(tmp_path, demo_records):
+    """Six training examples and four two-option questions."""
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in demo_records[:6]))
     questions = tmp_path / "mcq" / "test.jsonl"
     questions.parent.mkdir()
     questions.write_text("".join(json.dumps({"question": f"Gene {i}?", "options": {"A": "TP53", "B": "EGFR"},
                                              "answer_idx": "AB"[i % 2]}) + "\n" for i in range(4)))
+    return data, questions
+
+
+def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
+    data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": "tiny", "loss_types": ["dft", "bft"], "seeds": [0, 1],
@@ -77,12 +83,7 @@ def test_bad_recipe(tmp_path, capsys):
 
 
 def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in demo_records[:6]))
-    questions = tmp_path / "mcq" / "test.jsonl"
-    questions.parent.mkdir()
-    questions.write_text("".join(json.dumps({"question": f"Gene {i}?", "options": {"A": "TP53", "B": "EGFR"},
-                                             "answer_idx": "AB"[i % 2]}) + "\n" for i in range(4)))
+    data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": "tiny-grpo", "loss_types": ["dft", "bft"], "seeds": [0, 1],

@@ -154,30 +154,27 @@ def task_key(evaluation: dict) -> str:
 
 
 def _train_once(train: dict, run_dir: Path, overrides: dict) -> None:
-    """Train one run unless it finished; a run killed after a checkpoint continues from its last one."""
     from bft.train import run_training, train_arguments
 
-    if (run_dir / "metrics.json").exists():
-        logger.info("reusing the finished run %s", run_dir)
-        return
-    fields = {**train, **overrides, "output_dir": str(run_dir), "overwrite": True}
-    if any(run_dir.glob("checkpoint-*")):
-        logger.info("resuming %s from its last checkpoint", run_dir)
-        fields["resume_from_checkpoint"] = True
-    run_training(*train_arguments(fields))
+    _run_once(run_dir, {**train, **overrides}, lambda fields: run_training(*train_arguments(fields)))
 
 
 def _grpo_once(grpo: dict, run_dir: Path, overrides: dict) -> None:
-    """GRPO on one first-stage run unless done; a run killed after a checkpoint continues from its last one."""
     from bft.grpo import grpo_arguments, run_grpo
 
+    _run_once(run_dir, {**grpo, **overrides}, lambda fields: run_grpo(*grpo_arguments(fields)))
+
+
+def _run_once(run_dir: Path, fields: dict, run) -> None:
+    """Run (train or GRPO) unless finished; a run killed after a checkpoint continues from its last one."""
     if (run_dir / "metrics.json").exists():
-        logger.info("reusing the finished GRPO run %s", run_dir)
+        logger.info("reusing the finished run %s", run_dir)
         return
-    fields = {**grpo, **overrides, "output_dir": str(run_dir), "overwrite": True}
+    fields = {**fields, "output_dir": str(run_dir), "overwrite": True}
     if any(run_dir.glob("checkpoint-*")):
+        logger.info("resuming %s from its last checkpoint", run_dir)
         fields["resume_from_checkpoint"] = True
-    run_grpo(*grpo_arguments(fields))
+    run(fields)
 
 
 def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:

@@ -3,20 +3,28 @@
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_text_atomic(path, text: str) -> None:
+@contextmanager
+def atomic_output(path):
+    """Yields a staging path beside `path`; when the block ends without error, the staging file replaces `path`
+    in one step (else it is removed). For writers that take a file name (np.save, np.savez, ...)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        yield staging
         os.replace(staging, path)
-    except BaseException:
+    finally:
         Path(staging).unlink(missing_ok=True)
-        raise
+
+
+def write_text_atomic(path, text: str) -> None:
+    with atomic_output(path) as staging, open(staging, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def write_json_atomic(path, data) -> None:

@@ -117,7 +117,7 @@ class _TokenHead(torch.autograd.Function):
         needs_hidden, needs_weight, needs_bias = ctx.needs_input_grad[:3]
         sum_dtype = log_z.dtype
         grad_hidden = torch.zeros_like(hidden, dtype=sum_dtype) if needs_hidden else None
-        grad_weight = torch.zeros_like(weight, dtype=sum_dtype) if needs_weight else None
+        grad_weight = None  # summed tile by tile: the first tile's product starts it (no [V, H] zeros to fill)
         grad_bias = torch.zeros_like(bias, dtype=sum_dtype) if needs_bias else None
         if grad_kl is not None and ref_hidden is None:
             grad_kl = None
@@ -145,16 +145,22 @@ class _TokenHead(torch.autograd.Function):
                 grad_logits_c = grad_logits.to(compute_dtype)
                 if grad_hidden is not None:
                     grad_hidden[rows] = grad_logits_c @ weight_c
-                if grad_weight is not None:
-                    grad_weight += grad_logits_c.t() @ hidden[rows].to(compute_dtype)
+                if needs_weight:
+                    product = (grad_logits_c.t() @ hidden[rows].to(compute_dtype)).to(sum_dtype)
+                    grad_weight = product if grad_weight is None else grad_weight.add_(product)
                 if grad_bias is not None:
                     grad_bias += grad_logits.sum(0)
         return (
             None if grad_hidden is None else grad_hidden.to(hidden.dtype),
-            None if grad_weight is None else grad_weight.to(weight.dtype),
+            _or_zeros(grad_weight, weight) if needs_weight else None,
             None if grad_bias is None else grad_bias.to(bias.dtype),
             None, None, None, None, None, None, None,
         )
+
+
+def _or_zeros(gradient, parameter):
+    """The gradient in the parameter's dtype; zeros where no token contributed."""
+    return torch.zeros_like(parameter) if gradient is None else gradient.to(parameter.dtype)
 
 
 def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:

@@ -4,14 +4,13 @@ Reads `profiles.jsonl` rows (`{"id", "text"}`) or the `SYMBOL: text` synopsis la
 writes `emb.npz` holding `ids` (strings) and `X` (float32, one L2-normalised row per id).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bft.data.gene_profiles import read_synopses
 from bft.data.records import DataError, read_records
+from bft.files import atomic_output
 from bft.models import DEFAULT_ENCODER, embed, load_encoder
 
 
@@ -36,15 +35,8 @@ def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np
 
 def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
     """Write `ids` and `X` atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path) as staging:
         np.savez(staging, ids=ids, X=X.astype(np.float32))
-        os.replace(staging, path)
-    finally:
-        Path(staging).unlink(missing_ok=True)
 
 
 def load_embeddings(path) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from bft.data.splits import fixed_subset
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
+from bft.files import atomic_output
 from bft.models import DEFAULT_ENCODER, cache_dir, embed, load_encoder
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
@@ -53,10 +54,8 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
     if path.exists():
         return np.load(path)
     vectors = embed(encoder, texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tmp.npy")
-    np.save(staging, vectors)
-    staging.replace(path)
+    with atomic_output(path) as staging:
+        np.save(staging, vectors)
     return vectors
 
 
