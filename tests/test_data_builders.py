@@ -36,6 +36,10 @@ def test_go_naming_never_contains_an_evaluation_term(tmp_path):
         assert set(genes) == all_sets[row["id"]] and 3 <= len(genes) <= 100
     assert not {r["id"] for r in read_jsonl(tmp_path / "out" / "train.jsonl")} & {
         r["id"] for r in read_jsonl(tmp_path / "out" / "valid.jsonl")}
+    # the validation terms as a gene-set file for `bft eval go-naming --sets`
+    valid_sets = read_gene_sets(tmp_path / "out" / "valid_sets.jsonl")
+    assert [gs.id for gs in valid_sets] == [r["id"] for r in read_jsonl(tmp_path / "out" / "valid.jsonl")]
+    assert all(frozenset(gs.genes) == all_sets[gs.id] for gs in valid_sets)
 
 
 @needs_shared_data("go_bp")

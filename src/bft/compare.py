@@ -1,6 +1,7 @@
 """`bft compare`: the same model trained on the same data with each loss type and seed, then evaluated alike.
 
-A comparison recipe (YAML) has a `train` section (a `bft train` recipe shared by every run: same data, steps, data
+A comparison recipe (YAML) has an optional `build` (one `bft data` builder's options, or a list of them, run once),
+a `train` section (a `bft train` recipe shared by every run: same data, steps, data
 order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named settings that include
 their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included),
 `seeds`, `evaluations` (go-naming, mcq, pubmedqa, represent) and an optional `grpo` section (a `bft grpo` recipe:
@@ -75,7 +76,9 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
     output = Path(output)
     state = PartialState()
     if "build" in recipe and state.is_main_process:
-        _build_data(recipe["build"])
+        builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
+        for build in builds:
+            _build_data(build)
     state.wait_for_everyone()
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     if state.is_main_process:

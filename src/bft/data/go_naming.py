@@ -27,7 +27,8 @@ def naming_prompt(genes) -> str:
 
 def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100, valid_fraction=0.1, seed=0,
                     limit=None) -> dict:
-    """Write `train.jsonl`, `valid.jsonl` and `meta.json` into `output`; returns the metadata."""
+    """Write `train.jsonl`, `valid.jsonl` (the same terms as `valid_sets.jsonl`: id, genes, name, for
+    `bft eval go-naming --sets`) and `meta.json` into `output`; returns the metadata."""
     data_dir = Path(data_dir)
     names, _ = read_go_terms(data_dir / "go_bp")
     gene_sets = go_process_gene_sets(data_dir / "go_bp")
@@ -67,5 +68,8 @@ def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100,
         "min_genes": min_genes, "max_genes": max_genes, "valid_fraction": valid_fraction, "seed": seed,
         "limit": limit, "counts": {**counts, **{split: len(rows) for split, rows in splits.items()}},
     }
-    write_dataset(output, splits, meta)
+    # the validation terms again as a gene-set file, for `bft eval go-naming --sets` (choosing settings on them)
+    valid_sets = [{"id": row["id"], "genes": sorted(gene_sets[row["id"]]), "name": names[row["id"]]}
+                  for row in splits["valid"]]
+    write_dataset(output, {**splits, "valid_sets": valid_sets}, meta)
     return meta
