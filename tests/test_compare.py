@@ -177,3 +177,11 @@ def test_paired_bootstrap_over_seeds_and_items():
     assert result["ci_high"] == pytest.approx(np.quantile(exact, 0.975, method="inverted_cdf"), abs=0.01)
     # seeds or items only one side has are left out
     assert paired_bootstrap({0: {"x": 1.0, "z": 5.0}, 2: {"x": 9.0}}, {0: {"x": 0.5}})["mean"] == 0.5
+
+
+def test_a_variant_can_start_from_another_methods_run(tmp_path):
+    recipe = {"train": {"max_steps": 1}, "loss_types": ["nll"],
+              "variants": {"bft-after-sft": {"loss_type": "bft", "init_from": "nll"}}}
+    assert compare.methods(recipe)["bft-after-sft"]["init_from"] == "nll"
+    with pytest.raises(ValueError, match="must be a loss type or an earlier variant"):
+        compare.methods({**recipe, "variants": {"x": {"loss_type": "bft", "init_from": "dft"}}})

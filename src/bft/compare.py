@@ -3,7 +3,8 @@
 A comparison recipe (YAML) has an optional `build` (one `bft data` builder's options, or a list of them, run once),
 a `train` section (a `bft train` recipe shared by every run: same data, steps, data
 order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named settings that include
-their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included),
+their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included;
+`init_from: METHOD` starts each seed's run from that method's run of the same seed, e.g. BFT after SFT),
 `seeds`, `evaluations` (go-naming, mcq, pubmedqa, represent) and an optional `grpo` section (a `bft grpo` recipe:
 a second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
 then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
@@ -64,6 +65,9 @@ def methods(recipe, path="the recipe") -> dict[str, dict]:
     for name, settings in (recipe.get("variants") or {}).items():
         if not isinstance(settings, dict) or "loss_type" not in settings:
             raise InputError(f"{path}: variant {name!r} must be a mapping that sets loss_type")
+        if "init_from" in settings and settings["init_from"] not in found:
+            raise InputError(f"{path}: variant {name!r} starts from {settings['init_from']!r}, which must be a loss "
+                             "type or an earlier variant")
         found[name] = dict(settings)
     return found
 
@@ -88,7 +92,10 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
         for seed in seeds:
             name = f"{method}-seed{seed}"
             run_dir = output / "runs" / name
-            _train_once(recipe["train"], run_dir, {**settings, "seed": seed})
+            overrides = {**settings, "seed": seed}
+            if "init_from" in overrides:  # continue from another method's run of the same seed (e.g. after SFT)
+                overrides["model_name_or_path"] = str(output / "runs" / f"{overrides.pop('init_from')}-seed{seed}")
+            _train_once(recipe["train"], run_dir, overrides)
             scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
             runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                           "run_dir": str(run_dir), "scores": scores, "item_scores": items}
