@@ -12,15 +12,15 @@ from tqdm.auto import tqdm
 MAX_BATCH_TOKENS = 16384
 
 
-def length_batches(lengths: list[int], batch_size: int, max_tokens: int) -> list[list[int]]:
+def length_batches(lengths: list[int], batch_size: int, max_tokens: int, max_ratio: float = 2.0) -> list[list[int]]:
     """Indices of `lengths` in batches, longest first: each at most `batch_size` rows, at most `max_tokens` (rows x
-    its longest length) past its first row, and no length under half its longest."""
+    its longest length) past its first row, and no length under 1/`max_ratio` of its longest."""
     batches = []
     for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         batch = batches[-1] if batches else None
         longest = lengths[batch[0]] if batch else 0
         if (batch and len(batch) < batch_size and (len(batch) + 1) * longest <= max_tokens
-                and 2 * lengths[index] >= longest):
+                and max_ratio * lengths[index] >= longest):
             batch.append(index)
         else:
             batches.append([index])
@@ -28,15 +28,18 @@ def length_batches(lengths: list[int], batch_size: int, max_tokens: int) -> list
 
 
 def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
-                     max_batch_tokens: int = MAX_BATCH_TOKENS, desc: str | None = "generating") -> list[str]:
-    """One greedy answer per user prompt, in order; `desc=None`: no progress bar."""
+                     max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0,
+                     desc: str | None = "generating") -> list[str]:
+    """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
+    `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
+    `batch_size` prompts sorted by length."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
     answers = [""] * len(texts)
     tokenizer.padding_side = "left"
     with tqdm(total=len(texts), desc=desc, unit="prompt", disable=desc is None) as progress:
-        for chunk in length_batches(lengths, batch_size, max_batch_tokens):
+        for chunk in length_batches(lengths, batch_size, max_batch_tokens, max_length_ratio):
             inputs = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
                 output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,
