@@ -28,12 +28,14 @@ def files(tmp_path):
         "embeddings_bad": tmp_path / "emb.npz",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "finished": tmp_path / "finished",
+        "test_split": tmp_path / "test.jsonl",
     }
     paths["empty"].write_text("")
     paths["truncated"].write_text(json.dumps(messages) + "\n" + '{"messages": [{"role": "user", "con\n')
     paths["no_field"].write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
     paths["wrong_format"].write_text("not data")
     paths["good_train"].write_text(json.dumps(messages) + "\n")
+    paths["test_split"].write_text(json.dumps(messages) + "\n")
     paths["sets_no_column"].write_text("id\tgenes\nGO:1\tTP53 EGFR\n")
     paths["mcq_no_answer"].write_text(json.dumps({"question": "q", "options": {"A": "x", "B": "y"}}) + "\n")
     paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
@@ -66,6 +68,16 @@ CASES = [
     ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0", "bft_gamma must be positive",
      ["metrics.json"]),
     ("train: finished output", TRAIN.replace("{out}", "{finished}") + " --data {good_train}",
+     "already holds a finished run", []),
+    ("train: quantisation", TRAIN + " --data {good_train} --use_peft true --load_in_4bit true",
+     "load_in_4bit/load_in_8bit", ["metrics.json"]),
+    ("grpo: missing prompts", "grpo --model {model} --data absent.jsonl --output_dir {out}",
+     "absent.jsonl: file not found", ["metrics.json"]),
+    ("grpo: an evaluation set", "grpo --model {model} --data {test_split} --output_dir {out}",
+     "an evaluation set: GRPO prompts come from training splits only", ["metrics.json"]),
+    ("grpo: unknown reward", "grpo --model {model} --data {good_train} --rewards accuracy --output_dir {out}",
+     "unknown reward(s) accuracy for task go-naming", ["metrics.json"]),
+    ("grpo: finished output", "grpo --model {model} --data {good_train} --output_dir {finished}",
      "already holds a finished run", []),
     ("data go-naming: missing data folder", "data go-naming --data-dir absent-dir --output {out}", "absent-dir",
      ["meta.json"]),

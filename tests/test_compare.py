@@ -185,3 +185,24 @@ def test_a_variant_can_start_from_another_methods_run(tmp_path):
     assert compare.methods(recipe)["bft-after-sft"]["init_from"] == "nll"
     with pytest.raises(ValueError, match="must be a loss type or an earlier variant"):
         compare.methods({**recipe, "variants": {"x": {"loss_type": "bft", "init_from": "dft"}}})
+
+
+def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "runs" / "bft-seed0"
+    (run_dir / "checkpoint-20").mkdir(parents=True)
+    calls = []
+    compare._run_once(run_dir, {"learning_rate": 1e-4}, calls.append)
+    assert calls == [{"learning_rate": 1e-4, "output_dir": str(run_dir), "overwrite": True,
+                      "resume_from_checkpoint": True}]
+    (run_dir / "metrics.json").write_text("{}")  # finished: not run again
+    compare._run_once(run_dir, {}, calls.append)
+    assert len(calls) == 1
+
+
+def test_data_folder_setting(monkeypatch, tmp_path):
+    from bft.data import data_dir
+
+    monkeypatch.delenv("BFT_DATA_DIR", raising=False)
+    assert str(data_dir()) == "../shared/data"
+    monkeypatch.setenv("BFT_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path and data_dir("given") == Path("given")
