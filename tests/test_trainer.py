@@ -284,3 +284,14 @@ def test_every_bft_setting_reaches_the_update(tiny_model):
     assert relative_difference(update, expected) < 1e-5
     default, _ = one_step(tiny_model, "bft", 6, 1, packing=True)
     assert relative_difference(default, expected) > 1e-3  # the settings do change the update
+
+
+@pytest.mark.slow
+def test_compiled_first_step_equals_eager(tiny_model):
+    """`torch_compile: true` (off in every recipe: it does not pay on CPUs, docs/benchmarks.md) computes the same."""
+    eager, eager_trainer = one_step(tiny_model, "bft", 3, 2, padding_free=True)
+    compiled, compiled_trainer = one_step(tiny_model, "bft", 3, 2, padding_free=True, torch_compile=True)
+    loss = {name: trainer.state.log_history[0]["loss"] for name, trainer in
+            (("eager", eager_trainer), ("compiled", compiled_trainer))}
+    assert loss["compiled"] == pytest.approx(loss["eager"], rel=1e-4)
+    assert relative_difference(compiled, eager) < 1e-4
