@@ -1,0 +1,77 @@
+"""`bft data gene-knowledge`: does a model know which biological process a gene takes part in? Multiple-choice probes.
+
+For each gene of `bft data gene-profiles`' splits (same seed, limit and fraction: the same genes), one question
+"Which biological process is the human gene X involved in?" with four options: one GO biological-process term
+annotated to X (after propagation up the GO graph; a term of `min_term_genes`-`max_term_genes` genes, chosen
+pseudo-randomly) and three terms of similar size that are not annotated to X. `trained.jsonl` holds the genes of
+the gene-profiles training split (what training on their NCBI summaries could teach), `untrained.jsonl` the others
+(drift only). Rows are in `bft eval mcq`'s format: question, options, answer_idx, answer, plus the gene and term.
+"""
+
+import bisect
+import random
+from pathlib import Path
+
+from bft.data.gene_profiles import gene_split, read_synopses, synopsis_path
+from bft.data.gene_sets import go_process_gene_sets, read_go_terms
+from bft.data.output import write_dataset
+from bft.data.splits import stable_fraction
+
+LETTERS = "ABCD"
+# Distractors are drawn among the terms closest in size to the answer (this many of them)
+NEAREST_IN_SIZE = 20
+
+
+def knowledge_question(symbol: str) -> str:
+    return f"Which biological process is the human gene {symbol} involved in?"
+
+
+def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=500, valid_fraction=0.1, seed=0,
+                         limit=None) -> dict:
+    """Write `trained.jsonl`, `untrained.jsonl` and `meta.json` into `output`; returns the metadata."""
+    data_dir = Path(data_dir)
+    names, _ = read_go_terms(data_dir / "go_bp")
+    terms = {term: genes for term, genes in go_process_gene_sets(data_dir / "go_bp").items()
+             if min_term_genes <= len(genes) <= max_term_genes and term in names}
+    by_size = sorted(terms, key=lambda term: (len(terms[term]), term))
+    sizes = [len(terms[term]) for term in by_size]
+    terms_of = {}
+    for term, genes in terms.items():
+        for gene in genes:
+            terms_of.setdefault(gene, []).append(term)
+    genes = gene_split(read_synopses(synopsis_path(data_dir)), valid_fraction=valid_fraction, seed=seed,
+                       limit=limit)
+    splits, skipped = {"trained": [], "untrained": []}, 0
+    for split, name in (("train", "trained"), ("valid", "untrained")):
+        for symbol in genes[split]:
+            row = _probe(symbol, sorted(terms_of.get(symbol, ())), terms, by_size, sizes, names, seed)
+            if row is None:
+                skipped += 1
+            else:
+                splits[name].append(row)
+    meta = {"task": "gene-knowledge", "source": str(data_dir / "go_bp"), "min_term_genes": min_term_genes,
+            "max_term_genes": max_term_genes, "valid_fraction": valid_fraction, "seed": seed, "limit": limit,
+            "counts": {"genes_without_a_term_in_range": skipped, **{k: len(v) for k, v in splits.items()}}}
+    write_dataset(output, splits, meta)
+    return meta
+
+
+def _probe(symbol, own_terms, terms, by_size, sizes, names, seed):
+    """One question about `symbol`, or None where no annotated term falls in the size range."""
+    if not own_terms:
+        return None
+    answer = min(own_terms, key=lambda term: stable_fraction(f"{symbol}:{term}", seed, "knowledge-answer"))
+    size = len(terms[answer])
+    middle = bisect.bisect_left(sizes, size)
+    window = by_size[max(0, middle - NEAREST_IN_SIZE): middle + NEAREST_IN_SIZE]
+    candidates = [term for term in window if symbol not in terms[term] and names[term] != names[answer]]
+    candidates.sort(key=lambda term: (abs(len(terms[term]) - size),
+                                      stable_fraction(f"{symbol}:{term}", seed, "knowledge-distractor")))
+    if len(candidates) < len(LETTERS) - 1:
+        return None
+    options = [answer, *candidates[: len(LETTERS) - 1]]
+    random.Random(f"{seed}:{symbol}").shuffle(options)
+    letter = LETTERS[options.index(answer)]
+    return {"id": symbol, "gene": symbol, "term": answer, "question": knowledge_question(symbol),
+            "options": {LETTERS[i]: names[term] for i, term in enumerate(options)}, "answer_idx": letter,
+            "answer": names[answer]}
