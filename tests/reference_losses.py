@@ -76,49 +76,40 @@ def bft_loss(logprobs, mask, group_size=256, gamma=1.0, num_samples=None, token_
     return total / max(count, 1)
 
 
-def sft_loss(logprobs, mask, num_items=None):
+def token_mean(logprobs, mask, token_loss, num_items=None):
+    """Sum of `token_loss(b, t)` over the trained positions, divided by their count (or by `num_items`)."""
     total = logprobs.new_zeros((), dtype=torch.float64)
     count = 0
     for b in range(mask.shape[0]):
         for t in range(mask.shape[1]):
             if mask[b, t]:
-                total = total - logprobs[b, t].double()
+                total = total + token_loss(b, t)
                 count += 1
     return total / max(count if num_items is None else num_items, 1)
+
+
+def sft_loss(logprobs, mask, num_items=None):
+    return token_mean(logprobs, mask, lambda b, t: -logprobs[b, t].double(), num_items)
 
 
 def dft_loss(logprobs, mask, num_items=None):
-    total = logprobs.new_zeros((), dtype=torch.float64)
-    count = 0
-    for b in range(mask.shape[0]):
-        for t in range(mask.shape[1]):
-            if mask[b, t]:
-                total = total - math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double()
-                count += 1
-    return total / max(count if num_items is None else num_items, 1)
+    def token_loss(b, t):
+        return -math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double()
+
+    return token_mean(logprobs, mask, token_loss, num_items)
 
 
 def eaft_loss(logprobs, mask, topk_entropy, alpha=1.0, num_items=None):
     """Loop reference of EAFT, given each token's normalised top-k entropy."""
-    total = logprobs.new_zeros((), dtype=torch.float64)
-    count = 0
-    for b in range(mask.shape[0]):
-        for t in range(mask.shape[1]):
-            if mask[b, t]:
-                weight = max(float(topk_entropy[b, t]), 0.0) ** alpha
-                total = total - weight * logprobs[b, t].double()
-                count += 1
-    return total / max(count if num_items is None else num_items, 1)
+    def token_loss(b, t):
+        return -max(float(topk_entropy[b, t]), 0.0) ** alpha * logprobs[b, t].double()
+
+    return token_mean(logprobs, mask, token_loss, num_items)
 
 
 def asft_loss(logprobs, mask, kl, alpha=0.1, num_items=None):
     """Loop reference of ASFT, given each token's KL divergence from the reference (which carries a gradient)."""
-    total = logprobs.new_zeros((), dtype=torch.float64)
-    count = 0
-    for b in range(mask.shape[0]):
-        for t in range(mask.shape[1]):
-            if mask[b, t]:
-                weight = math.exp(float(logprobs[b, t].detach()))
-                total = total - weight * logprobs[b, t].double() + alpha * kl[b, t].double()
-                count += 1
-    return total / max(count if num_items is None else num_items, 1)
+    def token_loss(b, t):
+        return -math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double() + alpha * kl[b, t].double()
+
+    return token_mean(logprobs, mask, token_loss, num_items)

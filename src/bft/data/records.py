@@ -46,7 +46,8 @@ def _read_jsonl(path):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise DataError(path, number, f"not valid JSON ({error.msg}); expected one JSON object per line")
+                message = f"not valid JSON ({error.msg}); expected one JSON object per line"
+                raise DataError(path, number, message) from None
             if not isinstance(record, dict):
                 raise DataError(path, number, f"expected a JSON object, got {type(record).__name__}")
             yield number, record
@@ -56,7 +57,7 @@ def _read_json(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise DataError(path, error.lineno, f"not valid JSON ({error.msg})")
+        raise DataError(path, error.lineno, f"not valid JSON ({error.msg})") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise DataError(path, None, "expected a JSON list of objects")
     return list(enumerate(data, start=1))
