@@ -86,3 +86,42 @@ def test_grpo_runs_end_to_end_from_a_lora_run(tiny_model, tmp_path, demo_records
     assert main(["grpo", "--model", tiny_model, "--data", str(data), "--output_dir", str(tmp_path / "bad"),
                  *GRPO[:3], "accuracy", *GRPO[5:]]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_grpo_scores_completions_with_the_token_head(tiny_model, tmp_path, demo_records):
+    """GRPO's per-token log-probs and entropies through our head equal TRL's head's (values and gradients)."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from bft.grpo import BFTGRPOConfig, use_token_head
+    from bft.models import load_model
+
+    model, tokenizer = load_model(tiny_model)
+    prompts = [{"prompt": r["messages"][:1], "answer": "x"} for r in demo_records[:4]]
+    config = BFTGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2, beta=0.04,
+                           bf16=False, report_to="none", max_completion_length=4)
+    trainer = GRPOTrainer(model=model, reward_funcs=[rewards.go_naming_format], args=config,
+                          train_dataset=Dataset.from_list(prompts), processing_class=tokenizer)
+    torch.manual_seed(0)
+    input_ids = torch.randint(3, tokenizer.vocab_size, (3, 12))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[0, :4] = 0  # a left-padded prompt
+
+    def scored(model):
+        model.zero_grad()
+        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(model, input_ids, attention_mask, 5,
+                                                                         compute_entropy=True)
+        (logps * torch.linspace(0.5, 1.5, 5)).sum().backward()
+        return logps.detach(), entropies.detach(), model.lm_head.weight.grad.clone()
+
+    trls = scored(trainer.model)
+    with torch.no_grad():
+        trls_reference = trainer._get_per_token_logps_and_entropies(trainer.ref_model, input_ids, attention_mask, 5)[0]
+    assert use_token_head(trainer)
+    ours = scored(trainer.model)
+    with torch.no_grad():
+        ours_reference = trainer._get_per_token_logps_and_entropies(trainer.ref_model, input_ids, attention_mask, 5)[0]
+    for theirs, mine in zip((*trls, trls_reference), (*ours, ours_reference)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+    assert trls[2].abs().sum() > 0

@@ -19,6 +19,7 @@ from bft.data.records import DataError
 from bft.data.training import validated_records
 from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
+from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
@@ -119,6 +120,25 @@ def _from_conversation(record, path, line, task) -> dict:
     return {"prompt": prompt, "answer": decision}
 
 
+def use_token_head(trainer) -> bool:
+    """Score completions with `bft.lm_head` where TRL's Triton head is absent; returns whether it did.
+
+    Off CUDA/XPU, TRL's fused head scores every position of every row, prompts included, though only the
+    completion tokens are kept: for go-naming's ~100-token prompts and ~10-token names, ten times the head's work.
+    Ours scores the labelled (completion) positions only and returns the same per-token fields. It has no
+    temperature, so other temperatures keep TRL's head.
+    """
+    models = [trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model]
+    if trainer.ref_model is not None:
+        models.append(trainer.ref_model)
+    if has_triton_head(trainer.args.device) or trainer.temperature != 1.0 or not all(map(supports_token_head,
+                                                                                          models)):
+        return False
+    for model in models:
+        install_token_head(model)
+    return True
+
+
 def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
     """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written."""
     from trl import GRPOTrainer
@@ -137,6 +157,7 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     trainer = GRPOTrainer(model=model, reward_funcs=[REWARDS[script_args.task][n] for n in names], args=config,
                           train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))
+    use_token_head(trainer)
     result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():

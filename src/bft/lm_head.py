@@ -215,6 +215,13 @@ class TokenHeadOutput(ModelOutput):
     aux_loss: torch.Tensor | None = None
 
 
+def has_triton_head(device) -> bool:
+    """TRL's Triton kernel serves CUDA/XPU devices; elsewhere its torch fallback is slower than our token head."""
+    from transformers.utils import is_triton_available
+
+    return device.type in ("cuda", "xpu") and is_triton_available()
+
+
 def supports_token_head(model) -> bool:
     """Whether `install_token_head` can score this model: a plain `hidden @ W.T (+ b)` head, no logit transforms."""
     config = model.config.get_text_config()

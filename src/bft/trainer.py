@@ -23,7 +23,7 @@ from trl import SFTConfig, SFTTrainer
 
 from bft.attention import use_segment_attention
 from bft.errors import InputError
-from bft.lm_head import install_token_head, supports_token_head
+from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS, asft_loss, bft_loss, dft_loss, eaft_loss, sft_loss
 from bft.precision import describe_precision, resolve_precision
 
@@ -133,7 +133,7 @@ class BFTTrainer(SFTTrainer):
         if self.args.device.type == "cpu" and unwrapped.config._attn_implementation == "sdpa":
             self._original_attention = use_segment_attention(unwrapped)
         self._adapter_casts = _skip_adapter_input_casts(self.model) if self.args.bf16 else []
-        if supports_token_head(unwrapped) and (not _has_triton_head(self.args.device) or loss_type in ("asft", "eaft")):
+        if supports_token_head(unwrapped) and (not has_triton_head(self.args.device) or loss_type in ("asft", "eaft")):
             install_token_head(unwrapped)
         elif loss_type in ("asft", "eaft"):
             raise InputError(f"loss_type={loss_type!r} needs a plain linear LM head; {type(unwrapped).__name__} "
@@ -338,13 +338,6 @@ def _skip_adapter_input_casts(model) -> list:
 def _moments(values: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.tensor(values.numel(), dtype=values.dtype, device=values.device), values.sum(),
                         values.pow(2).sum()])
-
-
-def _has_triton_head(device) -> bool:
-    """TRL's Triton kernel serves CUDA/XPU devices; elsewhere its torch fallback is slower than our token head."""
-    from transformers.utils import is_triton_available
-
-    return device.type in ("cuda", "xpu") and is_triton_available()
 
 
 def _check_supported(config, kwargs):
