@@ -206,3 +206,33 @@ def test_data_folder_setting(monkeypatch, tmp_path):
     assert str(data_dir()) == "../shared/data"
     monkeypatch.setenv("BFT_DATA_DIR", str(tmp_path))
     assert data_dir() == tmp_path and data_dir("given") == Path("given")
+
+
+def test_sample_weight_summary_by_hand(tmp_path):
+    """Percentiles, the share of low weights and the rank correlation with SFT's P_b, against hand-computed values."""
+    from bft.report import markdown, sample_weight_summary
+
+    def tracked_run(name, loss_type, p_min_by_epoch):
+        folder = tmp_path / name
+        folder.mkdir()
+        epochs = [{"epoch": float(e), "min_group_conf": p, "sample_weight": [1 - v for v in p]}
+                  for e, p in enumerate(p_min_by_epoch)]
+        (folder / "sample_weights.json").write_text(json.dumps({"group_size": 8, "gamma": 1.0, "epochs": epochs}))
+        return {"run_dir": str(folder), "seed": 0, "loss_type": loss_type, "method": loss_type, "scores": {}}
+
+    runs = {"nll-seed0": tracked_run("nll-seed0", "nll", [[0.0] * 5, [0.9, 0.7, 0.5, 0.3, 0.1]]),
+            "bft-seed0": tracked_run("bft-seed0", "bft", [[0.0] * 5, [0.1, 0.2, 0.3, 0.4, 0.5]]),
+            "dft-seed0": {"run_dir": str(tmp_path / "untracked"), "seed": 0, "loss_type": "dft", "scores": {}}}
+    summary = sample_weight_summary(runs)
+    assert set(summary) == {"nll-seed0", "bft-seed0"}
+    last = summary["bft-seed0"]["epochs"][-1]
+    # P_b 0.1..0.5: 10th percentile 0.1 + 0.4 * 0.1 = 0.14, median 0.3, 90th 0.46; s_b = 1 - P_b, all >= 0.5
+    assert last["p_min"] == pytest.approx([0.14, 0.3, 0.46])
+    assert last["sample_weight"] == pytest.approx([0.54, 0.7, 0.86]) and last["share_below_half"] == 0
+    assert summary["nll-seed0"]["epochs"][-1]["share_below_half"] == pytest.approx(0.4)  # s_b 0.1 and 0.3
+    # BFT's s_b (0.9, 0.8, ..., 0.5) falls as SFT's P_b (0.9, 0.7, ..., 0.1) falls: rank correlation +1
+    assert summary["bft-seed0"]["spearman_with_sft_p_min"] == {"sft_run": "nll-seed0", "rho": pytest.approx(1.0)}
+    assert "spearman_with_sft_p_min" not in summary["nll-seed0"]
+    text = markdown({"config": "x", "seeds": [0], "tables": {}, "sample_weights": summary})
+    assert "| bft-seed0 | 1 | 0.140 / 0.300 / 0.460 | 0.540 / 0.700 / 0.860 | 0.000 |" in text
+    assert "last-epoch P_b: +1.000" in text

@@ -78,6 +78,32 @@ def tables(runs: dict, baselines=PEERS) -> dict:
     return result
 
 
+def sample_weight_summary(runs: dict) -> dict:
+    """Per run trained with `track_sample_weights`: P_b and s_b over the training set, epoch by epoch (10th, 50th
+    and 90th percentiles, share of samples with s_b < 0.5); and for each BFT run whose seed has a tracked `nll`
+    (SFT) run, the Spearman correlation of its last-epoch s_b with SFT's last-epoch P_b on the same samples: does
+    BFT keep its weight on the samples SFT is least sure of (a negative correlation)?"""
+    from scipy import stats
+
+    tracked = {name: json.loads((Path(run["run_dir"]) / "sample_weights.json").read_text())
+               for name, run in runs.items() if (Path(run["run_dir"]) / "sample_weights.json").exists()}
+    summary = {}
+    for name, weights in tracked.items():
+        rows = []
+        for epoch in weights["epochs"]:
+            p_min, s_b = np.asarray(epoch["min_group_conf"]), np.asarray(epoch["sample_weight"])
+            rows.append({"epoch": epoch["epoch"], "p_min": np.percentile(p_min, [10, 50, 90]).tolist(),
+                         "sample_weight": np.percentile(s_b, [10, 50, 90]).tolist(),
+                         "share_below_half": float((s_b < 0.5).mean())})
+        summary[name] = {"epochs": rows}
+        sft = f"nll-seed{runs[name]['seed']}"
+        if runs[name].get("loss_type") == "bft" and sft in tracked:
+            rho = stats.spearmanr(weights["epochs"][-1]["sample_weight"],
+                                  tracked[sft]["epochs"][-1]["min_group_conf"]).statistic
+            summary[name]["spearman_with_sft_p_min"] = {"sft_run": sft, "rho": float(rho)}
+    return summary
+
+
 def _change(per_method: dict, method: str) -> dict:
     """{seed: stage-2 score - stage-1 score} of a method."""
     first, second = per_method[method], per_method[method + GRPO_SUFFIX]
@@ -117,21 +143,41 @@ def markdown(report: dict) -> str:
             lines.append(f"| change by GRPO: {difference} | " + " | ".join(
                 _cell(metrics[m]["change_differences"][difference], signed=True) for m in names) + " |")
         lines.append("")
-    lines += ["Plots: `loss_curves.png`, `bft_weights.png`, `scores.png`.", ""]
+    weights = report.get("sample_weights") or {}
+    if weights:
+        lines += ["## Sample weights over the training set", "",
+                  "Every training sample scored before training and after each epoch (`track_sample_weights`): "
+                  "percentiles 10, 50, 90 over the samples.", "",
+                  "| run | epoch | P_b (10% / 50% / 90%) | s_b (10% / 50% / 90%) | share with s_b < 0.5 |",
+                  "|---|---|---|---|---|"]
+        for name, entry in weights.items():
+            for row in entry["epochs"]:
+                lines.append(f"| {name} | {row['epoch']:g} | " + " / ".join(f"{v:.3f}" for v in row["p_min"]) + " | "
+                             + " / ".join(f"{v:.3f}" for v in row["sample_weight"])
+                             + f" | {row['share_below_half']:.3f} |")
+        lines.append("")
+        for name, entry in weights.items():
+            if "spearman_with_sft_p_min" in entry:
+                rank = entry["spearman_with_sft_p_min"]
+                lines.append(f"- {name}: Spearman correlation of its last-epoch s_b with {rank['sft_run']}'s "
+                             f"last-epoch P_b: {rank['rho']:+.3f}")
+        lines += ["", "Plots: `loss_curves.png`, `bft_weights.png`, `scores.png`, `sample_weights_by_epoch.png`.", ""]
+    else:
+        lines += ["Plots: `loss_curves.png`, `bft_weights.png`, `scores.png`.", ""]
     return "\n".join(lines)
 
 
 def write_report(output, recipe, runs, seeds) -> dict:
     output = Path(output)
     report = {"config": recipe.get("name", "comparison"), "seeds": seeds, "recipe": recipe, "runs": runs,
-              "tables": tables(runs, recipe.get("baselines", PEERS))}
-    _plot(output, runs, report["tables"])
+              "tables": tables(runs, recipe.get("baselines", PEERS)), "sample_weights": sample_weight_summary(runs)}
+    _plot(output, runs, report["tables"], report["sample_weights"])
     write_json_atomic(output / "report.json", report)
     write_text_atomic(output / "report.md", markdown(report))
     return report
 
 
-def _plot(output: Path, runs: dict, result_tables: dict) -> None:
+def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,14 +212,11 @@ def _plot(output: Path, runs: dict, result_tables: dict) -> None:
     fig.savefig(output / "bft_weights.png", dpi=100)
     plt.close(fig)
 
-    tracked = {name: json.loads((Path(run["run_dir"]) / "sample_weights.json").read_text())
-               for name, run in runs.items() if (Path(run["run_dir"]) / "sample_weights.json").exists()}
-    if tracked:  # runs trained with track_sample_weights: s_b over the whole training set, epoch by epoch
+    if weights:  # runs trained with track_sample_weights: s_b over the whole training set, epoch by epoch
         fig, axis = plt.subplots(figsize=(6, 4))
-        for name, weights in tracked.items():
-            epochs = [row["epoch"] for row in weights["epochs"]]
-            low, median, high = np.percentile([row["sample_weight"] for row in weights["epochs"]], [10, 50, 90],
-                                              axis=1)
+        for name, entry in weights.items():
+            epochs = [row["epoch"] for row in entry["epochs"]]
+            low, median, high = np.array([row["sample_weight"] for row in entry["epochs"]]).T
             axis.plot(epochs, median, marker=".", label=name)
             axis.fill_between(epochs, low, high, alpha=0.15)
         axis.set(xlabel="epoch", ylabel="s_b (median, 10-90%)", title="sample weights over the training set",
