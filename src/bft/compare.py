@@ -16,6 +16,7 @@ restarted with the same command goes on where it stopped. Under `accelerate laun
 main process evaluates and writes the report.
 """
 
+import json
 import logging
 from pathlib import Path
 
@@ -126,8 +127,6 @@ def _evaluations(state, run_dir: Path, evals: Path, recipe: dict) -> tuple[dict,
 
 def _item_scores(out: Path, task: str) -> dict:
     """{metric: {item id: score}} from an evaluation's predictions (none for tasks scored as a whole)."""
-    import json
-
     if task not in ITEM_SCORES:
         return {}
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
@@ -189,8 +188,6 @@ def _run_once(run_dir: Path, fields: dict, run) -> None:
 
 def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:
     """Scores of one evaluation of one run (read back from its results when they already exist)."""
-    import json
-
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
     if not results_file.exists():
         _evaluate(str(run_dir), out, evaluation)

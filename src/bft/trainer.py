@@ -253,8 +253,7 @@ class BFTTrainer(SFTTrainer):
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
         unwrapped = self.accelerator.unwrap_model(model)
         # the reference's forward is called directly, outside the autocast accelerate wraps the model's in
-        autocast = torch.autocast(self.args.device.type, dtype=torch.bfloat16, enabled=bool(self.args.bf16))
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), self.accelerator.autocast():
             if self.ref_model is not None:
                 reference = self.ref_model
                 hidden = reference.base_model(**model_inputs).last_hidden_state

@@ -45,13 +45,12 @@ class SampleWeightTracker(TrainerCallback):
         was_training = model.training
         model.eval()
         values = []
-        autocast = torch.autocast(trainer.args.device.type, dtype=torch.bfloat16, enabled=bool(trainer.args.bf16))
         try:
             for start in range(0, len(rows), self.batch_size):
                 batch = collate([{"input_ids": rows[i]["input_ids"], "labels": rows[i]["labels"]}
                                  for i in range(start, min(start + self.batch_size, len(rows)))])
                 batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
-                with autocast:
+                with trainer.accelerator.autocast():  # the run's precision
                     outputs = model(**batch, fused_lm_head=True, use_cache=False)
                 values += min_group_confidence(outputs.log_probs.float(), outputs.label_mask,
                                                trainer.args.bft_group_size).tolist()
