@@ -82,6 +82,21 @@ def test_bad_recipe(tmp_path, capsys):
     assert "evaluation task 'chess' is not one of" in capsys.readouterr().err
 
 
+def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "loss_types": ["nll", "bft"], "seeds": [0],
+        "train": {"model_name_or_path": tiny_model, "data": "demo", "max_steps": 1, "report_to": "none"},
+        "variants": {"bft-g4": {"loss_type": "bft", "bft_group_sise": 4}},
+        "evaluations": [{"task": "mcq", "data": "q.jsonl"}],
+    }))
+    monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("trained before checking every method"))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err
+    assert "method 'bft-g4'" in error and "bft_group_sise" in error
+    assert not (tmp_path / "o" / "runs").exists()
+
+
 def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"

@@ -10,10 +10,10 @@ a second stage run on every first-stage run with identical settings, method `M+g
 then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
 `--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots.
 
-Each run's configuration is built in memory from the recipe (no round trip through command-line strings). Finished
-runs and evaluations are reused, and a run killed after a checkpoint continues from it, so a killed comparison
-restarted with the same command goes on where it stopped. Under `accelerate launch` every process trains; the
-main process evaluates and writes the report.
+Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
+every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
+after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
+stopped. Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
 import json
@@ -86,6 +86,7 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
             _build_data(build)
     state.wait_for_everyone()
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
+    _check_settings(recipe, config_path, output)
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = {}
@@ -111,6 +112,25 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
     if not state.is_main_process:
         return None
     return write_report(output, recipe, runs, seeds)
+
+
+def _check_settings(recipe: dict, path, output: Path) -> None:
+    """Parse every method's training settings (and the GRPO stage's) before the first run, so a misspelt field in
+    the last variant fails now, not hours into the comparison."""
+    from bft.grpo import grpo_arguments
+    from bft.train import train_arguments
+
+    for method, settings in methods(recipe).items():
+        fields = {key: value for key, value in settings.items() if key != "init_from"}
+        try:
+            train_arguments({**recipe["train"], **fields, "output_dir": str(output / "runs" / method)})
+        except InputError as error:
+            raise InputError(f"{path}: method {method!r}: {error}") from None
+    if "grpo" in recipe:
+        try:
+            grpo_arguments({**recipe["grpo"], "output_dir": str(output / "runs" / "grpo")})
+        except InputError as error:
+            raise InputError(f"{path}: grpo: {error}") from None
 
 
 def _evaluations(state, run_dir: Path, evals: Path, recipe: dict) -> tuple[dict, dict]:
