@@ -79,6 +79,7 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
 
     recipe = load_recipe(config_path)
     output = Path(output)
+    _check_settings(recipe, config_path, output)
     state = PartialState()
     if "build" in recipe and state.is_main_process:
         builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
@@ -86,7 +87,6 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
             _build_data(build)
     state.wait_for_everyone()
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
-    _check_settings(recipe, config_path, output)
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = {}
