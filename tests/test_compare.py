@@ -73,6 +73,9 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     monkeypatch.setattr(compare, "_evaluate", lambda *a: evaluated.append(a) or real_evaluate(*a))
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
     assert len(evaluated) == 1 and str(evaluated[0][1]).endswith("bft-seed1/mcq-mcq")
+    # --methods: runs (here: reuses) and reports those methods only
+    assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "bft"]) == 0
+    assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["bft-seed0", "bft-seed1"]
 
 
 def test_bad_recipe(tmp_path, capsys):
@@ -200,6 +203,15 @@ def test_a_variant_can_start_from_another_methods_run(tmp_path):
     assert compare.methods(recipe)["bft-after-sft"]["init_from"] == "nll"
     with pytest.raises(ValueError, match="must be a loss type or an earlier variant"):
         compare.methods({**recipe, "variants": {"x": {"loss_type": "bft", "init_from": "dft"}}})
+
+
+def test_methods_can_be_chosen_with_those_they_start_from(tmp_path):
+    found = compare.methods({"train": {}, "loss_types": ["nll", "dft", "bft"],
+                             "variants": {"nll-1ep": {"loss_type": "nll"},
+                                          "bft-after-sft": {"loss_type": "bft", "init_from": "nll-1ep"}}})
+    assert list(compare.select_methods(found, ["bft-after-sft", "dft"])) == ["dft", "nll-1ep", "bft-after-sft"]
+    with pytest.raises(ValueError, match="no method named 'bft-g4'; its methods are nll, dft, bft, nll-1ep"):
+        compare.select_methods(found, ["bft", "bft-g4"])
 
 
 def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):

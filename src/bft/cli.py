@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", required=True, help="comparison recipe (configs/compare-*.yaml)")
     compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
     compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
+    compare.add_argument("--methods", help="comma-separated methods to run (loss types or variant names; those they "
+                         "start from run too) and report, e.g. nll,bft-after-sft; default: all of the recipe's")
     return parser
 
 
@@ -372,7 +374,8 @@ def _compare(args):
     from bft.compare import run_comparison
 
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-    report = run_comparison(args.config, args.output, seeds)
+    only = args.methods.split(",") if args.methods else None
+    report = run_comparison(args.config, args.output, seeds, only)
     return None if report is None else {"report": f"{args.output}/report.md", "tables": report["tables"]}
 
 

@@ -1,14 +1,16 @@
 """`bft compare`: the same model trained on the same data with each loss type and seed, then evaluated alike.
 
 A comparison recipe (YAML) has an optional `build` (one `bft data` builder's options, or a list of them, run once),
-a `train` section (a `bft train` recipe shared by every run: same data, steps, data
-order and learning rate), `loss_types` (default nll, dft, bft), optional `variants` (named settings that include
-their `loss_type`, e.g. `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included;
-`init_from: METHOD` starts each seed's run from that method's run of the same seed, e.g. BFT after SFT),
-`seeds`, `evaluations` (go-naming, mcq, pubmedqa, represent) and an optional `grpo` section (a `bft grpo` recipe:
-a second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
-then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
-`--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots.
+a `train` section (a `bft train` recipe shared by every run: same data, steps, data order and learning rate),
+`loss_types` (default nll, dft, bft), optional `variants` (named settings that include their `loss_type`, e.g.
+`bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included; `init_from: METHOD` starts
+each seed's run from that method's run of the same seed, e.g. BFT after SFT), `seeds` (`--seeds` overrides them;
+`--methods` runs and reports some methods only), `evaluations` (go-naming, mcq, pubmedqa, represent), optional
+`baselines` (the methods every BFT method is paired with; default nll, dft, asft, eaft) and an optional `grpo`
+section (a `bft grpo` recipe: a second stage run on every first-stage run with identical settings, method
+`M+grpo`, evaluated alike; the report then adds each method's change by GRPO and the paired differences of those
+changes). Everything lands under `--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/`
+(results), `report.md`, `report.json`, plots.
 
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
@@ -73,13 +75,29 @@ def methods(recipe, path="the recipe") -> dict[str, dict]:
     return found
 
 
-def run_comparison(config_path, output, seeds=None) -> dict | None:
-    """Train every method x seed, evaluate each run, write the report; returns the report's data (main process)."""
+def select_methods(found: dict[str, dict], names, path="the recipe") -> dict[str, dict]:
+    """The named methods and those they start from (`init_from`), in the recipe's order."""
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        raise InputError(f"{path}: no method named {', '.join(map(repr, unknown))}; its methods are "
+                         f"{', '.join(found)}")
+    wanted = set()
+    for name in names:
+        while name is not None and name not in wanted:
+            wanted.add(name)
+            name = found[name].get("init_from")
+    return {name: settings for name, settings in found.items() if name in wanted}
+
+
+def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
+    """Train every method x seed (or only the methods named in `only`, with those they start from), evaluate each
+    run, write the report; returns the report's data (main process)."""
     from accelerate import PartialState
 
     recipe = load_recipe(config_path)
     output = Path(output)
     _check_settings(recipe, config_path, output)
+    chosen = methods(recipe) if only is None else select_methods(methods(recipe), only, config_path)
     state = PartialState()
     if "build" in recipe and state.is_main_process:
         builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
@@ -90,7 +108,7 @@ def run_comparison(config_path, output, seeds=None) -> dict | None:
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = {}
-    for method, settings in methods(recipe).items():
+    for method, settings in chosen.items():
         for seed in seeds:
             name = f"{method}-seed{seed}"
             run_dir = output / "runs" / name
