@@ -39,7 +39,8 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
-        "name": "tiny", "loss_types": ["dft", "bft"], "seeds": [0, 1],
+        "name": "tiny", "loss_types": ["dft", "bft"], "seeds": [0, 1], "evaluate_base": True,
+        "baselines": ["dft", "base"],
         "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 2, "per_device_train_batch_size": 3,
                   "logging_steps": 1, "report_to": "none", "save_strategy": "no", "disable_tqdm": True,
                   "gradient_checkpointing": False, "bft_group_size": 4, "learning_rate": 1e-3},
@@ -48,9 +49,13 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     out = tmp_path / "cmp"
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert sorted(report["runs"]) == ["bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"]
+    assert sorted(report["runs"]) == ["base-seed0", "base-seed1", "bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"]
     table = report["tables"]["mcq-mcq"]["accuracy"]
-    assert set(table["methods"]) == {"dft", "bft"} and set(table["differences"]) == {"bft - dft"}
+    assert set(table["methods"]) == {"base", "dft", "bft"}
+    assert set(table["differences"]) == {"bft - dft", "bft - base"}
+    # the untrained model, evaluated once: the same score at every seed
+    base = json.loads((out / "evals" / "base" / "mcq-mcq" / "results.json").read_text())["accuracy"]
+    assert table["methods"]["base"] == {"mean": base, "ci_low": base, "ci_high": base, "n": 2}
     bft_scores = [report["runs"][f"bft-seed{s}"]["scores"]["mcq-mcq"]["accuracy"] for s in (0, 1)]
     assert table["methods"]["bft"]["mean"] == pytest.approx(sum(bft_scores) / 2)
     # the bootstrap over seeds and items: its mean is the mean paired difference
@@ -62,7 +67,7 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
         assert (out / plot).stat().st_size > 1000
     # the two seeds really are different runs, and the methods different losses
     logs = {name: json.loads((out / "runs" / name / "log_history.json").read_text())[0]["loss"]
-            for name in report["runs"]}
+            for name in report["runs"] if not name.startswith("base")}
     assert logs["bft-seed0"] != logs["dft-seed0"]
 
     # resume: a killed comparison reuses what is finished (here: everything but one evaluation)
@@ -75,7 +80,8 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert len(evaluated) == 1 and str(evaluated[0][1]).endswith("bft-seed1/mcq-mcq")
     # --methods: runs (here: reuses) and reports those methods only
     assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "bft"]) == 0
-    assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["bft-seed0", "bft-seed1"]
+    assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["base-seed0", "base-seed1", "bft-seed0",
+                                                                            "bft-seed1"]
 
 
 def test_bad_recipe(tmp_path, capsys):
@@ -212,6 +218,8 @@ def test_methods_can_be_chosen_with_those_they_start_from(tmp_path):
     assert list(compare.select_methods(found, ["bft-after-sft", "dft"])) == ["dft", "nll-1ep", "bft-after-sft"]
     with pytest.raises(ValueError, match="no method named 'bft-g4'; its methods are nll, dft, bft, nll-1ep"):
         compare.select_methods(found, ["bft", "bft-g4"])
+    with pytest.raises(ValueError, match="clashes with the untrained model"):
+        compare.methods({"train": {}, "evaluate_base": True, "variants": {"base": {"loss_type": "nll"}}})
 
 
 def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):

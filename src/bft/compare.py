@@ -6,11 +6,12 @@ a `train` section (a `bft train` recipe shared by every run: same data, steps, d
 `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included; `init_from: METHOD` starts
 each seed's run from that method's run of the same seed, e.g. BFT after SFT), `seeds` (`--seeds` overrides them;
 `--methods` runs and reports some methods only), `evaluations` (go-naming, mcq, pubmedqa, represent), optional
-`baselines` (the methods every BFT method is paired with; default nll, dft, asft, eaft) and an optional `grpo`
-section (a `bft grpo` recipe: a second stage run on every first-stage run with identical settings, method
-`M+grpo`, evaluated alike; the report then adds each method's change by GRPO and the paired differences of those
-changes). Everything lands under `--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/`
-(results), `report.md`, `report.json`, plots.
+`baselines` (the methods every BFT method is paired with; default nll, dft, asft, eaft), `evaluate_base: true`
+(the untrained model evaluated alike, as method `base`) and an optional `grpo` section (a `bft grpo` recipe: a
+second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
+then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
+`--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`,
+plots.
 
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
@@ -30,6 +31,7 @@ from bft.report import GRPO_SUFFIX, write_report
 
 logger = logging.getLogger(__name__)
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
+BASE = "base"  # the method name of the untrained model (`evaluate_base: true`)
 # task -> metric -> how one prediction (a row of predictions.jsonl) scores, for the bootstrap over items
 ITEM_SCORES = {
     "go-naming": {"semantic_similarity_mean": lambda row: row["similarity"],
@@ -72,6 +74,8 @@ def methods(recipe, path="the recipe") -> dict[str, dict]:
             raise InputError(f"{path}: variant {name!r} starts from {settings['init_from']!r}, which must be a loss "
                              "type or an earlier variant")
         found[name] = dict(settings)
+    if recipe.get("evaluate_base") and BASE in found:
+        raise InputError(f"{path}: a method named {BASE!r} clashes with the untrained model (evaluate_base)")
     return found
 
 
@@ -107,7 +111,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
-    runs = {}
+    runs = _base_runs(state, recipe, output, seeds) if recipe.get("evaluate_base") else {}
     for method, settings in chosen.items():
         for seed in seeds:
             name = f"{method}-seed{seed}"
@@ -132,6 +136,14 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     return write_report(output, recipe, runs, seeds)
 
 
+def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
+    """The untrained model evaluated once, as method `base` with the same scores at every seed: where every loss
+    starts from, so the report shows what each one gained and what it forgot."""
+    scores, items = _evaluations(state, recipe["train"]["model_name_or_path"], output / "evals" / BASE, recipe)
+    return {f"{BASE}-seed{seed}": {"method": BASE, "loss_type": BASE, "seed": seed, "run_dir": None,
+                                    "scores": scores, "item_scores": items} for seed in seeds}
+
+
 def _check_settings(recipe: dict, path, output: Path) -> None:
     """Parse every method's training settings (and the GRPO stage's) before the first run, so a misspelt field in
     the last variant fails now, not hours into the comparison."""
@@ -151,7 +163,7 @@ def _check_settings(recipe: dict, path, output: Path) -> None:
             raise InputError(f"{path}: grpo: {error}") from None
 
 
-def _evaluations(state, run_dir: Path, evals: Path, recipe: dict) -> tuple[dict, dict]:
+def _evaluations(state, run_dir: Path | str, evals: Path, recipe: dict) -> tuple[dict, dict]:
     """(scores, item scores) of every evaluation of one run, computed on the main process only."""
     scores, items = {}, {}
     if state.is_main_process:
@@ -224,7 +236,7 @@ def _run_once(run_dir: Path, fields: dict, run) -> None:
     run(fields)
 
 
-def _evaluate_once(run_dir: Path, out: Path, evaluation: dict) -> dict:
+def _evaluate_once(run_dir: Path | str, out: Path, evaluation: dict) -> dict:
     """Scores of one evaluation of one run (read back from its results when they already exist)."""
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
     if not results_file.exists():

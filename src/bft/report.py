@@ -85,8 +85,8 @@ def sample_weight_summary(runs: dict) -> dict:
     BFT keep its weight on the samples SFT is least sure of (a negative correlation)?"""
     from scipy import stats
 
-    tracked = {name: json.loads((Path(run["run_dir"]) / "sample_weights.json").read_text())
-               for name, run in runs.items() if (Path(run["run_dir"]) / "sample_weights.json").exists()}
+    files = {name: Path(run["run_dir"]) / "sample_weights.json" for name, run in runs.items() if run["run_dir"]}
+    tracked = {name: json.loads(file.read_text()) for name, file in files.items() if file.exists()}
     summary = {}
     for name, weights in tracked.items():
         rows = []
@@ -184,7 +184,7 @@ def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
     import matplotlib.pyplot as plt
 
     histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text())
-                 for name, run in runs.items()}
+                 for name, run in runs.items() if run["run_dir"]}  # the untrained base model has none
     fig, axis = plt.subplots(figsize=(6, 4))
     for name, history in histories.items():
         rows = [r for r in history if "loss" in r and "step" in r]
