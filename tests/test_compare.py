@@ -35,7 +35,7 @@ def tiny_inputs(tmp_path, demo_records):
     return data, questions
 
 
-def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
+def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch, caplog):
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
@@ -47,7 +47,9 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
         "evaluations": [{"task": "mcq", "data": str(questions)}],
     }))
     out = tmp_path / "cmp"
+    caplog.set_level("INFO", logger="bft.compare")
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
+    assert "run 1 of 4: dft-seed0" in caplog.text and "run 4 of 4: bft-seed1" in caplog.text
     report = json.loads((out / "report.json").read_text())
     assert sorted(report["runs"]) == ["base-seed0", "base-seed1", "bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"]
     table = report["tables"]["mcq-mcq"]["accuracy"]

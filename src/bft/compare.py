@@ -112,25 +112,26 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = _base_runs(state, recipe, output, seeds) if recipe.get("evaluate_base") else {}
-    for method, settings in chosen.items():
-        for seed in seeds:
-            name = f"{method}-seed{seed}"
-            run_dir = output / "runs" / name
-            overrides = {**settings, "seed": seed}
-            if "init_from" in overrides:  # continue from another method's run of the same seed (e.g. after SFT)
-                overrides["model_name_or_path"] = str(output / "runs" / f"{overrides.pop('init_from')}-seed{seed}")
-            _train_once(recipe["train"], run_dir, overrides)
-            scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
-            runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
-                          "run_dir": str(run_dir), "scores": scores, "item_scores": items}
-            if "grpo" in recipe:
-                second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
-                second_dir = output / "runs" / second
-                _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
-                scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
-                runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
-                                "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
-                                "item_scores": items}
+    plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
+    for number, (method, settings, seed) in enumerate(plan, 1):
+        name = f"{method}-seed{seed}"
+        logger.info("run %d of %d: %s", number, len(plan), name)
+        run_dir = output / "runs" / name
+        overrides = {**settings, "seed": seed}
+        if "init_from" in overrides:  # continue from another method's run of the same seed (e.g. after SFT)
+            overrides["model_name_or_path"] = str(output / "runs" / f"{overrides.pop('init_from')}-seed{seed}")
+        _train_once(recipe["train"], run_dir, overrides)
+        scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
+        runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
+                      "run_dir": str(run_dir), "scores": scores, "item_scores": items}
+        if "grpo" in recipe:
+            second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
+            second_dir = output / "runs" / second
+            _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
+            scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
+            runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
+                            "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
+                            "item_scores": items}
     if not state.is_main_process:
         return None
     return write_report(output, recipe, runs, seeds)
