@@ -154,3 +154,37 @@ def test_sample_weights_are_tracked_epoch_by_epoch(tiny_model, small_data, tmp_p
         assert row["sample_weight"] == pytest.approx([1 - p for p in row["min_group_conf"]])
     assert tracked["epochs"][0]["min_group_conf"] != tracked["epochs"][-1]["min_group_conf"]  # training moved them
     assert (out / "sample_weights.png").stat().st_size > 1000
+
+
+def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, monkeypatch):
+    """A run killed mid-epoch and resumed keeps the epochs it had recorded, and never records the resumed model as
+    epoch 0."""
+    from bft.trainer import BFTTrainer
+
+    common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
+              "--bft_group_size", "4", "--num_train_epochs", "2", "--per_device_train_batch_size", "4",
+              "--track_sample_weights", "true", "--save_strategy", "steps", "--save_steps", "3", "--report_to",
+              "none", "--disable_tqdm", "true", "--bf16", "false", "--learning_rate", "1e-2",
+              "--gradient_checkpointing", "false"]
+    assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
+
+    real_step, calls = BFTTrainer.training_step, []
+
+    def killed_in_step_4(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("killed")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(BFTTrainer, "training_step", killed_in_step_4)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(["train", *common, "--output_dir", str(tmp_path / "killed")])
+    monkeypatch.setattr(BFTTrainer, "training_step", real_step)
+    assert (tmp_path / "killed" / "checkpoint-3").is_dir()  # epoch 1.5
+    assert main(["train", *common, "--output_dir", str(tmp_path / "killed"), "--resume_from_checkpoint", "true"]) == 0
+
+    whole, resumed = (json.loads((tmp_path / run / "sample_weights.json").read_text())["epochs"]
+                      for run in ("whole", "killed"))
+    assert [row["epoch"] for row in resumed] == [0.0, 1.0, 2.0]
+    for expected, got in zip(whole, resumed):
+        assert got["min_group_conf"] == pytest.approx(expected["min_group_conf"], rel=1e-4, abs=1e-7)

@@ -3,8 +3,13 @@
 `SampleWeightTracker` is a trainer callback: before training and at the end of each epoch it scores every training
 sample in one teacher-forced pass without gradient (the trainer's own data preparation and LM head) and records
 each sample's `P_b` (minimum group confidence) and `s_b = 1 - P_b ** gamma`, in the data file's order, in
-`sample_weights.json` beside the run. `bft train --track_sample_weights true` turns it on.
+`sample_weights.json` beside the run; a run resumed from a checkpoint keeps the epochs recorded up to it.
+`bft train --track_sample_weights true` turns it on.
 """
+
+import json
+import logging
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -13,14 +18,25 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from bft.files import write_json_atomic
 from bft.losses import min_group_confidence
 
+logger = logging.getLogger(__name__)
+
 
 class SampleWeightTracker(TrainerCallback):
     def __init__(self, trainer, path, batch_size=16):
-        self.trainer, self.path, self.batch_size = trainer, path, batch_size
+        self.trainer, self.path, self.batch_size = trainer, Path(path), batch_size
         self.epochs = []
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._record(0.0)
+        if state.global_step == 0:
+            self._record(0.0)
+        else:  # resumed from a checkpoint: keep the epochs recorded up to it; the model is not at epoch 0
+            self.epochs = self._recorded_until(state.epoch)
+
+    def _recorded_until(self, epoch) -> list[dict]:
+        if not self.path.exists():
+            logger.warning("%s is missing: the epochs before the resumed checkpoint are not recorded", self.path)
+            return []
+        return [row for row in json.loads(self.path.read_text())["epochs"] if row["epoch"] <= epoch]
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self._record(float(state.epoch))
