@@ -164,13 +164,14 @@ def _check_settings(recipe: dict, path, output: Path) -> None:
             raise InputError(f"{path}: grpo: {error}") from None
 
 
-def _evaluations(state, run_dir: Path | str, evals: Path, recipe: dict) -> tuple[dict, dict]:
-    """(scores, item scores) of every evaluation of one run, computed on the main process only."""
+def _evaluations(state, model: Path | str, evals: Path, recipe: dict) -> tuple[dict, dict]:
+    """(scores, item scores) of every evaluation of one model (a run's folder or a model name), computed on the main
+    process only."""
     scores, items = {}, {}
     if state.is_main_process:
         for evaluation in recipe.get("evaluations", []):
             key = task_key(evaluation)
-            scores[key] = _evaluate_once(run_dir, evals / key, evaluation)
+            scores[key] = _evaluate_once(model, evals / key, evaluation)
             items[key] = _item_scores(evals / key, evaluation["task"])
     state.wait_for_everyone()
     return scores, items
@@ -237,11 +238,11 @@ def _run_once(run_dir: Path, fields: dict, run) -> None:
     run(fields)
 
 
-def _evaluate_once(run_dir: Path | str, out: Path, evaluation: dict) -> dict:
-    """Scores of one evaluation of one run (read back from its results when they already exist)."""
+def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
+    """Scores of one evaluation of one model (read back from its results when they already exist)."""
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
     if not results_file.exists():
-        _evaluate(str(run_dir), out, evaluation)
+        _evaluate(str(model), out, evaluation)
     results = json.loads(results_file.read_text())
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
