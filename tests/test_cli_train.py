@@ -108,27 +108,32 @@ def test_evaluation_logs_bft_diagnostics_of_its_own(tiny_model, small_data, tmp_
     assert evaluation["eval_bft/sample_weight_mean"] + evaluation["eval_bft/min_group_conf_mean"] == pytest.approx(1)
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model, small_data, tmp_path, monkeypatch):
+def train_killed_in_step(step: int, argv: list[str], monkeypatch) -> None:
+    """`bft train ARGV` killed in its training step number `step` (an exception, as a killed job leaves it)."""
     from bft.trainer import BFTTrainer
 
+    real_step, calls = BFTTrainer.training_step, []
+
+    def killed(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise RuntimeError("killed")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(BFTTrainer, "training_step", killed)
+    with pytest.raises(RuntimeError, match="killed"):  # not an input error: the traceback is kept
+        main(["train", *argv])
+    monkeypatch.setattr(BFTTrainer, "training_step", real_step)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model, small_data, tmp_path, monkeypatch):
     common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
               "--bft_group_size", "4", "--max_steps", "4", "--per_device_train_batch_size", "2", "--logging_steps", "1",
               "--save_strategy", "steps", "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
               "--bf16", "false", "--learning_rate", "1e-3", "--gradient_checkpointing", "false"]
     assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
 
-    real_step, calls = BFTTrainer.training_step, []
-
-    def killed_in_step_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("killed")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(BFTTrainer, "training_step", killed_in_step_3)
-    with pytest.raises(RuntimeError, match="killed"):  # not an input error: the traceback is kept
-        main(["train", *common, "--output_dir", str(tmp_path / "killed")])
-    monkeypatch.setattr(BFTTrainer, "training_step", real_step)
+    train_killed_in_step(3, [*common, "--output_dir", str(tmp_path / "killed")], monkeypatch)
     assert (tmp_path / "killed" / "checkpoint-2").is_dir() and not (tmp_path / "killed" / "metrics.json").exists()
     assert main(["train", *common, "--output_dir", str(tmp_path / "killed"), "--resume_from_checkpoint", "true"]) == 0
 
@@ -159,8 +164,6 @@ def test_sample_weights_are_tracked_epoch_by_epoch(tiny_model, small_data, tmp_p
 def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, monkeypatch):
     """A run killed mid-epoch and resumed keeps the epochs it had recorded, and never records the resumed model as
     epoch 0."""
-    from bft.trainer import BFTTrainer
-
     common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
               "--bft_group_size", "4", "--num_train_epochs", "2", "--per_device_train_batch_size", "4",
               "--track_sample_weights", "true", "--save_strategy", "steps", "--save_steps", "3", "--report_to",
@@ -168,18 +171,7 @@ def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, 
               "--gradient_checkpointing", "false"]
     assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
 
-    real_step, calls = BFTTrainer.training_step, []
-
-    def killed_in_step_4(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise RuntimeError("killed")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(BFTTrainer, "training_step", killed_in_step_4)
-    with pytest.raises(RuntimeError, match="killed"):
-        main(["train", *common, "--output_dir", str(tmp_path / "killed")])
-    monkeypatch.setattr(BFTTrainer, "training_step", real_step)
+    train_killed_in_step(4, [*common, "--output_dir", str(tmp_path / "killed")], monkeypatch)
     assert (tmp_path / "killed" / "checkpoint-3").is_dir()  # epoch 1.5
     assert main(["train", *common, "--output_dir", str(tmp_path / "killed"), "--resume_from_checkpoint", "true"]) == 0
 
