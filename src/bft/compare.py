@@ -100,8 +100,9 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
 
     recipe = load_recipe(config_path)
     output = Path(output)
-    _check_settings(recipe, config_path, output)
-    chosen = methods(recipe) if only is None else select_methods(methods(recipe), only, config_path)
+    found = methods(recipe)
+    _check_settings(recipe, found, config_path, output)
+    chosen = found if only is None else select_methods(found, only, config_path)
     state = PartialState()
     if "build" in recipe and state.is_main_process:
         builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
@@ -145,13 +146,13 @@ def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
                                     "scores": scores, "item_scores": items} for seed in seeds}
 
 
-def _check_settings(recipe: dict, path, output: Path) -> None:
+def _check_settings(recipe: dict, found: dict[str, dict], path, output: Path) -> None:
     """Parse every method's training settings (and the GRPO stage's) before the first run, so a misspelt field in
     the last variant fails now, not hours into the comparison."""
     from bft.grpo import grpo_arguments
     from bft.train import train_arguments
 
-    for method, settings in methods(recipe).items():
+    for method, settings in found.items():
         fields = {key: value for key, value in settings.items() if key != "init_from"}
         try:
             train_arguments({**recipe["train"], **fields, "output_dir": str(output / "runs" / method)})

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 class SampleWeightTracker(TrainerCallback):
-    def __init__(self, trainer, path, batch_size=16):
-        self.trainer, self.path, self.batch_size = trainer, Path(path), batch_size
+    def __init__(self, trainer, path: Path, batch_size=16):
+        self.trainer, self.path, self.batch_size = trainer, path, batch_size
         self.epochs = []
 
     def on_train_begin(self, args, state, control, **kwargs):
