@@ -42,8 +42,8 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
         "name": "tiny", "loss_types": ["dft", "bft"], "seeds": [0, 1], "evaluate_base": True,
         "baselines": ["dft", "base"],
         "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 2, "per_device_train_batch_size": 3,
-                  "logging_steps": 1, "report_to": "none", "save_strategy": "no", "disable_tqdm": True,
-                  "gradient_checkpointing": False, "bft_group_size": 4, "learning_rate": 1e-3},
+                  "logging_steps": 1, "report_to": "none", "save_strategy": "steps", "save_steps": 1,
+                  "disable_tqdm": True, "gradient_checkpointing": False, "bft_group_size": 4, "learning_rate": 1e-3},
         "evaluations": [{"task": "mcq", "data": str(questions)}],
     }))
     out = tmp_path / "cmp"
@@ -52,6 +52,7 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert "run 1 of 4: dft-seed0" in caplog.text and "run 4 of 4: bft-seed1" in caplog.text
     report = json.loads((out / "report.json").read_text())
     assert sorted(report["runs"]) == ["base-seed0", "base-seed1", "bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"]
+    assert not list((out / "runs").glob("*/checkpoint-*"))  # a finished run keeps its final model only
     table = report["tables"]["mcq-mcq"]["accuracy"]
     assert set(table["methods"]) == {"base", "dft", "bft"}
     assert set(table["differences"]) == {"bft - dft", "bft - base"}
@@ -91,6 +92,11 @@ def test_bad_recipe(tmp_path, capsys):
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "chess"}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     assert "evaluation task 'chess' is not one of" in capsys.readouterr().err
+    # a misspelt top-level key fails instead of being ignored (here it would keep every run's checkpoints)
+    recipe.write_text(yaml.safe_dump({"train": {}, "keep_checkpoint": True, "seed": [0]}))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err
+    assert "unknown keys 'keep_checkpoint', 'seed'" in error and "keep_checkpoints" in error
 
 
 def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):
@@ -234,6 +240,20 @@ def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):
     (run_dir / "metrics.json").write_text("{}")  # finished: not run again
     compare._run_once(run_dir, {}, calls.append)
     assert len(calls) == 1
+
+
+def test_a_finished_runs_checkpoints_are_dropped_unless_kept(tmp_path):
+    from accelerate import PartialState
+
+    run_dir = tmp_path / "runs" / "bft-seed0"
+    for step in (100, 200):
+        (run_dir / f"checkpoint-{step}").mkdir(parents=True)
+        (run_dir / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"0" * 10)
+    (run_dir / "model.safetensors").write_bytes(b"0")
+    compare._drop_checkpoints(PartialState(), run_dir, {"keep_checkpoints": True})
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoint-100", "checkpoint-200", "model.safetensors"]
+    compare._drop_checkpoints(PartialState(), run_dir, {})
+    assert [path.name for path in run_dir.iterdir()] == ["model.safetensors"]
 
 
 def test_data_folder_setting(monkeypatch, tmp_path):

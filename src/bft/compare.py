@@ -10,8 +10,8 @@ each seed's run from that method's run of the same seed, e.g. BFT after SFT), `s
 (the untrained model evaluated alike, as method `base`) and an optional `grpo` section (a `bft grpo` recipe: a
 second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
 then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
-`--output`: `runs/METHOD-seedS/` (training), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`,
-plots.
+`--output`: `runs/METHOD-seedS/` (training: a finished run keeps its final model, and its checkpoints only with
+`keep_checkpoints: true`), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots.
 
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
@@ -21,6 +21,7 @@ stopped. Under `accelerate launch` every process trains; the main process evalua
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import yaml
@@ -32,6 +33,8 @@ from bft.report import GRPO_SUFFIX, write_report
 logger = logging.getLogger(__name__)
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
 BASE = "base"  # the method name of the untrained model (`evaluate_base: true`)
+RECIPE_KEYS = ("name", "build", "train", "loss_types", "variants", "seeds", "evaluations", "baselines",
+               "evaluate_base", "grpo", "keep_checkpoints")
 # task -> metric -> how one prediction (a row of predictions.jsonl) scores, for the bootstrap over items
 ITEM_SCORES = {
     "go-naming": {"semantic_similarity_mean": lambda row: row["similarity"],
@@ -56,6 +59,10 @@ def load_recipe(path) -> dict:
         raise InputError(f"{path}: cannot read the recipe ({error})") from error
     if not isinstance(recipe, dict) or not isinstance(recipe.get("train"), dict):
         raise InputError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
+    unknown = [key for key in recipe if key not in RECIPE_KEYS]
+    if unknown:
+        raise InputError(f"{path}: unknown keys {', '.join(map(repr, unknown))}; a comparison recipe has "
+                         f"{', '.join(RECIPE_KEYS)}")
     for evaluation in recipe.get("evaluations", []):
         if evaluation.get("task") not in TASK_METRICS:
             raise InputError(f"{path}: evaluation task {evaluation.get('task')!r} is not one of "
@@ -122,6 +129,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
         if "init_from" in overrides:  # continue from another method's run of the same seed (e.g. after SFT)
             overrides["model_name_or_path"] = str(output / "runs" / f"{overrides.pop('init_from')}-seed{seed}")
         _train_once(recipe["train"], run_dir, overrides)
+        _drop_checkpoints(state, run_dir, recipe)
         scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
         runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                       "run_dir": str(run_dir), "scores": scores, "item_scores": items}
@@ -129,6 +137,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
             second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
             second_dir = output / "runs" / second
             _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
+            _drop_checkpoints(state, second_dir, recipe)
             scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
             runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
                             "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
@@ -237,6 +246,18 @@ def _run_once(run_dir: Path, fields: dict, run) -> None:
         logger.info("resuming %s from its last checkpoint", run_dir)
         fields["resume_from_checkpoint"] = True
     run(fields)
+
+
+def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
+    """Delete a finished run's checkpoints unless the recipe says `keep_checkpoints: true`: they serve only to resume
+    it, and each holds the model and its optimizer state (about 12 bytes a parameter), which across a comparison's
+    runs can fill a disk."""
+    state.wait_for_everyone()
+    if recipe.get("keep_checkpoints") or not state.is_main_process:
+        return
+    for checkpoint in sorted(run_dir.glob("checkpoint-*")):
+        shutil.rmtree(checkpoint)
+        logger.info("removed %s (the run is finished; keep_checkpoints: true keeps them)", checkpoint)
 
 
 def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
