@@ -242,6 +242,22 @@ def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):
     assert len(calls) == 1
 
 
+def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, monkeypatch):
+    evaluated = []
+
+    def evaluate(model, out, evaluation):
+        evaluated.append(model)
+        scores = dict.fromkeys(compare.TASK_METRICS["go-naming"], 0.5)
+        (out / "results.json").write_text(json.dumps(scores))
+
+    monkeypatch.setattr(compare, "_evaluate", evaluate)
+    evaluation = {"task": "go-naming", "name": "go"}
+    (tmp_path / "results.json").write_text(json.dumps({"semantic_similarity_mean": 0.3}))  # an older results file
+    assert compare._evaluate_once("run", tmp_path, evaluation)["distinct_name_share"] == 0.5
+    assert compare._evaluate_once("run", tmp_path, evaluation)["semantic_similarity_mean"] == 0.5
+    assert evaluated == ["run"]  # complete results are read back, not evaluated again
+
+
 def test_a_finished_runs_checkpoints_are_dropped_unless_kept(tmp_path):
     from accelerate import PartialState
 

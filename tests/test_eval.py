@@ -186,3 +186,38 @@ def test_names_from_another_system_are_scored_alike(tmp_path):
     rows = {r["id"]: r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
     assert rows["S1"]["similarity"] == pytest.approx(1.0, abs=1e-5) and rows["S2"]["similarity"] < 0.6
     assert main(["eval", "go-naming", "--sets", str(sets), "--output", str(tmp_path / "o2")]) == 2  # neither
+
+
+@needs_shared_data("go_bp")
+def test_a_predictions_file_of_bft_scores_the_same_when_scored_again(tmp_path):
+    """Our own predictions.jsonl holds the true `name` beside the `prediction`: scoring it again must score the
+    prediction (reading `name` would score the truth against itself and report perfect names)."""
+    sets = tmp_path / "sets.tsv"
+    sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tapoptotic process\nS2\tEGFR KRAS\tcell proliferation\n")
+    first = write_jsonl(tmp_path / "names.jsonl", [{"id": "S1", "name": "lipid storage"},
+                                                   {"id": "S2", "name": "lipid storage"}])
+    go = ["--go-dir", str(SHARED_DATA / "go_bp")]
+    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(first), "--output",
+                 str(tmp_path / "a"), *go]) == 0
+    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(tmp_path / "a" / "predictions.jsonl"),
+                 "--output", str(tmp_path / "b"), *go]) == 0
+    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
+    assert a["semantic_similarity_mean"] < 0.6
+    assert b["semantic_similarity_mean"] == pytest.approx(a["semantic_similarity_mean"], abs=1e-6)
+
+
+@needs_shared_data("go_bp")
+def test_go_naming_reports_how_many_different_names_the_model_gives(tmp_path):
+    """A model that gives one name to most sets (a collapse seen after DFT) shows in distinct_name_share."""
+    sets = tmp_path / "sets.tsv"
+    sets.write_text("id\tgenes\tname\n" + "".join(f"S{i}\tTP53 BAX\tapoptotic process\n" for i in range(4)))
+    names = write_jsonl(tmp_path / "names.jsonl", [{"id": "S0", "name": "Cell adhesion."},
+                                                   {"id": "S1", "name": "cell adhesion"},
+                                                   {"id": "S2", "name": "cell adhesion"},
+                                                   {"id": "S3", "name": "DNA repair"}])
+    out = tmp_path / "out"
+    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(names), "--output", str(out),
+                 "--go-dir", str(SHARED_DATA / "go_bp")]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["distinct_name_share"] == pytest.approx(2 / 4)
+    assert results["top_name"] == "cell adhesion" and results["top_name_share"] == pytest.approx(3 / 4)

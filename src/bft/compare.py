@@ -45,7 +45,7 @@ ITEM_SCORES = {
 }
 # task -> the metrics of its results that the report tabulates
 TASK_METRICS = {
-    "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean"),
+    "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share"),
     "mcq": ("accuracy", "accuracy_norm"),
     "pubmedqa": ("accuracy", "macro_f1"),
     "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
@@ -261,9 +261,10 @@ def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
 
 
 def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
-    """Scores of one evaluation of one model (read back from its results when they already exist)."""
+    """Scores of one evaluation of one model (read back from its results when they already exist and hold every
+    metric the report tabulates; results written before a metric existed are evaluated again)."""
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-    if not results_file.exists():
+    if not results_file.exists() or not _has_every_metric(json.loads(results_file.read_text()), evaluation["task"]):
         _evaluate(str(model), out, evaluation)
     results = json.loads(results_file.read_text())
     if evaluation["task"] == "represent":
@@ -271,6 +272,10 @@ def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
                 "profile_looping_share": results["profile_quality"]["looping_share"]}
     return {metric: results[metric] for metric in TASK_METRICS[evaluation["task"]]}
+
+
+def _has_every_metric(results: dict, task: str) -> bool:
+    return task == "represent" or all(metric in results for metric in TASK_METRICS[task])
 
 
 def _evaluate(model: str, out: Path, evaluation: dict) -> None:

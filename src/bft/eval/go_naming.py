@@ -2,11 +2,13 @@
 
 Scores per set: the cosine similarity of the sentence embeddings of the proposed and the true name; the percentile
 of that similarity among the similarities of the proposed name to every GO biological-process name (1.0: closer
-to the true name than to any other term); ROUGE-L F1 of the two names.
+to the true name than to any other term); ROUGE-L F1 of the two names. Over all sets: the share of distinct names,
+which shows a model that names most sets alike.
 """
 
 import hashlib
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -72,12 +74,13 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
 
 def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
     """Score names written by another system (GPT-4, GeneAgent, ...) with the same metrics: `predictions` is a
-    TSV/CSV/JSONL file of set `id` and `name` (or `prediction`), joined to `sets` by id. Sets without a name are
-    reported in `missing` and left out of the scores; names of sets not in `sets` are reported in `unknown`."""
+    TSV/CSV/JSONL file of set `id` and `name`, joined to `sets` by id; where a `prediction` column is present it is
+    the proposed name (as in this tool's own predictions.jsonl, whose `name` is the true one). Sets without a name
+    are reported in `missing` and left out of the scores; names of sets not in `sets` are reported in `unknown`."""
     gene_sets = fixed_subset(read_gene_sets(sets), limit, lambda gs: gs.id)
     given = {}
     for line, record in read_records(predictions):
-        name = record.get("name", record.get("prediction"))
+        name = record.get("prediction", record.get("name"))
         if "id" not in record or not isinstance(name, str):
             raise DataError(predictions, line, "expected columns 'id' and 'name' (the proposed process name)")
         given[str(record["id"])] = name
@@ -92,8 +95,18 @@ def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_E
                        results=results)
 
 
+def name_diversity(names: list[str]) -> dict:
+    """How varied the proposed names are: the share of distinct names (case-insensitive) and the most frequent name
+    with its share. A model that gives most sets one name has collapsed, whatever its mean similarity."""
+    counts = Counter(name.lower() for name in names)
+    top_name, top_count = counts.most_common(1)[0]
+    return {"distinct_name_share": len(counts) / len(names), "top_name": top_name,
+            "top_name_share": top_count / len(names)}
+
+
 def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict:
-    """Similarity, percentile and ROUGE-L of each answer's process name against its set's true name."""
+    """Similarity, percentile and ROUGE-L of each answer's process name against its set's true name, and how
+    varied the names are."""
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
     predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
@@ -107,5 +120,5 @@ def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict
         for gs, name, answer, s, p, r in zip(gene_sets, names, answers, similarity, percentile, rouge)
     ]
     results = {**results, "n": len(gene_sets), **summarise("semantic_similarity", similarity),
-               **summarise("percentile", percentile), **summarise("rougeL", rouge)}
+               **summarise("percentile", percentile), **summarise("rougeL", rouge), **name_diversity(names)}
     return write_evaluation(output, results, predictions)
