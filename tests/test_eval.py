@@ -1,6 +1,7 @@
 """Evaluation metrics against hand-computed values, and `bft eval` end to end on a tiny model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,55 +170,52 @@ def test_generation_batches_by_rows_and_tokens():
     assert all(len(b) * max(lengths[i] for i in b) <= 1500 or len(b) == 1 for b in batches)
 
 
+def score_given_names(tmp_path, sets: dict, names, output="out") -> tuple[dict, dict]:
+    """`bft eval go-naming --predictions`: sets {id: (genes, true name)}, names a JSONL file or its rows; returns
+    results.json and the predictions by set id."""
+    sets_file = tmp_path / "sets.tsv"
+    sets_file.write_text("id\tgenes\tname\n" + "".join(f"{i}\t{genes}\t{name}\n" for i, (genes, name) in sets.items()))
+    if not isinstance(names, Path):
+        names = write_jsonl(tmp_path / f"{output}-names.jsonl", names)
+    out = tmp_path / output
+    assert main(["eval", "go-naming", "--sets", str(sets_file), "--predictions", str(names), "--output", str(out),
+                 "--go-dir", str(SHARED_DATA / "go_bp")]) == 0
+    rows = {r["id"]: r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+    return json.loads((out / "results.json").read_text()), rows
+
+
 @needs_shared_data("go_bp")
 def test_names_from_another_system_are_scored_alike(tmp_path):
-    sets = tmp_path / "sets.tsv"
-    sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tapoptotic process\nS2\tEGFR KRAS\tcell proliferation\n"
-                    "S3\tINS GCG\tglucose homeostasis\n")
-    names = write_jsonl(tmp_path / "names.jsonl", [{"id": "S1", "name": "Apoptotic process."},
-                                                   {"id": "S2", "name": "lipid storage"},
-                                                   {"id": "S9", "name": "a set the file does not hold"}])
-    out = tmp_path / "out"
-    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(names), "--output", str(out),
-                 "--go-dir", str(SHARED_DATA / "go_bp")]) == 0
-    results = json.loads((out / "results.json").read_text())
+    sets = {"S1": ("TP53 BAX", "apoptotic process"), "S2": ("EGFR KRAS", "cell proliferation"),
+            "S3": ("INS GCG", "glucose homeostasis")}
+    results, rows = score_given_names(tmp_path, sets, [{"id": "S1", "name": "Apoptotic process."},
+                                                       {"id": "S2", "name": "lipid storage"},
+                                                       {"id": "S9", "name": "a set the file does not hold"}])
     assert results["n"] == 2 and results["sets_total"] == 3
     assert results["missing"] == ["S3"] and results["unknown"] == ["S9"]  # reported, not silently dropped
-    rows = {r["id"]: r for r in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
     assert rows["S1"]["similarity"] == pytest.approx(1.0, abs=1e-5) and rows["S2"]["similarity"] < 0.6
-    assert main(["eval", "go-naming", "--sets", str(sets), "--output", str(tmp_path / "o2")]) == 2  # neither
+    assert main(["eval", "go-naming", "--sets", str(tmp_path / "sets.tsv"), "--output", str(tmp_path / "o2")]) == 2
 
 
 @needs_shared_data("go_bp")
 def test_a_predictions_file_of_bft_scores_the_same_when_scored_again(tmp_path):
     """Our own predictions.jsonl holds the true `name` beside the `prediction`: scoring it again must score the
     prediction (reading `name` would score the truth against itself and report perfect names)."""
-    sets = tmp_path / "sets.tsv"
-    sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tapoptotic process\nS2\tEGFR KRAS\tcell proliferation\n")
-    first = write_jsonl(tmp_path / "names.jsonl", [{"id": "S1", "name": "lipid storage"},
-                                                   {"id": "S2", "name": "lipid storage"}])
-    go = ["--go-dir", str(SHARED_DATA / "go_bp")]
-    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(first), "--output",
-                 str(tmp_path / "a"), *go]) == 0
-    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(tmp_path / "a" / "predictions.jsonl"),
-                 "--output", str(tmp_path / "b"), *go]) == 0
-    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
-    assert a["semantic_similarity_mean"] < 0.6
-    assert b["semantic_similarity_mean"] == pytest.approx(a["semantic_similarity_mean"], abs=1e-6)
+    sets = {"S1": ("TP53 BAX", "apoptotic process"), "S2": ("EGFR KRAS", "cell proliferation")}
+    first, _ = score_given_names(tmp_path, sets, [{"id": "S1", "name": "lipid storage"},
+                                                  {"id": "S2", "name": "lipid storage"}], output="a")
+    again, _ = score_given_names(tmp_path, sets, tmp_path / "a" / "predictions.jsonl", output="b")
+    assert first["semantic_similarity_mean"] < 0.6
+    assert again["semantic_similarity_mean"] == pytest.approx(first["semantic_similarity_mean"], abs=1e-6)
 
 
 @needs_shared_data("go_bp")
 def test_go_naming_reports_how_many_different_names_the_model_gives(tmp_path):
     """A model that gives one name to most sets (a collapse seen after DFT) shows in distinct_name_share."""
-    sets = tmp_path / "sets.tsv"
-    sets.write_text("id\tgenes\tname\n" + "".join(f"S{i}\tTP53 BAX\tapoptotic process\n" for i in range(4)))
-    names = write_jsonl(tmp_path / "names.jsonl", [{"id": "S0", "name": "Cell adhesion."},
-                                                   {"id": "S1", "name": "cell adhesion"},
-                                                   {"id": "S2", "name": "cell adhesion"},
-                                                   {"id": "S3", "name": "DNA repair"}])
-    out = tmp_path / "out"
-    assert main(["eval", "go-naming", "--sets", str(sets), "--predictions", str(names), "--output", str(out),
-                 "--go-dir", str(SHARED_DATA / "go_bp")]) == 0
-    results = json.loads((out / "results.json").read_text())
+    sets = {f"S{i}": ("TP53 BAX", "apoptotic process") for i in range(4)}
+    results, _ = score_given_names(tmp_path, sets, [{"id": "S0", "name": "Cell adhesion."},
+                                                    {"id": "S1", "name": "cell adhesion"},
+                                                    {"id": "S2", "name": "cell adhesion"},
+                                                    {"id": "S3", "name": "DNA repair"}])
     assert results["distinct_name_share"] == pytest.approx(2 / 4)
     assert results["top_name"] == "cell adhesion" and results["top_name_share"] == pytest.approx(3 / 4)
