@@ -258,6 +258,30 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
     assert evaluated == ["run"]  # complete results are read back, not evaluated again
 
 
+def test_ggi_of_summaries_and_symbols_stands_beside_the_profiles_in_the_report(tmp_path):
+    from bft.report import markdown, tables
+
+    def scores(auroc):
+        return {"auroc": auroc, "auroc_ci_low": auroc - 0.05, "auroc_ci_high": auroc + 0.05,
+                "auprc": 0.9, "auprc_ci_low": 0.88, "auprc_ci_high": 0.93}
+
+    ggi = {"model profile": scores(0.6), "NCBI summary": scores(0.664), "gene symbol": scores(0.486)}
+    for run in ("base", "bft-seed0"):
+        (tmp_path / "evals" / run / "represent").mkdir(parents=True)
+        (tmp_path / "evals" / run / "represent" / "summary.json").write_text(json.dumps({"ggi": ggi}))
+    recipe = {"evaluations": [{"task": "represent", "limit_genes": 600}, {"task": "mcq", "data": "medqa/test.jsonl"}]}
+    references = compare._reference_scores(tmp_path / "evals", recipe)
+    assert list(references) == ["represent"] and list(references["represent"]) == ["NCBI summary", "gene symbol"]
+    assert references["represent"]["gene symbol"]["ggi_auroc"] == pytest.approx(
+        {"mean": 0.486, "ci_low": 0.436, "ci_high": 0.536})
+    runs = {"bft-seed0": {"method": "bft", "loss_type": "bft", "seed": 0, "run_dir": None,
+                          "scores": {"represent": {"ggi_auroc": 0.6, "ggi_auprc": 0.9, "profile_looping_share": 0.1}}}}
+    text = markdown({"config": "c", "seeds": [0], "tables": tables(runs), "references": references})
+    rows = ("| bft | 0.600 | 0.900 | 0.100 |\n"
+            "| NCBI summary (reference) | 0.664 [0.614, 0.714] | 0.900 [0.880, 0.930] |  |")
+    assert rows in text
+
+
 def test_a_finished_runs_checkpoints_are_dropped_unless_kept(tmp_path):
     from accelerate import PartialState
 

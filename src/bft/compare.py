@@ -11,7 +11,8 @@ each seed's run from that method's run of the same seed, e.g. BFT after SFT), `s
 second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
 then adds each method's change by GRPO and the paired differences of those changes). Everything lands under
 `--output`: `runs/METHOD-seedS/` (training: a finished run keeps its final model, and its checkpoints only with
-`keep_checkpoints: true`), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots.
+`keep_checkpoints: true`), `evals/METHOD-seedS/TASK/` (results), `report.md`, `report.json`, plots. A `represent`
+evaluation's table also shows the NCBI summaries' and bare symbols' GGI scores on the same genes.
 
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
@@ -50,6 +51,8 @@ TASK_METRICS = {
     "pubmedqa": ("accuracy", "macro_f1"),
     "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
 }
+# `bft represent`'s embeddings that no model wrote, scored on the same genes and pairs as each model's profiles
+REFERENCE_EMBEDDINGS = ("NCBI summary", "gene symbol")
 
 
 def load_recipe(path) -> dict:
@@ -144,7 +147,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
                             "item_scores": items}
     if not state.is_main_process:
         return None
-    return write_report(output, recipe, runs, seeds)
+    return write_report(output, recipe, runs, seeds, references=_reference_scores(output / "evals", recipe))
 
 
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
@@ -272,6 +275,23 @@ def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
                 "profile_looping_share": results["profile_quality"]["looping_share"]}
     return {metric: results[metric] for metric in TASK_METRICS[evaluation["task"]]}
+
+
+def _reference_scores(evals: Path, recipe: dict) -> dict:
+    """{evaluation: {reference: {metric: interval}}}: the GGI scores of the NCBI summaries and the bare symbols, which
+    stand beside the models' profiles in the report. Every run embeds them for the same genes and pairs, so they
+    are read from the first run's summary."""
+    references = {}
+    for evaluation in recipe.get("evaluations", []):
+        key = task_key(evaluation)
+        summaries = sorted(evals.glob(f"*/{key}/summary.json")) if evaluation["task"] == "represent" else []
+        if summaries:
+            ggi = json.loads(summaries[0].read_text())["ggi"]
+            references[key] = {
+                label: {f"ggi_{metric}": {"mean": ggi[label][metric], "ci_low": ggi[label][f"{metric}_ci_low"],
+                                          "ci_high": ggi[label][f"{metric}_ci_high"]} for metric in ("auroc", "auprc")}
+                for label in REFERENCE_EMBEDDINGS if label in ggi}
+    return references
 
 
 def _has_every_metric(results: dict, task: str) -> bool:

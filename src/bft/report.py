@@ -128,6 +128,9 @@ def markdown(report: dict) -> str:
         lines += [f"## {task}", "", "| method | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for method in methods:
             lines.append(f"| {method} | " + " | ".join(_cell(metrics[m]["methods"][method]) for m in names) + " |")
+        for reference, scores in report.get("references", {}).get(task, {}).items():
+            lines.append(f"| {reference} (reference) | " + " | ".join(
+                _cell(scores[m]) if m in scores else "" for m in names) + " |")
         first = next(iter(metrics.values()))
         for difference in first["differences"]:
             lines.append(f"| {difference} | " + " | ".join(_cell(metrics[m]["differences"][difference], signed=True)
@@ -167,10 +170,13 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(output, recipe, runs, seeds) -> dict:
+def write_report(output, recipe, runs, seeds, references=None) -> dict:
+    """report.json, report.md and the plots. `references`: {task: {name: {metric: interval}}}, scores of things no
+    run trained (NCBI summaries beside gene profiles), shown as extra rows of their task's table."""
     output = Path(output)
     report = {"config": recipe.get("name", "comparison"), "seeds": seeds, "recipe": recipe, "runs": runs,
-              "tables": tables(runs, recipe.get("baselines", PEERS)), "sample_weights": sample_weight_summary(runs)}
+              "tables": tables(runs, recipe.get("baselines", PEERS)), "sample_weights": sample_weight_summary(runs),
+              "references": references or {}}
     _plot(output, runs, report["tables"], report["sample_weights"])
     write_json_atomic(output / "report.json", report)
     write_text_atomic(output / "report.md", markdown(report))
