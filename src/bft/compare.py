@@ -267,9 +267,10 @@ def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
     """Scores of one evaluation of one model (read back from its results when they already exist and hold every
     metric the report tabulates; results written before a metric existed are evaluated again)."""
     results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-    if not results_file.exists() or not _has_every_metric(json.loads(results_file.read_text()), evaluation["task"]):
+    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    if results is None or not _has_every_metric(results, evaluation["task"]):
         _evaluate(str(model), out, evaluation)
-    results = json.loads(results_file.read_text())
+        results = json.loads(results_file.read_text())
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
