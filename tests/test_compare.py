@@ -97,6 +97,11 @@ def test_bad_recipe(tmp_path, capsys):
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
     assert "unknown keys 'keep_checkpoint', 'seed'" in error and "keep_checkpoints" in error
+    # so does a misspelt evaluation option (here the profiles would silently keep their default length)
+    recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "represent", "max_new_token": 96}]}))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
+    error = capsys.readouterr().err
+    assert "evaluation 'represent': unknown option 'max_new_token'" in error and "max_new_tokens" in error
 
 
 def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from bft.errors import InputError
+from bft.eval.tasks import check_options, evaluate
 from bft.files import write_text_atomic
 from bft.report import GRPO_SUFFIX, write_report
 
@@ -70,6 +71,10 @@ def load_recipe(path) -> dict:
         if evaluation.get("task") not in TASK_METRICS:
             raise InputError(f"{path}: evaluation task {evaluation.get('task')!r} is not one of "
                              f"{', '.join(TASK_METRICS)}")
+        try:
+            check_options(evaluation["task"], [key for key in evaluation if key not in ("task", "name")])
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from error
     methods(recipe, path)
     return recipe
 
@@ -300,7 +305,5 @@ def _has_every_metric(results: dict, task: str) -> bool:
 
 
 def _evaluate(model: str, out: Path, evaluation: dict) -> None:
-    from bft.eval.tasks import evaluate
-
     options = {key: value for key, value in evaluation.items() if key not in ("task", "name")}
     evaluate(evaluation["task"], model, out, **options)

@@ -13,7 +13,9 @@ from bft.models import DEFAULT_ENCODER
 # Scoring batches (log-likelihood of options) and generation batches (bf16 decoding is bound by reading the
 # weights, so more rows a step cost little: 64 is 1.7x faster than 16 on 2 CPU cores, docs/benchmarks.md)
 DEFAULTS = {"limit": None, "batch_size": 16, "generation_batch_size": 64, "encoder": DEFAULT_ENCODER,
-            "max_new_tokens": {"go-naming": 32, "pubmedqa": 128, "represent": 160}}
+            "max_new_tokens": {"go-naming": 32, "pubmedqa": 128, "represent": 160}, "repetition_penalty": 1.0}
+# Every option an evaluation takes (a recipe's misspelt option fails instead of silently keeping its default)
+OPTIONS = (*DEFAULTS, "data_dir", "dtype", "data", "records", "sets", "go_dir", "pubmedqa_dir", "limit_genes")
 
 
 def _go_naming(model, tokenizer, output, options):
@@ -50,10 +52,19 @@ MODEL_NAME_TASKS = ("represent",)
 TASKS = (*EVALUATIONS, *MODEL_NAME_TASKS)
 
 
-def resolve_options(task: str, options: dict) -> dict:
-    """The task's options with the defaults filled in (None counts as not given)."""
+def check_options(task: str, options) -> None:
+    """Fail on an unknown task or option name."""
     if task not in TASKS:
         raise InputError(f"unknown evaluation task {task!r}: expected one of {', '.join(TASKS)}")
+    unknown = [key for key in options if key not in OPTIONS]
+    if unknown:
+        raise InputError(f"evaluation {task!r}: unknown option {', '.join(map(repr, unknown))}; the options are "
+                         f"{', '.join(OPTIONS)}")
+
+
+def resolve_options(task: str, options: dict) -> dict:
+    """The task's options with the defaults filled in (None counts as not given)."""
+    check_options(task, options)
     given = {key: value for key, value in options.items() if value is not None}
     resolved = {**DEFAULTS, **given}
     if "max_new_tokens" not in given:
