@@ -89,8 +89,9 @@ def test_eval_go_naming_end_to_end(tiny_model, tmp_path):
     sets.write_text("id\tgenes\tname\nGO:1\tBRCA1 RAD51 XRCC1\tDNA repair\nGO:2\tCDK1 CCNB1 CDC20\tcell cycle\n")
     out = tmp_path / "out"
     assert main(["eval", "go-naming", "--model", tiny_model, "--sets", str(sets), "--go-dir", str(go_dir),
-                 "--output", str(out)]) == 0
+                 "--output", str(out), "--repetition-penalty", "1.2"]) == 0
     results = json.loads((out / "results.json").read_text())
+    assert results["repetition_penalty"] == 1.2
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert results["n"] == 2 and [r["id"] for r in rows] == ["GO:1", "GO:2"]
     for key in ("semantic_similarity", "percentile", "rougeL"):
@@ -168,6 +169,24 @@ def test_generation_batches_by_rows_and_tokens():
     assert batches == [[1], [5], [3, 7], [2, 4, 6], [0]]
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
     assert all(len(b) * max(lengths[i] for i in b) <= 1500 or len(b) == 1 for b in batches)
+
+
+def test_repetition_penalty_reaches_the_model_and_changes_the_profiles(tiny_model, tmp_path, monkeypatch):
+    from transformers.generation.utils import GenerationMixin
+
+    penalties, real = [], GenerationMixin.generate
+    monkeypatch.setattr(GenerationMixin, "generate", lambda model, *a, **k: penalties.append(k["repetition_penalty"])
+                        or real(model, *a, **k))
+    genes = tmp_path / "genes.txt"
+    genes.write_text("TP53\nEGFR\n")
+    texts = {}
+    for penalty in ("1", "50"):
+        out = tmp_path / f"profiles-{penalty}.jsonl"
+        assert main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out),
+                     "--max-new-tokens", "12", "--repetition-penalty", penalty]) == 0
+        texts[penalty] = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    assert penalties == [1.0, 50.0]
+    assert texts["1"] != texts["50"]
 
 
 def score_given_names(tmp_path, sets: dict, names, output="out") -> tuple[dict, dict]:

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--template", default="describe", help="prompt: 'describe' (default) or 'summary'")
     profile.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
     profile.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"])
+    _repetition_penalty(profile)
     _dtype(profile)
 
     embed = commands.add_parser("embed", help="embed gene texts with a sentence encoder -> emb.npz (ids, X)")
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     represent.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
     represent.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"],
                            help="length limit of each profile")
+    _repetition_penalty(represent)
     _dtype(represent)
 
     compare = commands.add_parser("compare", help="train nll/dft/bft alike over seeds, evaluate, report")
@@ -167,9 +169,16 @@ def _eval_common(parser, generation, model_required=True):
     if generation is not False:
         parser.add_argument("--generation-batch-size", type=int, default=DEFAULTS["generation_batch_size"],
                             help="prompts generated at once")
+        _repetition_penalty(parser)
     if generation is not True:
         parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="options scored at once")
     _dtype(parser)
+
+
+def _repetition_penalty(parser):
+    parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS["repetition_penalty"],
+                        help="above 1 discourages repeating tokens in greedy generation (1.2 keeps a small model from "
+                             "looping); default 1: plain greedy")
 
 
 def _dtype(parser):
@@ -282,7 +291,7 @@ def _eval(args):
 
     options = {key: value for key, value in vars(args).items()
                if key in ("limit", "data_dir", "encoder", "sets", "go_dir", "data", "max_new_tokens", "batch_size",
-                          "generation_batch_size")}
+                          "generation_batch_size", "repetition_penalty")}
     if args.task == "suite":
         from bft.eval.suite import evaluate_suite
 
@@ -343,7 +352,7 @@ def _profile(args):
     read_done(args.output)  # a wrong --output file fails now, not after the model loads
     model, tokenizer = load_for_eval(args.model, args.dtype)
     return write_profiles(model, tokenizer, genes, args.output, template=args.template, batch_size=args.batch_size,
-                          max_new_tokens=args.max_new_tokens)
+                          max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
 
 
 def _embed(args):
@@ -367,7 +376,7 @@ def _represent(args):
 
     return represent(args.model, args.output, data_folder=data_dir(args.data_dir), limit_genes=args.limit_genes,
                      encoder=args.encoder, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                     dtype=args.dtype)
+                     repetition_penalty=args.repetition_penalty, dtype=args.dtype)
 
 
 def _compare(args):

@@ -81,7 +81,7 @@ def profile_quality(texts: list[str]) -> dict:
 
 
 def write_profiles(model, tokenizer, genes: list[str], output, *, template="describe", batch_size=16,
-                   max_new_tokens=160) -> dict:
+                   max_new_tokens=160, repetition_penalty=1.0) -> dict:
     """Profile the genes not yet in `output`; returns counts and throughput."""
     if template not in TEMPLATES:
         raise InputError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
@@ -94,7 +94,8 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, template="desc
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk],
-                                     max_new_tokens=max_new_tokens, batch_size=batch_size, desc=None)
+                                     max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                     repetition_penalty=repetition_penalty, desc=None)
             rows = (json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts))
             handle.write("".join(rows))
             handle.flush()
@@ -102,4 +103,5 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, template="desc
             bar.update(len(chunk))
     seconds = time.perf_counter() - started
     return {"genes": len(genes), "already_done": len(genes) - len(todo), "written": len(todo), "seconds": seconds,
-            "genes_per_second": len(todo) / seconds if todo and seconds else None}
+            "genes_per_second": len(todo) / seconds if todo and seconds else None,
+            "repetition_penalty": repetition_penalty}

@@ -46,13 +46,14 @@ def represented_genes(data_dir, limit_genes=None) -> list[str]:
 
 
 def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder=DEFAULT_ENCODER,
-              batch_size=64, template="describe", max_new_tokens=160, dtype="auto") -> dict:
+              batch_size=64, template="describe", max_new_tokens=160, repetition_penalty=1.0, dtype="auto") -> dict:
     output, data_dir = Path(output), data_folder_path(data_folder)
     genes = represented_genes(data_dir, limit_genes)
     started = time.perf_counter()
     model, tokenizer = load_for_eval(model_name, dtype)
     profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template=template,
-                               batch_size=batch_size, max_new_tokens=max_new_tokens)
+                               batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               repetition_penalty=repetition_penalty)
     profiles = read_done(output / "profiles.jsonl")
     summaries = read_synopses(data_dir / "geneagent" / "gene_narrative_synopsis.txt")
     texts = {"model profile": {g: profiles[g] for g in genes},

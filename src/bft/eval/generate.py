@@ -29,10 +29,11 @@ def length_batches(lengths: list[int], batch_size: int, max_tokens: int, max_rat
 
 def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
                      max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0,
-                     desc: str | None = "generating") -> list[str]:
+                     repetition_penalty: float = 1.0, desc: str | None = "generating") -> list[str]:
     """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
     `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
-    `batch_size` prompts sorted by length."""
+    `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens already
+    in the prompt or answer by it (and multiplies the negative ones), which keeps a small model from looping."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
@@ -43,7 +44,7 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
             inputs = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
                 output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,
-                                        pad_token_id=tokenizer.pad_token_id)
+                                        repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
                 answers[i] = text.strip()

@@ -62,13 +62,14 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
 
 
 def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None,
-                       batch_size=16, max_new_tokens=32, gene_sets=None) -> dict:
+                       batch_size=16, max_new_tokens=32, repetition_penalty=1.0, gene_sets=None) -> dict:
     """Name every gene set of the file `sets` with the model and score the names; writes results and predictions.
     `gene_sets`: the sets already read from that file (it is then not read again)."""
     gene_sets = fixed_subset(read_gene_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
     answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size, desc="naming gene sets")
-    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder}
+                               max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               repetition_penalty=repetition_penalty, desc="naming gene sets")
+    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "repetition_penalty": repetition_penalty}
     return score_names(gene_sets, answers, output, go_dir=go_dir, encoder=encoder, results=results)
 
 

@@ -28,15 +28,18 @@ def macro_f1(truth: list[str], predicted: list[str | None]) -> float:
     return sum(scores) / len(scores)
 
 
-def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, *, limit=None, batch_size=8, max_new_tokens=128) -> dict:
+def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, *, limit=None, batch_size=8, max_new_tokens=128,
+                      repetition_penalty=1.0) -> dict:
     items = fixed_subset(read_pubmedqa(pubmedqa_dir, "test"), limit, lambda item: item["id"])
     answers = generate_answers(model, tokenizer, [pubmedqa_prompt(i["question"], i["contexts"]) for i in items],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size, desc="pubmedqa")
+                               max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               repetition_penalty=repetition_penalty, desc="pubmedqa")
     decisions = [parse_decision(answer) for answer in answers]
     correct = [d == i["decision"] for d, i in zip(decisions, items)]
     predictions = [{"id": i["id"], "prediction": d, "answer": a, "decision": i["decision"], "correct": c}
                    for i, d, a, c in zip(items, decisions, answers, correct)]
     results = {"task": "pubmedqa", "n": len(items), "max_new_tokens": max_new_tokens,
+               "repetition_penalty": repetition_penalty,
                "accuracy": sum(correct) / max(len(items), 1),
                "macro_f1": macro_f1([i["decision"] for i in items], decisions),
                "unparsed": sum(d is None for d in decisions), **summarise("accuracy", correct)}

@@ -26,7 +26,7 @@ def _go_naming(model, tokenizer, output, options):
     return evaluate_go_naming(model, tokenizer, sets, output, go_dir=go_dir,
                               encoder=options["encoder"], limit=options["limit"],
                               batch_size=options["generation_batch_size"], max_new_tokens=options["max_new_tokens"],
-                              gene_sets=options.get("records"))
+                              repetition_penalty=options["repetition_penalty"], gene_sets=options.get("records"))
 
 
 def _mcq(model, tokenizer, output, options):
@@ -43,7 +43,7 @@ def _pubmedqa(model, tokenizer, output, options):
 
     return evaluate_pubmedqa(model, tokenizer, options.get("pubmedqa_dir") or options["data_dir"] / "pubmedqa",
                              output, limit=options["limit"], batch_size=options["generation_batch_size"],
-                             max_new_tokens=options["max_new_tokens"])
+                             max_new_tokens=options["max_new_tokens"], repetition_penalty=options["repetition_penalty"])
 
 
 EVALUATIONS = {"go-naming": _go_naming, "mcq": _mcq, "pubmedqa": _pubmedqa}
@@ -83,7 +83,8 @@ def evaluate(task: str, model, output, **options) -> dict:
             raise InputError("the represent evaluation takes a model name or path")
         return represent(str(model), output, data_folder=options["data_dir"], limit_genes=options.get("limit_genes"),
                          encoder=options["encoder"], batch_size=options["generation_batch_size"],
-                         max_new_tokens=options["max_new_tokens"], dtype=options.get("dtype", "auto"))
+                         max_new_tokens=options["max_new_tokens"], repetition_penalty=options["repetition_penalty"],
+                         dtype=options.get("dtype", "auto"))
     if isinstance(model, (str, Path)):
         from bft.models import load_for_eval
 
