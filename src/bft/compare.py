@@ -5,7 +5,8 @@ a `train` section (a `bft train` recipe shared by every run: same data, steps, d
 `loss_types` (default nll, dft, bft), optional `variants` (named settings that include their `loss_type`, e.g.
 `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included; `init_from: METHOD` starts
 each seed's run from that method's run of the same seed, e.g. BFT after SFT), `seeds` (`--seeds` overrides them;
-`--methods` runs and reports some methods only), `evaluations` (go-naming, mcq, pubmedqa, represent), optional
+`--methods` runs and reports some methods only), `evaluations` (go-naming, mcq, pubmedqa, represent, each with
+the options of `bft.eval.tasks.OPTIONS`; a misspelt one fails), optional
 `baselines` (the methods every BFT method is paired with; default nll, dft, asft, eaft), `evaluate_base: true`
 (the untrained model evaluated alike, as method `base`) and an optional `grpo` section (a `bft grpo` recipe: a
 second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
