@@ -177,8 +177,8 @@ def _eval_common(parser, generation, model_required=True):
 
 def _repetition_penalty(parser):
     parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS["repetition_penalty"],
-                        help="above 1 discourages repeating tokens in greedy generation (1.2 keeps a small model from "
-                             "looping); default 1: plain greedy")
+                        help="above 1 penalises tokens already in the prompt or answer during greedy generation (a "
+                             "common remedy for looping text); default 1: plain greedy")
 
 
 def _dtype(parser):

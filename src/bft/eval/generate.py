@@ -33,7 +33,7 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
     """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
     `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
     `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens already
-    in the prompt or answer by it (and multiplies the negative ones), which keeps a small model from looping."""
+    in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
