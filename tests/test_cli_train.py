@@ -135,6 +135,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
 
     train_killed_in_step(3, [*common, "--output_dir", str(tmp_path / "killed")], monkeypatch)
     assert (tmp_path / "killed" / "checkpoint-2").is_dir() and not (tmp_path / "killed" / "metrics.json").exists()
+    # what the killed run was made with is on disk before it finishes (bft compare checks it before resuming)
+    assert yaml.safe_load((tmp_path / "killed" / "config.yaml").read_text())["learning_rate"] == 1e-3
     assert main(["train", *common, "--output_dir", str(tmp_path / "killed"), "--resume_from_checkpoint", "true"]) == 0
 
     def losses(run):

@@ -35,7 +35,7 @@ def tiny_inputs(tmp_path, demo_records):
     return data, questions
 
 
-def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch, caplog):
+def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monkeypatch, caplog, capsys):
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
@@ -85,6 +85,30 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "bft"]) == 0
     assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["base-seed0", "base-seed1", "bft-seed0",
                                                                             "bft-seed1"]
+
+    # an edited recipe: what was made with other settings fails before anything runs, instead of being reported
+    # under the new settings
+    report = (out / "report.json").read_text()
+    edited = yaml.safe_load(recipe.read_text())
+    edited["train"]["learning_rate"] = 2e-3
+    recipe.write_text(yaml.safe_dump(edited))
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"{out / 'runs' / 'dft-seed0'} was made with other settings" in error
+    assert "learning_rate: 0.001 there, 0.002 in the recipe" in error
+    edited["train"]["learning_rate"] = 1e-3
+    edited["evaluations"][0]["limit"] = 2
+    recipe.write_text(yaml.safe_dump(edited))
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"{out / 'evals' / 'base' / 'mcq-mcq'} was made with other settings" in error
+    assert "limit: None there, 2 in the recipe" in error
+    assert (out / "report.json").read_text() == report and len(evaluated) == 1
+    # the record beside each evaluation's results names the model too (so another base model is not reused)
+    assert yaml.safe_load((out / "evals" / "base" / "mcq-mcq" / "evaluation.yaml").read_text()) == {
+        "model": tiny_model, "data": str(questions), "task": "mcq"}
+    assert yaml.safe_load((out / "evals" / "bft-seed1" / "mcq-mcq" / "evaluation.yaml").read_text())["model"] == \
+        "bft-seed1"
 
 
 def test_bad_recipe(tmp_path, capsys):
@@ -247,6 +271,19 @@ def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):
     assert len(calls) == 1
 
 
+def test_a_killed_run_made_with_other_settings_is_not_resumed(tmp_path):
+    run_dir = tmp_path / "runs" / "bft-seed0"
+    (run_dir / "checkpoint-20").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"learning_rate": 1e-4, "seed": 0, "output_dir": "/moved"}))
+    compare._check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
+    with pytest.raises(compare.InputError, match=r"\(bft_gamma: None there, 0.5 in the recipe; learning_rate: 0.0001 "
+                                                 r"there, 5e-05 in the recipe\)"):
+        compare._check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})
+    # a folder with nothing to reuse starts afresh, whatever its config.yaml says
+    (run_dir / "checkpoint-20").rmdir()
+    compare._check_run(run_dir, {"learning_rate": 5e-5})
+
+
 def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, monkeypatch):
     evaluated = []
 
@@ -258,8 +295,8 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
     monkeypatch.setattr(compare, "_evaluate", evaluate)
     evaluation = {"task": "go-naming", "name": "go"}
     (tmp_path / "results.json").write_text(json.dumps({"semantic_similarity_mean": 0.3}))  # an older results file
-    assert compare._evaluate_once("run", tmp_path, evaluation)["distinct_name_share"] == 0.5
-    assert compare._evaluate_once("run", tmp_path, evaluation)["semantic_similarity_mean"] == 0.5
+    assert compare._evaluate_once("run", tmp_path, evaluation, "run")["distinct_name_share"] == 0.5
+    assert compare._evaluate_once("run", tmp_path, evaluation, "run")["semantic_similarity_mean"] == 0.5
     assert evaluated == ["run"]  # complete results are read back, not evaluated again
 
 

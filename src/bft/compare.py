@@ -18,7 +18,9 @@ evaluation's table also shows the NCBI summaries' and bare symbols' GGI scores o
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
 after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
-stopped. Under `accelerate launch` every process trains; the main process evaluates and writes the report.
+stopped. A run or evaluation made with other settings than the recipe's (its config.yaml, or the `evaluation.yaml`
+beside its results) stops the comparison before anything runs: its numbers would be reported under the new ones.
+Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
 import json
@@ -53,6 +55,10 @@ TASK_METRICS = {
     "pubmedqa": ("accuracy", "macro_f1"),
     "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
 }
+# The file beside an evaluation's results that says what made them (checked before they are reused)
+EVALUATION_RECORD = "evaluation.yaml"
+# Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
+NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
 # `bft represent`'s embeddings that no model wrote, scored on the same genes and pairs as each model's profiles
 REFERENCE_EMBEDDINGS = ("NCBI summary", "gene symbol")
 
@@ -119,35 +125,33 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     found = methods(recipe)
     _check_settings(recipe, found, config_path, output)
     chosen = found if only is None else select_methods(found, only, config_path)
+    seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
+    plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
+    _check_what_is_reused(recipe, output, plan)  # before PartialState: parsing settings resets accelerate's state
     state = PartialState()
     if "build" in recipe and state.is_main_process:
         builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
         for build in builds:
             _build_data(build)
     state.wait_for_everyone()
-    seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     if state.is_main_process:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = _base_runs(state, recipe, output, seeds) if recipe.get("evaluate_base") else {}
-    plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
     for number, (method, settings, seed) in enumerate(plan, 1):
         name = f"{method}-seed{seed}"
         logger.info("run %d of %d: %s", number, len(plan), name)
         run_dir = output / "runs" / name
-        overrides = {**settings, "seed": seed}
-        if "init_from" in overrides:  # continue from another method's run of the same seed (e.g. after SFT)
-            overrides["model_name_or_path"] = str(output / "runs" / f"{overrides.pop('init_from')}-seed{seed}")
-        _train_once(recipe["train"], run_dir, overrides)
+        _train_once(run_dir, _training_fields(recipe, output, settings, seed))
         _drop_checkpoints(state, run_dir, recipe)
-        scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
+        scores, items = _evaluations(state, run_dir, name, output / "evals" / name, recipe)
         runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                       "run_dir": str(run_dir), "scores": scores, "item_scores": items}
         if "grpo" in recipe:
             second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
             second_dir = output / "runs" / second
-            _grpo_once(recipe["grpo"], second_dir, {"model_name_or_path": str(run_dir), "seed": seed})
+            _grpo_once(second_dir, _grpo_fields(recipe, run_dir, seed))
             _drop_checkpoints(state, second_dir, recipe)
-            scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
+            scores, items = _evaluations(state, second_dir, second, output / "evals" / second, recipe)
             runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
                             "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
                             "item_scores": items}
@@ -159,7 +163,8 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
     """The untrained model evaluated once, as method `base` with the same scores at every seed: where every loss
     starts from, so the report shows what each one gained and what it forgot."""
-    scores, items = _evaluations(state, recipe["train"]["model_name_or_path"], output / "evals" / BASE, recipe)
+    model = recipe["train"]["model_name_or_path"]
+    scores, items = _evaluations(state, model, model, output / "evals" / BASE, recipe)
     return {f"{BASE}-seed{seed}": {"method": BASE, "loss_type": BASE, "seed": seed, "run_dir": None,
                                     "scores": scores, "item_scores": items} for seed in seeds}
 
@@ -183,14 +188,14 @@ def _check_settings(recipe: dict, found: dict[str, dict], path, output: Path) ->
             raise InputError(f"{path}: grpo: {error}") from None
 
 
-def _evaluations(state, model: Path | str, evals: Path, recipe: dict) -> tuple[dict, dict]:
-    """(scores, item scores) of every evaluation of one model (a run's folder or a model name), computed on the main
-    process only."""
+def _evaluations(state, model: Path | str, label: str, evals: Path, recipe: dict) -> tuple[dict, dict]:
+    """(scores, item scores) of every evaluation of one model (a run's folder, `label` its run name, or a model name),
+    computed on the main process only."""
     scores, items = {}, {}
     if state.is_main_process:
         for evaluation in recipe.get("evaluations", []):
             key = task_key(evaluation)
-            scores[key] = _evaluate_once(model, evals / key, evaluation)
+            scores[key] = _evaluate_once(model, evals / key, evaluation, label)
             items[key] = _item_scores(evals / key, evaluation["task"])
     state.wait_for_everyone()
     return scores, items
@@ -233,16 +238,28 @@ def task_key(evaluation: dict) -> str:
     return evaluation["task"] + (f"-{Path(data).parent.name}" if evaluation["task"] == "mcq" and data else "")
 
 
-def _train_once(train: dict, run_dir: Path, overrides: dict) -> None:
+def _training_fields(recipe: dict, output: Path, settings: dict, seed: int) -> dict:
+    """One run's training settings: the recipe's, the method's and the seed."""
+    fields = {**recipe["train"], **settings, "seed": seed}
+    if "init_from" in fields:  # continue from another method's run of the same seed (e.g. after SFT)
+        fields["model_name_or_path"] = str(output / "runs" / f"{fields.pop('init_from')}-seed{seed}")
+    return fields
+
+
+def _grpo_fields(recipe: dict, first_stage: Path, seed: int) -> dict:
+    return {**recipe["grpo"], "model_name_or_path": str(first_stage), "seed": seed}
+
+
+def _train_once(run_dir: Path, fields: dict) -> None:
     from bft.train import run_training, train_arguments
 
-    _run_once(run_dir, {**train, **overrides}, lambda fields: run_training(*train_arguments(fields)))
+    _run_once(run_dir, fields, lambda fields: run_training(*train_arguments(fields)))
 
 
-def _grpo_once(grpo: dict, run_dir: Path, overrides: dict) -> None:
+def _grpo_once(run_dir: Path, fields: dict) -> None:
     from bft.grpo import grpo_arguments, run_grpo
 
-    _run_once(run_dir, {**grpo, **overrides}, lambda fields: run_grpo(*grpo_arguments(fields)))
+    _run_once(run_dir, fields, lambda fields: run_grpo(*grpo_arguments(fields)))
 
 
 def _run_once(run_dir: Path, fields: dict, run) -> None:
@@ -269,14 +286,18 @@ def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
         logger.info("removed %s (the run is finished; keep_checkpoints: true keeps them)", checkpoint)
 
 
-def _evaluate_once(model: Path | str, out: Path, evaluation: dict) -> dict:
+def _evaluate_once(model: Path | str, out: Path, evaluation: dict, label: str) -> dict:
     """Scores of one evaluation of one model (read back from its results when they already exist and hold every
-    metric the report tabulates; results written before a metric existed are evaluated again)."""
-    results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
+    metric the report tabulates; results written before a metric existed are evaluated again). The evaluation's
+    record (`EVALUATION_RECORD`: the model's label and the recipe's options) is written beside its results."""
+    results_file = _results_file(out, evaluation)
     results = json.loads(results_file.read_text()) if results_file.exists() else None
     if results is None or not _has_every_metric(results, evaluation["task"]):
         _evaluate(str(model), out, evaluation)
         results = json.loads(results_file.read_text())
+        _write_record(out, label, evaluation)
+    elif not (out / EVALUATION_RECORD).exists():  # written before records were kept: what it was made with is unknown
+        _write_record(out, label, evaluation)
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
@@ -299,6 +320,70 @@ def _reference_scores(evals: Path, recipe: dict) -> dict:
                                           "ci_high": ggi[label][f"{metric}_ci_high"]} for metric in ("auroc", "auprc")}
                 for label in REFERENCE_EMBEDDINGS if label in ggi}
     return references
+
+
+def _results_file(out: Path, evaluation: dict) -> Path:
+    return out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
+
+
+def _evaluation_record(label: str, evaluation: dict) -> dict:
+    """What made an evaluation's results: the model (a run's name, or the untrained model's name) and the options the
+    recipe gave."""
+    return {"model": label, **{key: value for key, value in evaluation.items()
+                               if key not in ("task", "name") and value is not None}, "task": evaluation["task"]}
+
+
+def _write_record(out: Path, label: str, evaluation: dict) -> None:
+    write_text_atomic(out / EVALUATION_RECORD, yaml.safe_dump(_evaluation_record(label, evaluation), sort_keys=False))
+
+
+def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
+    """Fail, before anything runs, when a run or evaluation that this comparison would reuse or resume was made with
+    other settings than the recipe's (say the recipe's learning rate or an evaluation's limit was edited since):
+    its numbers would otherwise stand in the report under the recipe's settings."""
+    from bft.grpo import grpo_arguments
+    from bft.train import resolved_recipe, train_arguments
+
+    evaluated = {}  # label -> evaluation folder
+    if recipe.get("evaluate_base"):
+        evaluated[recipe["train"]["model_name_or_path"]] = output / "evals" / BASE
+    for method, settings, seed in plan:
+        name = f"{method}-seed{seed}"
+        fields = _training_fields(recipe, output, settings, seed)
+        # a run started from another of this comparison's runs: that run's own settings are checked
+        ignore = ("model_name_or_path",) if "init_from" in settings else ()
+        _check_run(output / "runs" / name, resolved_recipe(*train_arguments(fields)), ignore)
+        evaluated[name] = output / "evals" / name
+        if "grpo" in recipe:
+            second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
+            fields = _grpo_fields(recipe, output / "runs" / name, seed)
+            _check_run(output / "runs" / second, resolved_recipe(*grpo_arguments(fields)), ("model_name_or_path",))
+            evaluated[second] = output / "evals" / second
+    for label, evals in evaluated.items():
+        for evaluation in recipe.get("evaluations", []):
+            out = evals / task_key(evaluation)
+            if _results_file(out, evaluation).exists() and (out / EVALUATION_RECORD).exists():
+                recorded = yaml.safe_load((out / EVALUATION_RECORD).read_text())
+                _fail_if_different(out, recorded, _evaluation_record(label, evaluation), "evaluate it again")
+
+
+def _check_run(run_dir: Path, requested: dict, ignore=()) -> None:
+    """Compare a finished or checkpointed run's config.yaml with the settings the recipe asks for now."""
+    reused = (run_dir / "metrics.json").exists() or any(run_dir.glob("checkpoint-*"))
+    if reused and (run_dir / "config.yaml").exists():
+        recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+        ignore = (*NOT_SETTINGS, *ignore)
+        _fail_if_different(run_dir, {key: value for key, value in recorded.items() if key not in ignore},
+                           {key: value for key, value in requested.items() if key not in ignore}, "train it again")
+
+
+def _fail_if_different(path: Path, recorded: dict, requested: dict, redo: str) -> None:
+    different = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
+    if different:
+        details = "; ".join(f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} in the recipe"
+                            for key in different)
+        raise InputError(f"{path} was made with other settings than the recipe's ({details}), and this comparison "
+                         f"would reuse it. Give another --output, or delete {path} to {redo}")
 
 
 def _has_every_metric(results: dict, task: str) -> bool:

@@ -2,11 +2,11 @@
 
 The model is a `bft train` run folder (a LoRA adapter is merged into its base first), a model name, or the embedded
 default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder holds
-the model (or a new LoRA adapter), `config.yaml`, `log_history.json`, `reward.png` and, written last,
-`metrics.json` (reward mean and spread, KL to the starting model and completion length at the end).
+the model (or a new LoRA adapter), `config.yaml` (written when training starts), `log_history.json`, `reward.png`
+and, written last, `metrics.json` (reward mean and spread, KL to the starting model and completion length at the
+end).
 """
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.rewards import REWARDS
-from bft.train import recipe_fields, resume_argument
+from bft.train import resolved_recipe, resume_argument
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -150,6 +150,8 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     if (output_dir / "metrics.json").exists() and not script_args.overwrite:
         raise InputError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
     (output_dir / "metrics.json").unlink(missing_ok=True)
+    # before the trainer: the defaults it compares with are a fresh config, which resets accelerate's state
+    resolved = resolved_recipe(script_args, config, model_args)
     names = script_args.rewards or [next(iter(REWARDS[script_args.task]))]
     model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",
                                   model_args.model_revision, model_args.attn_implementation)
@@ -158,12 +160,12 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
                           train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))
     use_token_head(trainer)
+    if trainer.is_world_process_zero():
+        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         history = trainer.state.log_history
-        recipe = {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
-        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(recipe, sort_keys=False))
         write_json_atomic(output_dir / "log_history.json", history)
         plot_rewards(history, output_dir / "reward.png")
         last = next((row for row in reversed(history) if "reward" in row), {})

@@ -1,8 +1,8 @@
 """`bft train`: one fine-tuning run (SFT, DFT or BFT; full or LoRA) from a YAML recipe and command-line overrides.
 
-A run folder holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe: rerun it with
-`bft train --config RUN/config.yaml`), `log_history.json`, `loss.png` and, written last, `metrics.json`. A folder
-without `metrics.json` is not a finished run.
+A run folder holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe, written when
+training starts: rerun it with `bft train --config RUN/config.yaml`), `log_history.json`, `loss.png` and, written
+last, `metrics.json`. A folder without `metrics.json` is not a finished run.
 """
 
 import dataclasses
@@ -82,6 +82,8 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
                              "--output_dir")
     (output_dir / "metrics.json").unlink(missing_ok=True)
 
+    # before the trainer: the defaults it compares with are a fresh config, which resets accelerate's state
+    resolved = resolved_recipe(script_args, config, model_args)
     model, tokenizer = _load_model_and_tokenizer(model_args, config)
     trainer = BFTTrainer(
         model=model,
@@ -91,6 +93,8 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    if trainer.is_world_process_zero():
+        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if script_args.track_sample_weights:
         from bft.weight_tracking import SampleWeightTracker
 
@@ -128,8 +132,6 @@ def resume_argument(value):
 
 def _write_run_files(output_dir, trainer, result, script_args, config, model_args):
     history = trainer.state.log_history
-    resolved = {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
-    write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     write_json_atomic(output_dir / "log_history.json", history)
     plot_training(history, output_dir / "loss.png")
     if (output_dir / "sample_weights.json").exists():
@@ -153,6 +155,12 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
                 metrics[f"{name}_{stat}"] = logged[-1]
     write_json_atomic(output_dir / "metrics.json", metrics)
     logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
+
+
+def resolved_recipe(script_args, config, model_args) -> dict:
+    """What a run's config.yaml holds: every field of the script's arguments, and the settings that differ from their
+    defaults."""
+    return {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
 
 
 def recipe_fields(instance) -> dict:
