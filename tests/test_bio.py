@@ -10,7 +10,7 @@ from bft.bio.embed import embed_file, load_embeddings, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
 from bft.bio.represent import represented_genes
 from bft.cli import main
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, build_tiny_model, needs_shared_data
 
 GENES = ["TP53", "BRCA1", "EGFR", "MYC", "CDK1"]
 
@@ -49,6 +49,27 @@ def test_profile_resumes_after_an_interruption(tiny_model, tmp_path, monkeypatch
     rows = read_rows(out)
     assert [r["id"] for r in rows] == GENES and all(isinstance(r["text"], str) for r in rows)
     assert len(generated) == 3 and all(g in p for g, p in zip(GENES[2:], generated))  # only the missing genes
+
+
+def test_profiles_of_another_model_or_setting_are_not_mixed_into_one_file(tiny_model, tmp_path, capsys):
+    genes = tmp_path / "genes.txt"
+    genes.write_text("\n".join(GENES) + "\n")
+    out = tmp_path / "profiles.jsonl"
+    common = ["profile", "--genes", str(genes), "--output", str(out), "--max-new-tokens", "4"]
+    genes.write_text("\n".join(GENES[:2]) + "\n")
+    assert main([*common, "--model", tiny_model]) == 0
+    written = out.read_text()
+    assert read_rows(out)[0]["written_by"]["max_new_tokens"] == 4
+    genes.write_text("\n".join(GENES) + "\n")  # more genes, asked of another model or with another length
+    for other in (["--model", str(build_tiny_model(tmp_path / "other", seed=1))],
+                  ["--model", tiny_model, "--max-new-tokens", "8"]):
+        assert main([*common, *other]) == 2
+        error = capsys.readouterr().err
+        assert f"{out}:1: written by another model or setting" in error
+        assert ("'model'" in error) != ("'max_new_tokens'" in error)
+        assert out.read_text() == written
+    assert main([*common, "--model", tiny_model]) == 0  # the same model and settings carry on
+    assert [r["id"] for r in read_rows(out)] == GENES
 
 
 def test_gene_list_formats_and_errors(tmp_path):
@@ -168,6 +189,11 @@ def test_represent_end_to_end(tiny_model, tmp_path):
     assert len(n_tests) == 1 and n_tests.pop() > 20  # exactly the same pairs for the three texts
     assert "| NCBI summary |" in (out / "summary.md").read_text()
     assert 0 <= summary["profile_quality"]["looping_share"] <= 1
+    # --overwrite replaces the results and the profiles: none is reused from the earlier model or setting
+    assert main(["represent", "--model", tiny_model, "--output", str(out), "--data-dir", str(SHARED_DATA),
+                 "--limit-genes", "700", "--max-new-tokens", "4", "--batch-size", "32", "--overwrite"]) == 0
+    profiling = json.loads((out / "summary.json").read_text())["profiling"]
+    assert profiling["already_done"] == 0 and profiling["written"] == 700
 
 
 def test_external_embeddings_load_like_bft_embed(tmp_path):

@@ -2,12 +2,13 @@
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bft import compare
+from bft import compare, reuse
 from bft.cli import main
 from bft.report import paired_difference, t_interval
 
@@ -86,29 +87,29 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["base-seed0", "base-seed1", "bft-seed0",
                                                                             "bft-seed1"]
 
-    # an edited recipe: what was made with other settings fails before anything runs, instead of being reported
-    # under the new settings
+    # each evaluation's record says what made it: the model (a run by its name and fingerprint) and the options
+    assert yaml.safe_load((out / "evals" / "base" / "mcq-mcq" / "evaluation.yaml").read_text()) == {
+        "model": tiny_model, "data": str(questions), "task": "mcq"}
+    assert yaml.safe_load((out / "evals" / "bft-seed1" / "mcq-mcq" / "evaluation.yaml").read_text()) == {
+        "model": "bft-seed1", "run": reuse.fingerprint(out / "runs" / "bft-seed1"), "data": str(questions),
+        "task": "mcq"}
+    # an edited recipe: a run trained otherwise fails before anything runs, instead of being reported under the new
+    # settings; evaluations made with other options are evaluated again
     report = (out / "report.json").read_text()
     edited = yaml.safe_load(recipe.read_text())
     edited["train"]["learning_rate"] = 2e-3
     recipe.write_text(yaml.safe_dump(edited))
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 2
     error = capsys.readouterr().err
-    assert f"{out / 'runs' / 'dft-seed0'} was made with other settings" in error
-    assert "learning_rate: 0.001 there, 0.002 in the recipe" in error
+    assert f"{out / 'runs' / 'dft-seed0'} was trained with other settings than the recipe's (learning_rate: 0.001 " \
+           "there, 0.002 in the recipe)" in error
+    assert (out / "report.json").read_text() == report and len(evaluated) == 1
     edited["train"]["learning_rate"] = 1e-3
     edited["evaluations"][0]["limit"] = 2
     recipe.write_text(yaml.safe_dump(edited))
-    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 2
-    error = capsys.readouterr().err
-    assert f"{out / 'evals' / 'base' / 'mcq-mcq'} was made with other settings" in error
-    assert "limit: None there, 2 in the recipe" in error
-    assert (out / "report.json").read_text() == report and len(evaluated) == 1
-    # the record beside each evaluation's results names the model too (so another base model is not reused)
-    assert yaml.safe_load((out / "evals" / "base" / "mcq-mcq" / "evaluation.yaml").read_text()) == {
-        "model": tiny_model, "data": str(questions), "task": "mcq"}
-    assert yaml.safe_load((out / "evals" / "bft-seed1" / "mcq-mcq" / "evaluation.yaml").read_text())["model"] == \
-        "bft-seed1"
+    assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "bft"]) == 0
+    assert len(evaluated) == 1 + 3  # base and the two bft runs
+    assert json.loads((out / "evals" / "bft-seed0" / "mcq-mcq" / "results.json").read_text())["n"] == 2
 
 
 def test_bad_recipe(tmp_path, capsys):
@@ -143,7 +144,7 @@ def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, mon
     assert not (tmp_path / "o" / "runs").exists()
 
 
-def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch):
+def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch, capsys):
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
@@ -169,9 +170,10 @@ def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_
     assert table["changes"]["bft"]["mean"] == pytest.approx(sum(change) / 2)
     assert "change by GRPO: bft - dft" in (out / "report.md").read_text()
 
-    # resume: a lost GRPO run is redone from its first stage, nothing else
+    # resume: a lost GRPO run is redone from its first stage, nothing else, and the new run evaluated again
     (out / "runs" / "bft+grpo-seed1" / "metrics.json").unlink()
-    (out / "evals" / "bft+grpo-seed1" / "mcq-mcq" / "results.json").unlink()
+    evaluated, real_evaluate = [], compare._evaluate
+    monkeypatch.setattr(compare, "_evaluate", lambda *a: evaluated.append(Path(a[1])) or real_evaluate(*a))
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
     import bft.grpo
 
@@ -180,6 +182,16 @@ def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
     assert [Path(d).name for d in redone] == ["bft+grpo-seed1"]
     assert (out / "runs" / "bft+grpo-seed1" / "metrics.json").exists()
+    record = yaml.safe_load((out / "evals" / "bft+grpo-seed1" / "mcq-mcq" / "evaluation.yaml").read_text())
+    assert record["run"] == reuse.fingerprint(out / "runs" / "bft+grpo-seed1")
+    assert evaluated == [out / "evals" / "bft+grpo-seed1" / "mcq-mcq"]
+    # a first stage to be trained again: its GRPO stage, trained from the old one, is not reused
+    shutil.rmtree(out / "runs" / "dft-seed0")
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"{out / 'runs' / 'dft+grpo-seed0'} was trained from {out / 'runs' / 'dft-seed0'}, which is to be " \
+           "trained again" in error
+    assert redone == [redone[0]]
 
 
 @pytest.mark.slow
@@ -275,13 +287,50 @@ def test_a_killed_run_made_with_other_settings_is_not_resumed(tmp_path):
     run_dir = tmp_path / "runs" / "bft-seed0"
     (run_dir / "checkpoint-20").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"learning_rate": 1e-4, "seed": 0, "output_dir": "/moved"}))
-    compare._check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
+    reuse.check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
     with pytest.raises(compare.InputError, match=r"\(bft_gamma: None there, 0.5 in the recipe; learning_rate: 0.0001 "
                                                  r"there, 5e-05 in the recipe\)"):
-        compare._check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})
+        reuse.check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})
     # a folder with nothing to reuse starts afresh, whatever its config.yaml says
     (run_dir / "checkpoint-20").rmdir()
-    compare._check_run(run_dir, {"learning_rate": 5e-5})
+    reuse.check_run(run_dir, {"learning_rate": 5e-5})
+
+
+def test_a_run_started_from_another_training_of_its_start_is_not_reused(tmp_path):
+    start, run_dir = tmp_path / "nll-1ep-seed0", tmp_path / "bft-after-sft-seed0"
+    start.mkdir()
+    (start / "metrics.json").write_text('{"train_runtime": 1.0}')
+    reuse.record_start(run_dir, start)
+    (run_dir / "metrics.json").write_text("{}")
+    reuse.check_run(run_dir, {}, start)  # the same training of its start: reused
+    (start / "metrics.json").write_text('{"train_runtime": 2.0}')  # its start trained again since
+    with pytest.raises(compare.InputError, match="as it was before it was trained again"):
+        reuse.check_run(run_dir, {}, start)
+
+
+def test_an_evaluation_made_otherwise_is_evaluated_again(tmp_path, monkeypatch):
+    out, evaluation = tmp_path / "go", {"task": "go-naming", "limit": 5}
+    evaluated = []
+
+    def evaluate(model, folder, evaluation):
+        evaluated.append(model)
+        assert not (folder / "profiles.jsonl").exists()  # nothing of the earlier model is resumed
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(dict.fromkeys(compare.TASK_METRICS["go-naming"], 0.5)))
+
+    monkeypatch.setattr(compare, "_evaluate", evaluate)
+    first = reuse.evaluation_record({"model": "bft-seed0", "run": "aaa"}, evaluation)
+    compare._evaluate_once("runs/bft-seed0", out, evaluation, first)
+    compare._evaluate_once("runs/bft-seed0", out, evaluation, first)
+    assert evaluated == ["runs/bft-seed0"]  # the same: read back
+    (out / "profiles.jsonl").write_text("{}\n")
+    retrained = reuse.evaluation_record({"model": "bft-seed0", "run": "bbb"}, evaluation)
+    compare._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
+    assert len(evaluated) == 2 and reuse.read_evaluation_record(out) == retrained
+    # results written before records were kept are taken as the recipe's
+    (out / "evaluation.yaml").unlink()
+    compare._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
+    assert len(evaluated) == 2 and reuse.read_evaluation_record(out) == retrained
 
 
 def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, monkeypatch):
@@ -295,8 +344,10 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
     monkeypatch.setattr(compare, "_evaluate", evaluate)
     evaluation = {"task": "go-naming", "name": "go"}
     (tmp_path / "results.json").write_text(json.dumps({"semantic_similarity_mean": 0.3}))  # an older results file
-    assert compare._evaluate_once("run", tmp_path, evaluation, "run")["distinct_name_share"] == 0.5
-    assert compare._evaluate_once("run", tmp_path, evaluation, "run")["semantic_similarity_mean"] == 0.5
+    record = reuse.evaluation_record({"model": "run"}, evaluation)
+    reuse.write_evaluation_record(tmp_path, record)
+    assert compare._evaluate_once("run", tmp_path, evaluation, record)["distinct_name_share"] == 0.5
+    assert compare._evaluate_once("run", tmp_path, evaluation, record)["semantic_similarity_mean"] == 0.5
     assert evaluated == ["run"]  # complete results are read back, not evaluated again
 
 

@@ -345,14 +345,16 @@ def _inspect(args):
 
 
 def _profile(args):
-    from bft.bio.profiles import read_done, read_gene_list, write_profiles
+    from bft.bio.profiles import read_done, read_gene_list, write_profiles, writer
     from bft.models import load_for_eval
 
     genes = read_gene_list(args.genes)
-    read_done(args.output)  # a wrong --output file fails now, not after the model loads
+    # a wrong --output file, or one written by another model or setting, fails now, not after the model loads
+    read_done(args.output, writer(args.model, args.template, args.max_new_tokens, args.repetition_penalty))
     model, tokenizer = load_for_eval(args.model, args.dtype)
-    return write_profiles(model, tokenizer, genes, args.output, template=args.template, batch_size=args.batch_size,
-                          max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty)
+    return write_profiles(model, tokenizer, genes, args.output, model_name=args.model, template=args.template,
+                          batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                          repetition_penalty=args.repetition_penalty)
 
 
 def _embed(args):
@@ -374,6 +376,8 @@ def _downstream(args):
 def _represent(args):
     from bft.bio.represent import represent
 
+    if args.overwrite:  # the results are replaced, and so are the profiles they were made from
+        (Path(args.output) / "profiles.jsonl").unlink(missing_ok=True)
     return represent(args.model, args.output, data_folder=data_dir(args.data_dir), limit_genes=args.limit_genes,
                      encoder=args.encoder, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                      repetition_penalty=args.repetition_penalty, dtype=args.dtype)

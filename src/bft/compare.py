@@ -18,8 +18,7 @@ evaluation's table also shows the NCBI summaries' and bare symbols' GGI scores o
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
 after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
-stopped. A run or evaluation made with other settings than the recipe's (its config.yaml, or the `evaluation.yaml`
-beside its results) stops the comparison before anything runs: its numbers would be reported under the new ones.
+stopped; what was made otherwise than the recipe now asks is not reused (`bft.reuse`).
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from bft import reuse
 from bft.errors import InputError
 from bft.eval.tasks import check_options, evaluate
 from bft.files import write_text_atomic
@@ -55,10 +55,6 @@ TASK_METRICS = {
     "pubmedqa": ("accuracy", "macro_f1"),
     "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
 }
-# The file beside an evaluation's results that says what made them (checked before they are reused)
-EVALUATION_RECORD = "evaluation.yaml"
-# Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
-NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
 # `bft represent`'s embeddings that no model wrote, scored on the same genes and pairs as each model's profiles
 REFERENCE_EMBEDDINGS = ("NCBI summary", "gene symbol")
 
@@ -141,17 +137,21 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
         name = f"{method}-seed{seed}"
         logger.info("run %d of %d: %s", number, len(plan), name)
         run_dir = output / "runs" / name
+        if "init_from" in settings and state.is_main_process:
+            reuse.record_start(run_dir, output / "runs" / f"{settings['init_from']}-seed{seed}")
         _train_once(run_dir, _training_fields(recipe, output, settings, seed))
         _drop_checkpoints(state, run_dir, recipe)
-        scores, items = _evaluations(state, run_dir, name, output / "evals" / name, recipe)
+        scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
         runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                       "run_dir": str(run_dir), "scores": scores, "item_scores": items}
         if "grpo" in recipe:
             second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
             second_dir = output / "runs" / second
+            if state.is_main_process:
+                reuse.record_start(second_dir, run_dir)
             _grpo_once(second_dir, _grpo_fields(recipe, run_dir, seed))
             _drop_checkpoints(state, second_dir, recipe)
-            scores, items = _evaluations(state, second_dir, second, output / "evals" / second, recipe)
+            scores, items = _evaluations(state, second_dir, output / "evals" / second, recipe)
             runs[second] = {"method": method + GRPO_SUFFIX, "loss_type": settings["loss_type"], "seed": seed,
                             "stage": 2, "first_stage": name, "run_dir": str(second_dir), "scores": scores,
                             "item_scores": items}
@@ -163,8 +163,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
     """The untrained model evaluated once, as method `base` with the same scores at every seed: where every loss
     starts from, so the report shows what each one gained and what it forgot."""
-    model = recipe["train"]["model_name_or_path"]
-    scores, items = _evaluations(state, model, model, output / "evals" / BASE, recipe)
+    scores, items = _evaluations(state, recipe["train"]["model_name_or_path"], output / "evals" / BASE, recipe)
     return {f"{BASE}-seed{seed}": {"method": BASE, "loss_type": BASE, "seed": seed, "run_dir": None,
                                     "scores": scores, "item_scores": items} for seed in seeds}
 
@@ -188,14 +187,15 @@ def _check_settings(recipe: dict, found: dict[str, dict], path, output: Path) ->
             raise InputError(f"{path}: grpo: {error}") from None
 
 
-def _evaluations(state, model: Path | str, label: str, evals: Path, recipe: dict) -> tuple[dict, dict]:
-    """(scores, item scores) of every evaluation of one model (a run's folder, `label` its run name, or a model name),
-    computed on the main process only."""
+def _evaluations(state, model: Path | str, evals: Path, recipe: dict) -> tuple[dict, dict]:
+    """(scores, item scores) of every evaluation of one model (a run's folder or a model name), computed on the main
+    process only."""
     scores, items = {}, {}
     if state.is_main_process:
+        made_by = {"model": model} if isinstance(model, str) else {"model": model.name, "run": reuse.fingerprint(model)}
         for evaluation in recipe.get("evaluations", []):
             key = task_key(evaluation)
-            scores[key] = _evaluate_once(model, evals / key, evaluation, label)
+            scores[key] = _evaluate_once(model, evals / key, evaluation, reuse.evaluation_record(made_by, evaluation))
             items[key] = _item_scores(evals / key, evaluation["task"])
     state.wait_for_everyone()
     return scores, items
@@ -286,18 +286,23 @@ def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
         logger.info("removed %s (the run is finished; keep_checkpoints: true keeps them)", checkpoint)
 
 
-def _evaluate_once(model: Path | str, out: Path, evaluation: dict, label: str) -> dict:
-    """Scores of one evaluation of one model (read back from its results when they already exist and hold every
-    metric the report tabulates; results written before a metric existed are evaluated again). The evaluation's
-    record (`EVALUATION_RECORD`: the model's label and the recipe's options) is written beside its results."""
-    results_file = _results_file(out, evaluation)
+def _evaluate_once(model: Path | str, out: Path, evaluation: dict, record: dict) -> dict:
+    """Scores of one evaluation of one model. Its results are read back when they hold every metric the report
+    tabulates and their record (`bft.reuse`) is `record`; results made otherwise (another training of the run,
+    other options) are removed and evaluated again, and so are results written before a metric existed."""
+    results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
     results = json.loads(results_file.read_text()) if results_file.exists() else None
-    if results is None or not _has_every_metric(results, evaluation["task"]):
+    recorded = reuse.read_evaluation_record(out)
+    if results is not None and recorded is None:  # written before records were kept: taken as the recipe's
+        reuse.write_evaluation_record(out, recorded := record)
+    if results is None or recorded != record or not _has_every_metric(results, evaluation["task"]):
+        if out.exists() and recorded != record:
+            logger.info("evaluating %s again: it was made otherwise (%s)", out,
+                        reuse.differences(recorded or {}, record))
+            shutil.rmtree(out)
+        reuse.write_evaluation_record(out, record)  # first: a killed evaluation is resumed only by the same model
         _evaluate(str(model), out, evaluation)
         results = json.loads(results_file.read_text())
-        _write_record(out, label, evaluation)
-    elif not (out / EVALUATION_RECORD).exists():  # written before records were kept: what it was made with is unknown
-        _write_record(out, label, evaluation)
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
@@ -322,68 +327,20 @@ def _reference_scores(evals: Path, recipe: dict) -> dict:
     return references
 
 
-def _results_file(out: Path, evaluation: dict) -> Path:
-    return out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-
-
-def _evaluation_record(label: str, evaluation: dict) -> dict:
-    """What made an evaluation's results: the model (a run's name, or the untrained model's name) and the options the
-    recipe gave."""
-    return {"model": label, **{key: value for key, value in evaluation.items()
-                               if key not in ("task", "name") and value is not None}, "task": evaluation["task"]}
-
-
-def _write_record(out: Path, label: str, evaluation: dict) -> None:
-    write_text_atomic(out / EVALUATION_RECORD, yaml.safe_dump(_evaluation_record(label, evaluation), sort_keys=False))
-
-
 def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
-    """Fail, before anything runs, when a run or evaluation that this comparison would reuse or resume was made with
-    other settings than the recipe's (say the recipe's learning rate or an evaluation's limit was edited since):
-    its numbers would otherwise stand in the report under the recipe's settings."""
+    """Fail, before anything runs, when a run that this comparison would reuse or resume was made otherwise than the
+    recipe asks (`bft.reuse`)."""
     from bft.grpo import grpo_arguments
     from bft.train import resolved_recipe, train_arguments
 
-    evaluated = {}  # label -> evaluation folder
-    if recipe.get("evaluate_base"):
-        evaluated[recipe["train"]["model_name_or_path"]] = output / "evals" / BASE
     for method, settings, seed in plan:
-        name = f"{method}-seed{seed}"
+        run_dir = output / "runs" / f"{method}-seed{seed}"
+        start = output / "runs" / f"{settings['init_from']}-seed{seed}" if "init_from" in settings else None
         fields = _training_fields(recipe, output, settings, seed)
-        # a run started from another of this comparison's runs: that run's own settings are checked
-        ignore = ("model_name_or_path",) if "init_from" in settings else ()
-        _check_run(output / "runs" / name, resolved_recipe(*train_arguments(fields)), ignore)
-        evaluated[name] = output / "evals" / name
+        reuse.check_run(run_dir, resolved_recipe(*train_arguments(fields)), start)
         if "grpo" in recipe:
-            second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
-            fields = _grpo_fields(recipe, output / "runs" / name, seed)
-            _check_run(output / "runs" / second, resolved_recipe(*grpo_arguments(fields)), ("model_name_or_path",))
-            evaluated[second] = output / "evals" / second
-    for label, evals in evaluated.items():
-        for evaluation in recipe.get("evaluations", []):
-            out = evals / task_key(evaluation)
-            if _results_file(out, evaluation).exists() and (out / EVALUATION_RECORD).exists():
-                recorded = yaml.safe_load((out / EVALUATION_RECORD).read_text())
-                _fail_if_different(out, recorded, _evaluation_record(label, evaluation), "evaluate it again")
-
-
-def _check_run(run_dir: Path, requested: dict, ignore=()) -> None:
-    """Compare a finished or checkpointed run's config.yaml with the settings the recipe asks for now."""
-    reused = (run_dir / "metrics.json").exists() or any(run_dir.glob("checkpoint-*"))
-    if reused and (run_dir / "config.yaml").exists():
-        recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
-        ignore = (*NOT_SETTINGS, *ignore)
-        _fail_if_different(run_dir, {key: value for key, value in recorded.items() if key not in ignore},
-                           {key: value for key, value in requested.items() if key not in ignore}, "train it again")
-
-
-def _fail_if_different(path: Path, recorded: dict, requested: dict, redo: str) -> None:
-    different = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
-    if different:
-        details = "; ".join(f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} in the recipe"
-                            for key in different)
-        raise InputError(f"{path} was made with other settings than the recipe's ({details}), and this comparison "
-                         f"would reuse it. Give another --output, or delete {path} to {redo}")
+            second_dir = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
+            reuse.check_run(second_dir, resolved_recipe(*grpo_arguments(_grpo_fields(recipe, run_dir, seed))), run_dir)
 
 
 def _has_every_metric(results: dict, task: str) -> bool:

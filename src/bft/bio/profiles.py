@@ -1,7 +1,9 @@
 """`bft profile`: the model writes a profile of each gene, in batches, resumably.
 
-Output rows are `{"id": symbol, "text": profile}`, appended batch by batch and flushed to disk; a restarted run
-reads what is there (dropping a torn last line) and profiles only the genes that are missing.
+Output rows are `{"id": symbol, "text": profile, "written_by": {model, template, max_new_tokens,
+repetition_penalty}}`, appended batch by batch and flushed to disk; a restarted run reads what is there (dropping a
+torn last line) and profiles only the genes that are missing. A file written by another model or setting fails
+instead: one file never mixes two models' profiles.
 """
 
 import json
@@ -47,8 +49,16 @@ def read_gene_list(path) -> list[str]:
     return list(dict.fromkeys(genes))
 
 
-def read_done(output) -> dict[str, str]:
-    """Profiles already written; a torn last line (a killed run) is cut off the file."""
+def writer(model_name: str, template: str, max_new_tokens: int, repetition_penalty: float) -> dict:
+    """What writes a profile: the model (a local folder by its full path) and the settings of its generation."""
+    model = str(Path(model_name).resolve()) if Path(model_name).exists() else model_name
+    return {"model": model, "template": template, "max_new_tokens": max_new_tokens,
+            "repetition_penalty": repetition_penalty}
+
+
+def read_done(output, written_by: dict | None = None) -> dict[str, str]:
+    """Profiles already written (by `written_by`, when given: a row written otherwise fails); a torn last line (a
+    killed run) is cut off the file."""
     output = Path(output)
     if not output.exists():
         return {}
@@ -65,6 +75,11 @@ def read_done(output) -> dict[str, str]:
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 expected = 'expected {"id": ..., "text": ...}: is this a profiles file?'
                 raise DataError(output, number, expected) from error
+            if written_by is not None and row.get("written_by", written_by) != written_by:
+                different = ", ".join(f"{key!r}: {row['written_by'].get(key)!r} there, {value!r} now"
+                                      for key, value in written_by.items() if row["written_by"].get(key) != value)
+                raise DataError(output, number, f"written by another model or setting ({different}); profiles of "
+                                                "two would mix: give another output, or delete the file")
     return done
 
 
@@ -80,14 +95,16 @@ def profile_quality(texts: list[str]) -> dict:
     return {"looping_share": sum(map(loops, texts)) / n, "distinct_share": len(set(texts)) / n}
 
 
-def write_profiles(model, tokenizer, genes: list[str], output, *, template="describe", batch_size=16,
+def write_profiles(model, tokenizer, genes: list[str], output, *, model_name: str, template="describe", batch_size=16,
                    max_new_tokens=160, repetition_penalty=1.0) -> dict:
-    """Profile the genes not yet in `output`; returns counts and throughput."""
+    """Profile the genes not yet in `output` with `model` (loaded from `model_name`); returns counts and
+    throughput."""
     if template not in TEMPLATES:
         raise InputError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    done = read_done(output)
+    written_by = writer(model_name, template, max_new_tokens, repetition_penalty)
+    done = read_done(output, written_by)
     todo = [gene for gene in genes if gene not in done]
     started = time.perf_counter()
     with open(output, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc="profiling", unit="gene") as bar:
@@ -96,7 +113,8 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, template="desc
             texts = generate_answers(model, tokenizer, [TEMPLATES[template](g) for g in chunk],
                                      max_new_tokens=max_new_tokens, batch_size=batch_size,
                                      repetition_penalty=repetition_penalty, desc=None)
-            rows = (json.dumps({"id": g, "text": t}, ensure_ascii=False) + "\n" for g, t in zip(chunk, texts))
+            rows = (json.dumps({"id": g, "text": t, "written_by": written_by}, ensure_ascii=False) + "\n"
+                    for g, t in zip(chunk, texts))
             handle.write("".join(rows))
             handle.flush()
             os.fsync(handle.fileno())

@@ -51,8 +51,8 @@ def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder
     genes = represented_genes(data_dir, limit_genes)
     started = time.perf_counter()
     model, tokenizer = load_for_eval(model_name, dtype)
-    profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", template=template,
-                               batch_size=batch_size, max_new_tokens=max_new_tokens,
+    profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", model_name=model_name,
+                               template=template, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                repetition_penalty=repetition_penalty)
     profiles = read_done(output / "profiles.jsonl")
     summaries = read_synopses(data_dir / "geneagent" / "gene_narrative_synopsis.txt")

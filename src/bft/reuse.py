@@ -1,0 +1,87 @@
+"""What `bft compare` may reuse from an earlier, killed or finished, invocation into the same folder.
+
+A comparison reruns cheaply because it reuses finished runs and evaluations; it must never reuse one made otherwise
+than the recipe now asks, or the report would show old numbers under new settings. Each output says what made it:
+
+- a run, its `config.yaml` (the resolved training settings, written when training starts);
+- a run started from another run (BFT after SFT, a GRPO stage), `start.yaml`: that run's fingerprint;
+- an evaluation, `evaluation.yaml` beside its results: the model (a run's name and fingerprint, or the untrained
+  model's name), the task and the recipe's options.
+
+A run's fingerprint is a digest of its `metrics.json`, which every training writes anew. A run made with other
+settings, or started from another training of its start, fails before anything runs (retraining costs hours and is
+the user's call); an evaluation made otherwise is evaluated again.
+"""
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from bft.errors import InputError
+from bft.files import write_text_atomic
+
+EVALUATION_RECORD = "evaluation.yaml"
+START_RECORD = "start.yaml"
+# Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
+NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
+
+
+def fingerprint(run_dir: Path) -> str | None:
+    """Which training made a finished run (None: not finished)."""
+    metrics = Path(run_dir) / "metrics.json"
+    return hashlib.sha256(metrics.read_bytes()).hexdigest()[:16] if metrics.exists() else None
+
+
+def is_reused(run_dir: Path) -> bool:
+    """A finished run is reused, and a killed one resumed from its last checkpoint."""
+    return (run_dir / "metrics.json").exists() or any(run_dir.glob("checkpoint-*"))
+
+
+def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None:
+    """Fail when a run that would be reused or resumed was made with other settings than `requested` (its resolved
+    recipe), or, for a run started from the run `start`, from another training of it."""
+    if not is_reused(run_dir):
+        return
+    ignore = (*NOT_SETTINGS, "model_name_or_path") if start is not None else NOT_SETTINGS  # the start is checked
+    if (run_dir / "config.yaml").exists():
+        recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+        different = differences({key: value for key, value in recorded.items() if key not in ignore},
+                                {key: value for key, value in requested.items() if key not in ignore})
+        if different:
+            raise InputError(f"{run_dir} was trained with other settings than the recipe's ({different}), and "
+                             f"this comparison would reuse it. Give another --output, or delete {run_dir} to train "
+                             "it again")
+    if start is not None:
+        recorded = yaml.safe_load((run_dir / START_RECORD).read_text()) if (run_dir / START_RECORD).exists() else None
+        current = fingerprint(start)
+        if current is None or (recorded is not None and recorded["fingerprint"] != current):
+            why = "which is to be trained again" if current is None else "as it was before it was trained again"
+            raise InputError(f"{run_dir} was trained from {start}, {why}, and this comparison would reuse it. "
+                             f"Delete {run_dir} to train it from the new {start.name}")
+
+
+def record_start(run_dir: Path, start: Path) -> None:
+    """Note which training of `start` the run `run_dir` starts (or started) from."""
+    write_text_atomic(run_dir / START_RECORD, yaml.safe_dump({"run": start.name, "fingerprint": fingerprint(start)}))
+
+
+def evaluation_record(made_by: dict, evaluation: dict) -> dict:
+    """What makes an evaluation's results: the model (`made_by`) and the options the recipe gives."""
+    options = {key: value for key, value in evaluation.items() if key not in ("task", "name") and value is not None}
+    return {**made_by, "task": evaluation["task"], **options}
+
+
+def read_evaluation_record(out: Path) -> dict | None:
+    path = out / EVALUATION_RECORD
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def write_evaluation_record(out: Path, record: dict) -> None:
+    write_text_atomic(out / EVALUATION_RECORD, yaml.safe_dump(record, sort_keys=False))
+
+
+def differences(recorded: dict, requested: dict) -> str:
+    """'key: old there, new in the recipe; ...' for every key whose values differ ('' when none does)."""
+    keys = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
+    return "; ".join(f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} in the recipe" for key in keys)
