@@ -123,7 +123,7 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     chosen = found if only is None else select_methods(found, only, config_path)
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
-    _check_what_is_reused(recipe, output, plan)  # before PartialState: parsing settings resets accelerate's state
+    _check_what_is_reused(recipe, output, plan)
     state = PartialState()
     if "build" in recipe and state.is_main_process:
         builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]

@@ -150,7 +150,8 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     if (output_dir / "metrics.json").exists() and not script_args.overwrite:
         raise InputError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
     (output_dir / "metrics.json").unlink(missing_ok=True)
-    # before the trainer: the defaults it compares with are a fresh config, which resets accelerate's state
+    # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
+    # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
     names = script_args.rewards or [next(iter(REWARDS[script_args.task]))]
     model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",

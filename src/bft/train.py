@@ -82,7 +82,8 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
                              "--output_dir")
     (output_dir / "metrics.json").unlink(missing_ok=True)
 
-    # before the trainer: the defaults it compares with are a fresh config, which resets accelerate's state
+    # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
+    # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
     model, tokenizer = _load_model_and_tokenizer(model_args, config)
     trainer = BFTTrainer(
