@@ -308,6 +308,25 @@ def test_a_run_started_from_another_training_of_its_start_is_not_reused(tmp_path
         reuse.check_run(run_dir, {}, start)
 
 
+def test_data_built_otherwise_is_not_reused(tmp_path):
+    folder = tmp_path / "go-naming-1k"
+    folder.mkdir()
+    (folder / "meta.json").write_text(json.dumps({"task": "go-naming", "min_genes": 3, "max_genes": 20,
+                                                  "valid_fraction": 0.1, "seed": 0, "limit": 100}))
+    build = {"builder": "go-naming", "output": str(folder), "max_genes": 20, "limit": 100}
+    compare._build_data(build)  # the same options (the defaults included): reused, not built again
+    assert sorted(path.name for path in folder.iterdir()) == ["meta.json"]
+    for change, message in (({"limit": 200}, "(limit: 100 there, 200 in the recipe)"),
+                            ({"max_genes": None}, "(max_genes: 20 there, 100 in the recipe)"),  # back to the default
+                            ({"builder": "gene-profiles", "max_genes": None},
+                             "builder: 'go-naming' there, 'gene-profiles' in the recipe"),
+                            ({"max_gene": 20}, "unknown option 'max_gene'; its options are exclude, min_genes")):
+        changed = {key: value for key, value in {**build, **change}.items() if value is not None}
+        with pytest.raises(compare.InputError) as error:
+            compare._build_data(changed)
+        assert message in str(error.value)
+
+
 def test_an_evaluation_made_otherwise_is_evaluated_again(tmp_path, monkeypatch):
     out, evaluation = tmp_path / "go", {"task": "go-naming", "limit": 5}
     evaluated = []

@@ -22,6 +22,7 @@ stopped; what was made otherwise than the recipe now asks is not reused (`bft.re
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
+import inspect
 import json
 import logging
 import shutil
@@ -210,13 +211,12 @@ def _item_scores(out: Path, task: str) -> dict:
 
 
 def _build_data(build: dict) -> None:
-    """Build the recipe's training data once (`build: {builder: go-naming, output: DIR, ...builder options}`)."""
+    """Build the recipe's training data once (`build: {builder: go-naming, output: DIR, ...builder options}`); data
+    already built there is reused only if built with the same options (its meta.json says which)."""
     from bft.data import data_dir
 
     options = dict(build)
-    builder, out = options.pop("builder"), options.pop("output")
-    if (Path(out) / "meta.json").exists():
-        return
+    builder, out = options.pop("builder"), Path(options.pop("output"))
     if builder == "go-naming":
         from bft.data.go_naming import build_go_naming as build_fn
     elif builder == "gene-profiles":
@@ -227,7 +227,17 @@ def _build_data(build: dict) -> None:
         from bft.data.gene_knowledge import build_gene_knowledge as build_fn
     else:
         raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles, pubmedqa or gene-knowledge")
-    build_fn(data_dir(options.pop("data_dir", None)), out, **options)
+    source = data_dir(options.pop("data_dir", None))
+    accepted = {name: parameter.default for name, parameter in inspect.signature(build_fn).parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise InputError(f"build {builder!r}: unknown option {', '.join(map(repr, unknown))}; its options are "
+                         f"{', '.join(accepted) or 'none'}")
+    if (out / "meta.json").exists():
+        reuse.check_data(out, builder, {**accepted, **options})
+        return
+    build_fn(source, out, **options)
 
 
 def task_key(evaluation: dict) -> str:

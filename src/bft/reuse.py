@@ -5,15 +5,17 @@ than the recipe now asks, or the report would show old numbers under new setting
 
 - a run, its `config.yaml` (the resolved training settings, written when training starts);
 - a run started from another run (BFT after SFT, a GRPO stage), `start.yaml`: that run's fingerprint;
+- built data, its `meta.json` (the builder's options);
 - an evaluation, `evaluation.yaml` beside its results: the model (a run's name and fingerprint, or the untrained
   model's name), the task and the recipe's options.
 
-A run's fingerprint is a digest of its `metrics.json`, which every training writes anew. A run made with other
-settings, or started from another training of its start, fails before anything runs (retraining costs hours and is
-the user's call); an evaluation made otherwise is evaluated again.
+A run's fingerprint is a digest of its `metrics.json`, which every training writes anew. Data built or a run trained
+otherwise (another training of its start included) fails before any training (rebuilding and retraining are the
+user's call: they cost hours); an evaluation made otherwise is evaluated again.
 """
 
 import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -59,6 +61,17 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
             why = "which is to be trained again" if current is None else "as it was before it was trained again"
             raise InputError(f"{run_dir} was trained from {start}, {why}, and this comparison would reuse it. "
                              f"Delete {run_dir} to train it from the new {start.name}")
+
+
+def check_data(folder: Path, builder: str, options: dict) -> None:
+    """Fail when the data built in `folder` (its meta.json) came from another builder or other options than these
+    (the builder's defaults included)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    recorded = {"builder": meta.get("task"), **{key: meta[key] for key in options if key in meta}}
+    different = differences(recorded, {"builder": builder, **{key: options[key] for key in options if key in meta}})
+    if different:
+        raise InputError(f"{folder} was built otherwise than the recipe's build ({different}), and every run would "
+                         f"train on it. Delete {folder} to build it again, or give the build another output")
 
 
 def record_start(run_dir: Path, start: Path) -> None:
