@@ -100,8 +100,14 @@ def test_gene_knowledge_probes(tmp_path):
     from bft.data.gene_sets import read_go_terms
     from bft.eval.mcq import read_mcq
 
-    meta = build_gene_knowledge(SHARED_DATA, tmp_path / "probes", limit=300, seed=3)
     build_gene_profiles(SHARED_DATA, tmp_path / "profiles", limit=300, seed=3)
+    # probes split otherwise than the profiles would call trained genes untrained: they fail, nothing written
+    with pytest.raises(DataError, match=r"profiles/meta.json: split otherwise than these probes \(seed 3 there, 4 "
+                                        r"here\): give the same --valid-fraction, --seed and --limit"):
+        build_gene_knowledge(SHARED_DATA, tmp_path / "probes", limit=300, seed=4, profiles=tmp_path / "profiles")
+    assert not (tmp_path / "probes").exists()
+    meta = build_gene_knowledge(SHARED_DATA, tmp_path / "probes", limit=300, seed=3, profiles=tmp_path / "profiles")
+    assert meta["profiles"] == str(tmp_path / "profiles")
     trained, untrained = read_jsonl(tmp_path / "probes" / "trained.jsonl"), read_jsonl(tmp_path / "probes" /
                                                                                        "untrained.jsonl")
     assert meta["counts"]["trained"] == len(trained) > 150 and len(untrained) > 10

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge.add_argument("--valid-fraction", type=float, default=0.1, help="as given to gene-profiles")
     knowledge.add_argument("--seed", type=int, default=0, help="as given to gene-profiles")
     knowledge.add_argument("--limit", type=int, help="as given to gene-profiles")
+    knowledge.add_argument("--profiles", metavar="DIR", help="the gene-profiles output these probes go with: checked "
+                                                             "to be split with the same three options")
     knowledge.add_argument("--min-term-genes", type=int, default=10)
     knowledge.add_argument("--max-term-genes", type=int, default=500)
 
@@ -280,7 +282,7 @@ def _data(args):
 
         return build_gene_knowledge(data_dir(args.data_dir), args.output, min_term_genes=args.min_term_genes,
                                     max_term_genes=args.max_term_genes, valid_fraction=args.valid_fraction,
-                                    seed=args.seed, limit=args.limit)
+                                    seed=args.seed, limit=args.limit, profiles=args.profiles)
     from bft.data.pubmedqa import build_pubmedqa
 
     return build_pubmedqa(data_dir(args.data_dir), args.output)

@@ -5,16 +5,19 @@ For each gene of `bft data gene-profiles`' splits (same seed, limit and fraction
 annotated to X (after propagation up the GO graph; a term of `min_term_genes`-`max_term_genes` genes, chosen
 pseudo-randomly) and three terms of similar size that are not annotated to X. `trained.jsonl` holds the genes of
 the gene-profiles training split (what training on their NCBI summaries could teach), `untrained.jsonl` the others
-(drift only). Rows are in `bft eval mcq`'s format: question, options, answer_idx, answer, plus the gene and term.
+(drift only); `--profiles DIR` checks that DIR, the gene-profiles data, was split alike. Rows are in
+`bft eval mcq`'s format: question, options, answer_idx, answer, plus the gene and term.
 """
 
 import bisect
+import json
 import random
 from pathlib import Path
 
 from bft.data.gene_profiles import gene_split, read_synopses, synopsis_path
 from bft.data.gene_sets import go_process_gene_sets, read_go_terms
 from bft.data.output import write_dataset
+from bft.data.records import DataError
 from bft.data.splits import stable_fraction
 
 LETTERS = "ABCD"
@@ -27,9 +30,13 @@ def knowledge_question(symbol: str) -> str:
 
 
 def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=500, valid_fraction=0.1, seed=0,
-                         limit=None) -> dict:
-    """Write `trained.jsonl`, `untrained.jsonl` and `meta.json` into `output`; returns the metadata."""
+                         limit=None, profiles=None) -> dict:
+    """Write `trained.jsonl`, `untrained.jsonl` and `meta.json` into `output`; returns the metadata. `profiles`, the
+    folder `bft data gene-profiles` wrote, is checked to have been split with the same options."""
     data_dir = Path(data_dir)
+    split_options = {"valid_fraction": valid_fraction, "seed": seed, "limit": limit}
+    if profiles is not None:
+        check_same_split(Path(profiles), split_options)
     names, _ = read_go_terms(data_dir / "go_bp")
     terms = {term: genes for term, genes in go_process_gene_sets(data_dir / "go_bp").items()
              if min_term_genes <= len(genes) <= max_term_genes and term in names}
@@ -50,10 +57,26 @@ def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=
             else:
                 splits[name].append(row)
     meta = {"task": "gene-knowledge", "source": str(data_dir / "go_bp"), "min_term_genes": min_term_genes,
-            "max_term_genes": max_term_genes, "valid_fraction": valid_fraction, "seed": seed, "limit": limit,
+            "max_term_genes": max_term_genes, **split_options, "profiles": None if profiles is None else str(profiles),
             "counts": {"genes_without_a_term_in_range": skipped, **{k: len(v) for k, v in splits.items()}}}
     write_dataset(output, splits, meta)
     return meta
+
+
+def check_same_split(profiles: Path, split: dict) -> None:
+    """Fail unless the gene-profiles data in `profiles` was split as `split` says: else genes it trains on would be
+    probed as untrained, and the other way round."""
+    meta_path = profiles / "meta.json"
+    if not meta_path.is_file():
+        raise DataError(meta_path, None, "file not found: expected the output folder of bft data gene-profiles")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("task") != "gene-profiles":
+        raise DataError(meta_path, None, f"built by {meta.get('task')!r}, not gene-profiles")
+    different = [f"{key} {meta.get(key)!r} there, {value!r} here" for key, value in split.items()
+                 if meta.get(key) != value]
+    if different:
+        raise DataError(meta_path, None, f"split otherwise than these probes ({', '.join(different)}): give the "
+                                         "same --valid-fraction, --seed and --limit")
 
 
 def _probe(symbol, own_terms, terms, by_size, sizes, names, seed):
