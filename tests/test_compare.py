@@ -80,6 +80,14 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
     real_evaluate = compare._evaluate
     monkeypatch.setattr(compare, "_evaluate", lambda *a: evaluated.append(a) or real_evaluate(*a))
+    # --plan runs nothing and lists what is left to do
+    capsys.readouterr()
+    assert main(["compare", "--config", str(recipe), "--output", str(out), "--plan"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["runs"]["base"] == {"training": "untrained model", "evaluations": {"mcq-mcq": "done"}}
+    assert plan["runs"]["bft-seed0"] == {"training": "finished", "evaluations": {"mcq-mcq": "done"}}
+    assert plan["runs"]["bft-seed1"] == {"training": "finished", "evaluations": {"mcq-mcq": "to evaluate"}}
+    assert sorted(plan["runs"]) == ["base", "bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"] and not evaluated
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
     assert len(evaluated) == 1 and str(evaluated[0][1]).endswith("bft-seed1/mcq-mcq")
     # --methods: runs (here: reuses) and reports those methods only
@@ -269,6 +277,16 @@ def test_methods_can_be_chosen_with_those_they_start_from(tmp_path):
         compare.select_methods(found, ["bft", "bft-g4"])
     with pytest.raises(ValueError, match="clashes with the untrained model"):
         compare.methods({"train": {}, "evaluate_base": True, "variants": {"base": {"loss_type": "nll"}}})
+
+
+def test_the_plan_names_the_checkpoint_a_killed_run_resumes_from(tmp_path):
+    run_dir = tmp_path / "bft-seed0"
+    assert compare._training_state(run_dir) == "to train"
+    for step in (100, 20):
+        (run_dir / f"checkpoint-{step}").mkdir(parents=True)
+    assert compare._training_state(run_dir) == "to resume from checkpoint-100"
+    (run_dir / "metrics.json").write_text("{}")
+    assert compare._training_state(run_dir) == "finished"
 
 
 def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
     compare.add_argument("--methods", help="comma-separated methods to run (loss types or variant names; those they "
                          "start from run too) and report, e.g. nll,bft-after-sft; default: all of the recipe's")
+    compare.add_argument("--plan", action="store_true", help="run nothing: check the recipe and what would be "
+                         "reused, and list each data set, run and evaluation as done or still to do")
     return parser
 
 
@@ -386,10 +388,12 @@ def _represent(args):
 
 
 def _compare(args):
-    from bft.compare import run_comparison
+    from bft.compare import plan_comparison, run_comparison
 
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     only = args.methods.split(",") if args.methods else None
+    if args.plan:
+        return plan_comparison(args.config, args.output, seeds, only)
     report = run_comparison(args.config, args.output, seeds, only)
     return None if report is None else {"report": f"{args.output}/report.md", "tables": report["tables"]}
 

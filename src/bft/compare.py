@@ -18,7 +18,8 @@ evaluation's table also shows the NCBI summaries' and bare symbols' GGI scores o
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
 after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
-stopped; what was made otherwise than the recipe now asks is not reused (`bft.reuse`).
+stopped; what was made otherwise than the recipe now asks is not reused (`bft.reuse`). `--plan` checks the same
+and lists what is done and what is left, running nothing.
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
@@ -117,18 +118,10 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     run, write the report; returns the report's data (main process)."""
     from accelerate import PartialState
 
-    recipe = load_recipe(config_path)
-    output = Path(output)
-    found = methods(recipe)
-    _check_settings(recipe, found, config_path, output)
-    chosen = found if only is None else select_methods(found, only, config_path)
-    seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
-    plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
-    _check_what_is_reused(recipe, output, plan)
+    recipe, output, seeds, plan = _prepare(config_path, output, seeds, only)
     state = PartialState()
-    if "build" in recipe and state.is_main_process:
-        builds = recipe["build"] if isinstance(recipe["build"], list) else [recipe["build"]]
-        for build in builds:
+    if state.is_main_process:
+        for build in _builds(recipe):
             _build_data(build)
     state.wait_for_everyone()
     if state.is_main_process:
@@ -159,6 +152,60 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
     if not state.is_main_process:
         return None
     return write_report(output, recipe, runs, seeds, references=_reference_scores(output / "evals", recipe))
+
+
+def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
+    """What `run_comparison` would do, doing none of it: the recipe, built data and the runs to reuse are checked as
+    before a comparison, and each data set, run and evaluation is listed with what is left to do."""
+    recipe, output, seeds, plan = _prepare(config_path, output, seeds, only)
+    data = {}
+    for build in _builds(recipe):
+        _, out, _, _ = _resolve_build(build)
+        data[str(out)] = "built" if (out / "meta.json").exists() else "to build"
+    models = {BASE: recipe["train"]["model_name_or_path"]} if recipe.get("evaluate_base") else {}
+    for method, _, seed in plan:
+        models[f"{method}-seed{seed}"] = output / "runs" / f"{method}-seed{seed}"
+        if "grpo" in recipe:
+            models[f"{method}{GRPO_SUFFIX}-seed{seed}"] = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
+    runs = {}
+    for name, model in models.items():
+        training = "untrained model" if name == BASE else _training_state(model)
+        evaluations = {task_key(evaluation): _evaluation_state(model, output / "evals" / name / task_key(evaluation),
+                                                               evaluation)
+                       for evaluation in recipe.get("evaluations", [])}
+        runs[name] = {"training": training, "evaluations": evaluations}
+    return {"output": str(output), "data": data, "runs": runs}
+
+
+def _training_state(run_dir: Path) -> str:
+    if (run_dir / "metrics.json").exists():
+        return "finished"
+    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    return f"to resume from {checkpoints[-1].name}" if checkpoints else "to train"
+
+
+def _evaluation_state(model: Path | str, out: Path, evaluation: dict) -> str:
+    if isinstance(model, Path) and reuse.fingerprint(model) is None:
+        return "to evaluate"
+    recorded = reuse.read_evaluation_record(out)
+    results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
+    if not results_file.exists() or recorded not in (None, reuse.evaluation_record(_made_by(model), evaluation)):
+        return "to evaluate"
+    return "done" if _has_every_metric(json.loads(results_file.read_text()), evaluation["task"]) else "to evaluate"
+
+
+def _prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
+    """(recipe, output, seeds, plan of (method, its settings, seed)), checked: every method's settings parse and
+    nothing made otherwise than the recipe asks would be reused."""
+    recipe = load_recipe(config_path)
+    output = Path(output)
+    found = methods(recipe)
+    _check_settings(recipe, found, config_path, output)
+    chosen = found if only is None else select_methods(found, only, config_path)
+    seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
+    plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
+    _check_what_is_reused(recipe, output, plan)
+    return recipe, output, seeds, plan
 
 
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
@@ -193,13 +240,18 @@ def _evaluations(state, model: Path | str, evals: Path, recipe: dict) -> tuple[d
     process only."""
     scores, items = {}, {}
     if state.is_main_process:
-        made_by = {"model": model} if isinstance(model, str) else {"model": model.name, "run": reuse.fingerprint(model)}
         for evaluation in recipe.get("evaluations", []):
             key = task_key(evaluation)
-            scores[key] = _evaluate_once(model, evals / key, evaluation, reuse.evaluation_record(made_by, evaluation))
+            record = reuse.evaluation_record(_made_by(model), evaluation)
+            scores[key] = _evaluate_once(model, evals / key, evaluation, record)
             items[key] = _item_scores(evals / key, evaluation["task"])
     state.wait_for_everyone()
     return scores, items
+
+
+def _made_by(model: Path | str) -> dict:
+    """The model of an evaluation's record: a run (its folder) by name and fingerprint, else the model's name."""
+    return {"model": model.name, "run": reuse.fingerprint(model)} if isinstance(model, Path) else {"model": model}
 
 
 def _item_scores(out: Path, task: str) -> dict:
@@ -210,9 +262,23 @@ def _item_scores(out: Path, task: str) -> dict:
     return {metric: {str(row["id"]): score(row) for row in rows} for metric, score in ITEM_SCORES[task].items()}
 
 
+def _builds(recipe: dict) -> list[dict]:
+    """The recipe's `build`: none, one builder's options, or a list of them."""
+    build = recipe.get("build") or []
+    return build if isinstance(build, list) else [build]
+
+
 def _build_data(build: dict) -> None:
     """Build the recipe's training data once (`build: {builder: go-naming, output: DIR, ...builder options}`); data
     already built there is reused only if built with the same options (its meta.json says which)."""
+    build_fn, out, source, options = _resolve_build(build)
+    if not (out / "meta.json").exists():
+        build_fn(source, out, **options)
+
+
+def _resolve_build(build: dict):
+    """(builder function, output folder, data folder, options) of a recipe's build, checked: every option is the
+    builder's, and data already built in the output folder was built with these options."""
     from bft.data import data_dir
 
     options = dict(build)
@@ -236,8 +302,7 @@ def _build_data(build: dict) -> None:
                          f"{', '.join(accepted) or 'none'}")
     if (out / "meta.json").exists():
         reuse.check_data(out, builder, {**accepted, **options})
-        return
-    build_fn(source, out, **options)
+    return build_fn, out, source, options
 
 
 def task_key(evaluation: dict) -> str:
