@@ -295,3 +295,26 @@ def test_compiled_first_step_equals_eager(tiny_model):
             (("eager", eager_trainer), ("compiled", compiled_trainer))}
     assert loss["compiled"] == pytest.approx(loss["eager"], rel=1e-4)
     assert relative_difference(compiled, eager) < 1e-4
+
+
+def test_samples_cut_at_max_length_are_reported(tiny_model, tmp_path, caplog):
+    from transformers import AutoTokenizer
+
+    from bft.data.training import load_training_dataset
+    from bft.trainer import BFTTrainer
+
+    def trainer(max_length):
+        config = BFTConfig(output_dir=str(tmp_path), loss_type="bft", bft_group_size=4, report_to="none", bf16=False,
+                           max_length=max_length)
+        return BFTTrainer(model=tiny_model, args=config, processing_class=AutoTokenizer.from_pretrained(tiny_model),
+                          train_dataset=load_training_dataset("demo").select(range(8)))
+
+    caplog.set_level("WARNING", logger="bft.trainer")
+    lengths = [len(ids) for ids in trainer(None).train_dataset["input_ids"]]
+    assert "max_length" not in caplog.text
+    cut_at = sorted(lengths)[4]
+    kept = len(trainer(cut_at).train_dataset)
+    dropped, cut = 8 - kept, sum(length >= cut_at for length in lengths) - (8 - kept)  # every dropped one was long
+    assert dropped > 0 and cut > 0
+    assert f"{cut} of the {kept} training samples reach max_length={cut_at}: their ends are cut off" in caplog.text
+    assert f"{dropped} of the 8 training samples were dropped" in caplog.text

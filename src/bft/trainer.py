@@ -18,6 +18,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+import datasets
 import torch
 from trl import SFTConfig, SFTTrainer
 
@@ -100,6 +101,27 @@ class BFTConfig(SFTConfig):
                 raise InputError(message)
 
 
+def _report_cut_samples(dataset, max_length, given: int | None) -> None:
+    """Warn how many training samples TRL cut at `max_length` and how many it dropped (it does both silently): the
+    end of a cut sample, often the end of its answer, is never trained on; a dropped one had nothing left to train
+    (its completion began past `max_length`, or was empty). `given`: how many samples there were before."""
+    import pyarrow.compute as pc
+
+    if not isinstance(dataset, datasets.Dataset) or "input_ids" not in dataset.column_names:
+        return
+    if given is not None and given > len(dataset):
+        logger.warning("%d of the %d training samples were dropped: no token of theirs is trained on (the completion "
+                       "began past max_length=%s, or was empty)", given - len(dataset), given, max_length)
+    if max_length is None:
+        return
+    cut = 0
+    for chunk in dataset.select_columns(["input_ids"]).with_format("arrow").iter(batch_size=10_000):
+        cut += pc.sum(pc.greater_equal(pc.list_value_length(chunk["input_ids"]), max_length)).as_py() or 0
+    if cut:
+        logger.warning("%d of the %d training samples reach max_length=%d: their ends are cut off and never trained "
+                       "on; raise max_length to train on them whole", cut, len(dataset), max_length)
+
+
 class BFTTrainer(SFTTrainer):
     """`SFTTrainer` whose `loss_type` may also be `bft`, `asft` or `eaft`. Use it exactly like `SFTTrainer`.
 
@@ -118,6 +140,8 @@ class BFTTrainer(SFTTrainer):
         config.loss_type = "nll"  # SFTTrainer accepts only its own two names; restored below
         if padding_free_batches:
             config.padding_free = False  # TRL then truncates to max_length as for padded batches
+        given = kwargs.get("train_dataset")
+        given = len(given) if isinstance(given, datasets.Dataset) else None
         try:
             super().__init__(*args, **kwargs)
         finally:
@@ -147,6 +171,8 @@ class BFTTrainer(SFTTrainer):
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
         self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
+        if not self.args.packing:
+            _report_cut_samples(self.train_dataset, self.args.max_length, given)
 
     def _frozen_reference(self, model, ref_model):
         """ASFT with full fine-tuning: the given reference, or a frozen copy of the starting model (its weights
