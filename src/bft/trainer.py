@@ -171,7 +171,7 @@ class BFTTrainer(SFTTrainer):
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
         self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
-        if not self.args.packing:
+        if not self.args.packing and self.is_world_process_zero():
             _report_cut_samples(self.train_dataset, self.args.max_length, given)
 
     def _frozen_reference(self, model, ref_model):
