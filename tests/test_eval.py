@@ -204,7 +204,7 @@ def score_given_names(tmp_path, sets: dict, names, output="out") -> tuple[dict, 
 
 
 @needs_shared_data("go_bp")
-def test_names_from_another_system_are_scored_alike(tmp_path):
+def test_names_from_another_system_are_scored_alike(tmp_path, capsys):
     sets = {"S1": ("TP53 BAX", "apoptotic process"), "S2": ("EGFR KRAS", "cell proliferation"),
             "S3": ("INS GCG", "glucose homeostasis")}
     results, rows = score_given_names(tmp_path, sets, [{"id": "S1", "name": "Apoptotic process."},
@@ -214,6 +214,13 @@ def test_names_from_another_system_are_scored_alike(tmp_path):
     assert results["missing"] == ["S3"] and results["unknown"] == ["S9"]  # reported, not silently dropped
     assert rows["S1"]["similarity"] == pytest.approx(1.0, abs=1e-5) and rows["S2"]["similarity"] < 0.6
     assert main(["eval", "go-naming", "--sets", str(tmp_path / "sets.tsv"), "--output", str(tmp_path / "o2")]) == 2
+    # a set named twice (say several samples of one system in one file): which name counts would be a silent choice
+    names = write_jsonl(tmp_path / "twice.jsonl", [{"id": "S1", "name": "apoptosis"}, {"id": "S2", "name": "growth"},
+                                                   {"id": "S1", "name": "cell death"}])
+    assert main(["eval", "go-naming", "--sets", str(tmp_path / "sets.tsv"), "--predictions", str(names), "--output",
+                 str(tmp_path / "o3"), "--go-dir", str(SHARED_DATA / "go_bp")]) == 2
+    assert "twice.jsonl:3: set 'S1' is named again (first on line 1): give one name a set" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()
 
 
 @needs_shared_data("go_bp")

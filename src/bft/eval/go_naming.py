@@ -79,12 +79,16 @@ def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_E
     the proposed name (as in this tool's own predictions.jsonl, whose `name` is the true one). Sets without a name
     are reported in `missing` and left out of the scores; names of sets not in `sets` are reported in `unknown`."""
     gene_sets = fixed_subset(read_gene_sets(sets), limit, lambda gs: gs.id)
-    given = {}
+    given, lines = {}, {}
     for line, record in read_records(predictions):
         name = record.get("prediction", record.get("name"))
         if "id" not in record or not isinstance(name, str):
             raise DataError(predictions, line, "expected columns 'id' and 'name' (the proposed process name)")
-        given[str(record["id"])] = name
+        set_id = str(record["id"])
+        if set_id in given:
+            raise DataError(predictions, line, f"set {set_id!r} is named again (first on line {lines[set_id]}): give "
+                                               "one name a set")
+        given[set_id], lines[set_id] = name, line
     known = {gs.id for gs in gene_sets}
     named = [gs for gs in gene_sets if gs.id in given]
     results = {"task": "go-naming", "sets": str(sets), "predictions": str(predictions), "encoder": encoder,
