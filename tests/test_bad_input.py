@@ -23,6 +23,8 @@ def files(tmp_path):
         "mcq_no_answer": tmp_path / "mcq.jsonl",
         "sets_good": tmp_path / "good_sets.tsv",
         "mcq_good": tmp_path / "good_mcq.jsonl",
+        "sets_repeated": tmp_path / "repeated_sets.tsv",
+        "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
         "synopsis_bad": tmp_path / "synopsis.txt",
         "embeddings_bad": tmp_path / "emb.npz",
@@ -41,6 +43,8 @@ def files(tmp_path):
     paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
     question = {"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "A"}
     paths["mcq_good"].write_text(json.dumps(question) + "\n")
+    paths["sets_repeated"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:1\tINS\tsecretion\n")
+    paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["embeddings_bad"].write_text("not an npz")
@@ -90,6 +94,10 @@ CASES = [
      "sets.tsv:2: missing column(s) name", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
+    ("eval go-naming: repeated set id", "eval go-naming --model {model} --sets {sets_repeated} --output {out}",
+     "repeated_sets.tsv:3: id 'GO:1' again (first on line 2): ids must be unique", ["results.json"]),
+    ("eval mcq: repeated question id", "eval mcq --model {model} --data {mcq_repeated} --output {out}",
+     "repeated_mcq.jsonl:2: id 'q7' again (first on line 1)", ["results.json"]),
     ("eval mcq: missing field", "eval mcq --model {model} --data {mcq_no_answer} --output {out}",
      "mcq.jsonl:1: 'answer_idx' must be one of", ["results.json"]),
     ("eval mcq: truncated JSON", "eval mcq --model {model} --data {truncated} --output {out}",

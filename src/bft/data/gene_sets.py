@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bft.data.records import DataError, read_records
+from bft.data.records import DataError, read_records, require_new_id
 
 GENEAGENT_COLUMNS = {"id": "GO", "genes": "Genes", "name": "Term_Description"}
 
@@ -24,7 +24,7 @@ class GeneSet:
 
 def read_gene_sets(path) -> list[GeneSet]:
     """Gene sets from a file in any accepted layout; raises DataError naming the line of a bad row."""
-    gene_sets = []
+    gene_sets, first_lines = [], {}
     for line, record in read_records(path):
         columns = GENEAGENT_COLUMNS if "GO" in record and "Genes" in record else {k: k for k in GENEAGENT_COLUMNS}
         missing = [column for column in columns.values() if column not in record]
@@ -35,6 +35,7 @@ def read_gene_sets(path) -> list[GeneSet]:
         genes = tuple(genes) if isinstance(genes, list) else tuple(g for g in re.split(r"[\s,]+", str(genes)) if g)
         if not genes:
             raise DataError(path, line, "empty gene list")
+        require_new_id(path, line, str(record[columns["id"]]), first_lines)
         gene_sets.append(GeneSet(str(record[columns["id"]]), genes, str(record[columns["name"]])))
     return gene_sets
 

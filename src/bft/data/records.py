@@ -38,6 +38,14 @@ def read_records(path) -> list[tuple[int, dict]]:
     raise DataError(path, None, f"unknown file type {suffix!r} (expected .jsonl, .json, .parquet, .csv or .tsv)")
 
 
+def require_new_id(path, line: int, item_id: str, first_lines: dict) -> None:
+    """Fail on an id already seen in the file (items are paired across models by id, so a repeated one would be
+    silently merged); `first_lines` remembers the line of each id."""
+    if item_id in first_lines:
+        raise DataError(path, line, f"id {item_id!r} again (first on line {first_lines[item_id]}): ids must be unique")
+    first_lines[item_id] = line
+
+
 def _read_jsonl(path):
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):

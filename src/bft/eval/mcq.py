@@ -7,7 +7,7 @@ highest log-likelihood per character of the option's text (the harness's `acc` a
 
 from pathlib import Path
 
-from bft.data.records import DataError, read_records
+from bft.data.records import DataError, read_records, require_new_id
 from bft.data.splits import fixed_subset
 from bft.eval.loglik import continuation_logprobs
 from bft.eval.output import write_evaluation
@@ -18,7 +18,7 @@ def read_mcq(path, limit=None) -> list[dict]:
     """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number.
 
     `limit`: a fixed pseudo-random subset (these files can be sorted by answer)."""
-    questions = []
+    questions, first_lines = [], {}
     for line, record in read_records(path):
         if not isinstance(record.get("question"), str) or not record["question"].strip():
             raise DataError(path, line, "expected a non-empty string 'question'")
@@ -27,6 +27,7 @@ def read_mcq(path, limit=None) -> list[dict]:
             raise DataError(path, line, "expected 'options', an object of at least two letter -> text entries")
         if record.get("answer_idx") not in options:
             raise DataError(path, line, f"'answer_idx' must be one of the option letters {sorted(options)}")
+        require_new_id(path, line, str(record.get("realidx", line)), first_lines)
         questions.append({"id": str(record.get("realidx", line)), "question": record["question"],
                           "options": options, "answer_idx": record["answer_idx"]})
     return fixed_subset(questions, limit, lambda q: q["id"])
