@@ -27,6 +27,7 @@ def files(tmp_path):
         "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
         "synopsis_bad": tmp_path / "synopsis.txt",
+        "synopsis_repeated": tmp_path / "repeated.txt",
         "embeddings_bad": tmp_path / "emb.npz",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "finished": tmp_path / "finished",
@@ -47,6 +48,7 @@ def files(tmp_path):
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
+    paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
     paths["embeddings_bad"].write_text("not an npz")
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["finished"].mkdir()
@@ -110,6 +112,8 @@ CASES = [
     ("profile: empty gene list", "profile --model {model} --genes {genes_empty} --output {out}.jsonl",
      "genes.txt: no genes", []),
     ("embed: bad synopsis line", "embed --input {synopsis_bad} --output {out}.npz", "synopsis.txt:1", []),
+    ("embed: repeated gene", "embed --input {synopsis_repeated} --output {out}.npz",
+     "repeated.txt:3: id 'TP53' again (first on line 1)", []),
     ("embed: missing input", "embed --input absent.jsonl --output {out}.npz", "absent.jsonl", []),
     ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
      ["results.json"]),

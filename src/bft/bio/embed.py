@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bft.data.gene_profiles import read_synopses
-from bft.data.records import DataError, read_records
+from bft.data.records import DataError, read_records, require_new_id
 from bft.files import atomic_output
 from bft.models import DEFAULT_ENCODER, embed, load_encoder
 
@@ -19,10 +19,11 @@ def read_gene_texts(path) -> dict[str, str]:
     path = Path(path)
     if path.suffix.lower() != ".jsonl":
         return read_synopses(path)
-    texts = {}
+    texts, first_lines = {}, {}
     for line, record in read_records(path):
         if not isinstance(record.get("id"), str) or not isinstance(record.get("text"), str):
             raise DataError(path, line, "expected string fields 'id' and 'text'")
+        require_new_id(path, line, record["id"], first_lines)
         texts[record["id"]] = record["text"]
     return texts
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from bft.data.output import write_dataset
-from bft.data.records import DataError
+from bft.data.records import DataError, require_new_id
 from bft.data.splits import stable_fraction
 
 
@@ -15,7 +15,7 @@ def profile_prompt(symbol: str) -> str:
 
 def read_synopses(path) -> dict[str, str]:
     """`SYMBOL: text` lines (the `geneagent/*_synopsis.txt` layout) -> {symbol: text}."""
-    synopses = {}
+    synopses, first_lines = {}, {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -23,6 +23,7 @@ def read_synopses(path) -> dict[str, str]:
             symbol, sep, text = line.partition(":")
             if not sep or not symbol.strip() or " " in symbol.strip() or not text.strip():
                 raise DataError(path, number, "expected 'SYMBOL: text'")
+            require_new_id(path, number, symbol.strip(), first_lines)
             synopses[symbol.strip()] = text.strip()
     return synopses
 
