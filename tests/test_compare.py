@@ -135,6 +135,11 @@ def test_bad_recipe(tmp_path, capsys):
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
     assert "evaluation 'represent': unknown option 'max_new_token'" in error and "max_new_tokens" in error
+    # two evaluations with one results folder would overwrite each other's results and table
+    recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "mcq", "data": "a/test/q.jsonl"},
+                                                                   {"task": "mcq", "data": "b/test/q.jsonl"}]}))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
+    assert "share the results folder and table 'mcq-test': give each a distinct `name`" in capsys.readouterr().err
 
 
 def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):

@@ -80,6 +80,11 @@ def load_recipe(path) -> dict:
             check_options(evaluation["task"], [key for key in evaluation if key not in ("task", "name")])
         except InputError as error:
             raise InputError(f"{path}: {error}") from error
+    keys = [task_key(evaluation) for evaluation in recipe.get("evaluations", [])]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise InputError(f"{path}: two evaluations would share the results folder and table "
+                         f"{', '.join(map(repr, repeated))}: give each a distinct `name`")
     methods(recipe, path)
     return recipe
 
