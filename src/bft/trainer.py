@@ -140,8 +140,8 @@ class BFTTrainer(SFTTrainer):
         config.loss_type = "nll"  # SFTTrainer accepts only its own two names; restored below
         if padding_free_batches:
             config.padding_free = False  # TRL then truncates to max_length as for padded batches
-        given = kwargs.get("train_dataset")
-        given = len(given) if isinstance(given, datasets.Dataset) else None
+        train_dataset = kwargs.get("train_dataset")
+        samples_given = len(train_dataset) if isinstance(train_dataset, datasets.Dataset) else None
         try:
             super().__init__(*args, **kwargs)
         finally:
@@ -172,7 +172,7 @@ class BFTTrainer(SFTTrainer):
                                  for mode in ("train", "eval")}
         self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
         if not self.args.packing and self.is_world_process_zero():
-            _report_cut_samples(self.train_dataset, self.args.max_length, given)
+            _report_cut_samples(self.train_dataset, self.args.max_length, samples_given)
 
     def _frozen_reference(self, model, ref_model):
         """ASFT with full fine-tuning: the given reference, or a frozen copy of the starting model (its weights
