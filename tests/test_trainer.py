@@ -250,7 +250,7 @@ def test_moe_auxiliary_loss_stays_with_trl_or_is_refused(tiny_model, tmp_path):
     assert "aux_loss" in trainer.state.log_history[0]
 
 
-def test_every_bft_setting_reaches_the_update(tiny_model):
+def test_every_bft_setting_reaches_the_update(tiny_model, tmp_path):
     """One packed BFTTrainer step with non-default settings equals a hand-made step: the same examples through the
     full logits, the loop reference of the loss, and SGD with learning rate 1."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -264,7 +264,7 @@ def test_every_bft_setting_reaches_the_update(tiny_model):
     update, _ = one_step(tiny_model, "bft", 6, 1, packing=True, **settings)
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    config = BFTConfig(output_dir="unused", report_to="none", bf16=False, max_length=2048)
+    config = BFTConfig(output_dir=str(tmp_path), report_to="none", bf16=False, max_length=2048)
     rows = BFTTrainer(model=tiny_model, args=config, processing_class=tokenizer,
                       train_dataset=load_training_dataset("demo").select(range(6))).train_dataset
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
