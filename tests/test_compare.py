@@ -88,6 +88,7 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert plan["runs"]["bft-seed0"] == {"training": "finished", "evaluations": {"mcq-mcq": "done"}}
     assert plan["runs"]["bft-seed1"] == {"training": "finished", "evaluations": {"mcq-mcq": "to evaluate"}}
     assert sorted(plan["runs"]) == ["base", "bft-seed0", "bft-seed1", "dft-seed0", "dft-seed1"] and not evaluated
+    assert plan["in all"] == {"runs": {"finished": 4}, "evaluations": {"done": 4, "to evaluate": 1}}
     assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
     assert len(evaluated) == 1 and str(evaluated[0][1]).endswith("bft-seed1/mcq-mcq")
     # --methods: runs (here: reuses) and reports those methods only

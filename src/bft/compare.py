@@ -179,7 +179,11 @@ def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
                                                                evaluation)
                        for evaluation in recipe.get("evaluations", [])}
         runs[name] = {"training": training, "evaluations": evaluations}
-    return {"output": str(output), "data": data, "runs": runs}
+    trainings = [run["training"].split(" from ")[0] for name, run in runs.items() if name != BASE]
+    states = [state for run in runs.values() for state in run["evaluations"].values()]
+    left = {"runs": {state: trainings.count(state) for state in dict.fromkeys(trainings)},
+            "evaluations": {state: states.count(state) for state in dict.fromkeys(states)}}
+    return {"output": str(output), "data": data, "runs": runs, "in all": left}
 
 
 def _training_state(run_dir: Path) -> str:
