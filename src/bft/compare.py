@@ -217,6 +217,22 @@ def _prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
     return recipe, output, seeds, plan
 
 
+def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
+    """Fail, before anything runs, when a run that this comparison would reuse or resume was made otherwise than the
+    recipe asks (`bft.reuse`)."""
+    from bft.grpo import grpo_arguments
+    from bft.train import resolved_recipe, train_arguments
+
+    for method, settings, seed in plan:
+        run_dir = output / "runs" / f"{method}-seed{seed}"
+        start = output / "runs" / f"{settings['init_from']}-seed{seed}" if "init_from" in settings else None
+        fields = _training_fields(recipe, output, settings, seed)
+        reuse.check_run(run_dir, resolved_recipe(*train_arguments(fields)), start)
+        if "grpo" in recipe:
+            second_dir = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
+            reuse.check_run(second_dir, resolved_recipe(*grpo_arguments(_grpo_fields(recipe, run_dir, seed))), run_dir)
+
+
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
     """The untrained model evaluated once, as method `base` with the same scores at every seed: where every loss
     starts from, so the report shows what each one gained and what it forgot."""
@@ -409,22 +425,6 @@ def _reference_scores(evals: Path, recipe: dict) -> dict:
                                           "ci_high": ggi[label][f"{metric}_ci_high"]} for metric in ("auroc", "auprc")}
                 for label in REFERENCE_EMBEDDINGS if label in ggi}
     return references
-
-
-def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
-    """Fail, before anything runs, when a run that this comparison would reuse or resume was made otherwise than the
-    recipe asks (`bft.reuse`)."""
-    from bft.grpo import grpo_arguments
-    from bft.train import resolved_recipe, train_arguments
-
-    for method, settings, seed in plan:
-        run_dir = output / "runs" / f"{method}-seed{seed}"
-        start = output / "runs" / f"{settings['init_from']}-seed{seed}" if "init_from" in settings else None
-        fields = _training_fields(recipe, output, settings, seed)
-        reuse.check_run(run_dir, resolved_recipe(*train_arguments(fields)), start)
-        if "grpo" in recipe:
-            second_dir = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
-            reuse.check_run(second_dir, resolved_recipe(*grpo_arguments(_grpo_fields(recipe, run_dir, seed))), run_dir)
 
 
 def _has_every_metric(results: dict, task: str) -> bool:
