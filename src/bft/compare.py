@@ -133,18 +133,18 @@ def run_comparison(config_path, output, seeds=None, only=None) -> dict | None:
         write_text_atomic(output / "train-recipe.yaml", yaml.safe_dump(recipe["train"], sort_keys=False))
     runs = _base_runs(state, recipe, output, seeds) if recipe.get("evaluate_base") else {}
     for number, (method, settings, seed) in enumerate(plan, 1):
-        name = f"{method}-seed{seed}"
+        name = run_name(method, seed)
         logger.info("run %d of %d: %s", number, len(plan), name)
         run_dir = output / "runs" / name
         if "init_from" in settings and state.is_main_process:
-            reuse.record_start(run_dir, output / "runs" / f"{settings['init_from']}-seed{seed}")
+            reuse.record_start(run_dir, output / "runs" / run_name(settings["init_from"], seed))
         _train_once(run_dir, _training_fields(recipe, output, settings, seed))
         _drop_checkpoints(state, run_dir, recipe)
         scores, items = _evaluations(state, run_dir, output / "evals" / name, recipe)
         runs[name] = {"method": method, "loss_type": settings["loss_type"], "seed": seed,
                       "run_dir": str(run_dir), "scores": scores, "item_scores": items}
         if "grpo" in recipe:
-            second = name.replace(f"-seed{seed}", f"{GRPO_SUFFIX}-seed{seed}")
+            second = run_name(method + GRPO_SUFFIX, seed)
             second_dir = output / "runs" / second
             if state.is_main_process:
                 reuse.record_start(second_dir, run_dir)
@@ -169,9 +169,8 @@ def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
         data[str(out)] = "built" if (out / "meta.json").exists() else "to build"
     models = {BASE: recipe["train"]["model_name_or_path"]} if recipe.get("evaluate_base") else {}
     for method, _, seed in plan:
-        models[f"{method}-seed{seed}"] = output / "runs" / f"{method}-seed{seed}"
-        if "grpo" in recipe:
-            models[f"{method}{GRPO_SUFFIX}-seed{seed}"] = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
+        for stage in (method, method + GRPO_SUFFIX) if "grpo" in recipe else (method,):
+            models[run_name(stage, seed)] = output / "runs" / run_name(stage, seed)
     runs = {}
     for name, model in models.items():
         training = "untrained model" if name == BASE else _training_state(model)
@@ -196,11 +195,8 @@ def _training_state(run_dir: Path) -> str:
 def _evaluation_state(model: Path | str, out: Path, evaluation: dict) -> str:
     if isinstance(model, Path) and reuse.fingerprint(model) is None:
         return "to evaluate"
-    recorded = reuse.read_evaluation_record(out)
-    results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-    if not results_file.exists() or recorded not in (None, reuse.evaluation_record(_made_by(model), evaluation)):
-        return "to evaluate"
-    return "done" if _has_every_metric(json.loads(results_file.read_text()), evaluation["task"]) else "to evaluate"
+    record = reuse.evaluation_record(_made_by(model), evaluation)
+    return "to evaluate" if _reusable_results(out, evaluation, record) is None else "done"
 
 
 def _prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
@@ -224,12 +220,12 @@ def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
     from bft.train import resolved_recipe, train_arguments
 
     for method, settings, seed in plan:
-        run_dir = output / "runs" / f"{method}-seed{seed}"
-        start = output / "runs" / f"{settings['init_from']}-seed{seed}" if "init_from" in settings else None
+        run_dir = output / "runs" / run_name(method, seed)
+        start = output / "runs" / run_name(settings["init_from"], seed) if "init_from" in settings else None
         fields = _training_fields(recipe, output, settings, seed)
         reuse.check_run(run_dir, resolved_recipe(*train_arguments(fields)), start)
         if "grpo" in recipe:
-            second_dir = output / "runs" / f"{method}{GRPO_SUFFIX}-seed{seed}"
+            second_dir = output / "runs" / run_name(method + GRPO_SUFFIX, seed)
             reuse.check_run(second_dir, resolved_recipe(*grpo_arguments(_grpo_fields(recipe, run_dir, seed))), run_dir)
 
 
@@ -237,7 +233,7 @@ def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
     """The untrained model evaluated once, as method `base` with the same scores at every seed: where every loss
     starts from, so the report shows what each one gained and what it forgot."""
     scores, items = _evaluations(state, recipe["train"]["model_name_or_path"], output / "evals" / BASE, recipe)
-    return {f"{BASE}-seed{seed}": {"method": BASE, "loss_type": BASE, "seed": seed, "run_dir": None,
+    return {run_name(BASE, seed): {"method": BASE, "loss_type": BASE, "seed": seed, "run_dir": None,
                                     "scores": scores, "item_scores": items} for seed in seeds}
 
 
@@ -330,6 +326,10 @@ def _resolve_build(build: dict):
     return build_fn, out, source, options
 
 
+def run_name(method: str, seed: int) -> str:
+    return f"{method}-seed{seed}"
+
+
 def task_key(evaluation: dict) -> str:
     """A stable name for an evaluation: its `name`, else the task plus the data file's folder."""
     if "name" in evaluation:
@@ -342,7 +342,7 @@ def _training_fields(recipe: dict, output: Path, settings: dict, seed: int) -> d
     """One run's training settings: the recipe's, the method's and the seed."""
     fields = {**recipe["train"], **settings, "seed": seed}
     if "init_from" in fields:  # continue from another method's run of the same seed (e.g. after SFT)
-        fields["model_name_or_path"] = str(output / "runs" / f"{fields.pop('init_from')}-seed{seed}")
+        fields["model_name_or_path"] = str(output / "runs" / run_name(fields.pop("init_from"), seed))
     return fields
 
 
@@ -387,22 +387,20 @@ def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
 
 
 def _evaluate_once(model: Path | str, out: Path, evaluation: dict, record: dict) -> dict:
-    """Scores of one evaluation of one model. Its results are read back when they hold every metric the report
-    tabulates and their record (`bft.reuse`) is `record`; results made otherwise (another training of the run,
-    other options) are removed and evaluated again, and so are results written before a metric existed."""
-    results_file = out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-    results = json.loads(results_file.read_text()) if results_file.exists() else None
+    """Scores of one evaluation of one model: its results when they can stand for `record` (`_reusable_results`),
+    else a new evaluation, the results made otherwise (another training of the run, other options) removed first."""
+    results = _reusable_results(out, evaluation, record)
     recorded = reuse.read_evaluation_record(out)
-    if results is not None and recorded is None:  # written before records were kept: taken as the recipe's
-        reuse.write_evaluation_record(out, recorded := record)
-    if results is None or recorded != record or not _has_every_metric(results, evaluation["task"]):
-        if out.exists() and recorded != record:
+    if results is None:
+        if out.exists() and recorded != record:  # made otherwise, or a partial one of unknown origin
             logger.info("evaluating %s again: it was made otherwise (%s)", out,
                         reuse.differences(recorded or {}, record))
             shutil.rmtree(out)
         reuse.write_evaluation_record(out, record)  # first: a killed evaluation is resumed only by the same model
         _evaluate(str(model), out, evaluation)
-        results = json.loads(results_file.read_text())
+        results = json.loads(_results_file(out, evaluation).read_text())
+    elif recorded is None:  # written before records were kept: taken as the recipe's
+        reuse.write_evaluation_record(out, record)
     if evaluation["task"] == "represent":
         profile = results["ggi"]["model profile"]
         return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
@@ -425,6 +423,20 @@ def _reference_scores(evals: Path, recipe: dict) -> dict:
                                           "ci_high": ggi[label][f"{metric}_ci_high"]} for metric in ("auroc", "auprc")}
                 for label in REFERENCE_EMBEDDINGS if label in ggi}
     return references
+
+
+def _reusable_results(out: Path, evaluation: dict, record: dict) -> dict | None:
+    """An evaluation's results if they hold every metric the report tabulates (results written before a metric
+    existed are evaluated again) and their record is `record` (none: written before records were kept)."""
+    results_file = _results_file(out, evaluation)
+    if not results_file.exists() or reuse.read_evaluation_record(out) not in (None, record):
+        return None
+    results = json.loads(results_file.read_text())
+    return results if _has_every_metric(results, evaluation["task"]) else None
+
+
+def _results_file(out: Path, evaluation: dict) -> Path:
+    return out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
 
 
 def _has_every_metric(results: dict, task: str) -> bool:
