@@ -292,6 +292,8 @@ def test_the_plan_names_the_checkpoint_a_killed_run_resumes_from(tmp_path):
         (run_dir / f"checkpoint-{step}").mkdir(parents=True)
     assert compare._training_state(run_dir) == "to resume from checkpoint-100"
     (run_dir / "metrics.json").write_text("{}")
+    assert compare._training_state(run_dir) == "finished (results only: no model)"  # as restored from an archive
+    (run_dir / "model.safetensors").write_bytes(b"")
     assert compare._training_state(run_dir) == "finished"
 
 
@@ -469,3 +471,49 @@ def test_sample_weight_summary_by_hand(tmp_path):
     text = markdown({"config": "x", "seeds": [0], "tables": {}, "sample_weights": summary})
     assert "| bft-seed0 | 1 | 0.140 / 0.300 / 0.460 | 0.540 / 0.700 / 0.860 | 0.000 |" in text
     assert "last-epoch P_b: +1.000" in text
+
+
+def test_a_comparison_continues_from_its_archive_elsewhere(tiny_model, tmp_path, demo_records, monkeypatch, capsys):
+    data, questions = tiny_inputs(tmp_path, demo_records)
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "loss_types": ["dft"], "seeds": [0], "variants": {"bft-after-dft": {"loss_type": "bft", "init_from": "dft"}},
+        "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 1, "per_device_train_batch_size": 3,
+                  "report_to": "none", "disable_tqdm": True, "gradient_checkpointing": False, "bft_group_size": 4},
+        "evaluations": [{"task": "mcq", "data": str(questions)}],
+    }))
+    out, archive = tmp_path / "cmp", tmp_path / "kept" / "cmp"
+    assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "dft"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--output", str(out), "--archive", str(archive)]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 1
+    kept = sorted(str(path.relative_to(archive)) for path in archive.rglob("*") if path.is_file())
+    assert {"report.md", "report.json", "runs/dft-seed0/metrics.json", "runs/dft-seed0/config.yaml",
+            "evals/dft-seed0/mcq-mcq/results.json", "evals/dft-seed0/mcq-mcq/predictions.jsonl"} <= set(kept)
+    assert not [name for name in kept if name.endswith((".safetensors", ".bin")) or "checkpoint" in name]
+    assert main(["compare", "--output", str(out), "--archive", str(out / "kept")]) == 2  # not inside the comparison
+
+    # another machine: the archive copied to a new output folder is reused as it stands, nothing trained or evaluated
+    restored = tmp_path / "elsewhere"
+    shutil.copytree(archive, restored)
+    monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(compare, "_evaluate", lambda *a: pytest.fail("a finished evaluation was made again"))
+    capsys.readouterr()
+    assert main(["compare", "--config", str(recipe), "--output", str(restored), "--methods", "dft", "--plan"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"]["dft-seed0"] == {
+        "training": "finished (results only: no model)", "evaluations": {"mcq-mcq": "done"}}
+    assert main(["compare", "--config", str(recipe), "--output", str(restored), "--methods", "dft"]) == 0
+    scores = [json.loads((folder / "report.json").read_text())["runs"]["dft-seed0"]["scores"]
+              for folder in (out, restored)]
+    assert scores[0] == scores[1]
+    # its runs have no model: a run to be trained from one, or an evaluation to be made anew, fails before anything
+    assert main(["compare", "--config", str(recipe), "--output", str(restored), "--methods", "bft-after-dft"]) == 2
+    error = capsys.readouterr().err
+    assert f"{restored / 'runs' / 'dft-seed0'} (bft-after-dft-seed0 is to be trained from it)" in error
+    shutil.rmtree(restored / "evals" / "dft-seed0")
+    assert main(["compare", "--config", str(recipe), "--output", str(restored), "--methods", "dft"]) == 2
+    assert f"{restored / 'runs' / 'dft-seed0'} (its mcq-mcq evaluation is to be made)" in capsys.readouterr().err
+
+    # archiving again replaces the earlier archive as a whole
+    assert main(["compare", "--output", str(restored), "--archive", str(archive)]) == 0
+    assert not (archive / "evals").exists() and sorted(path.name for path in archive.parent.iterdir()) == ["cmp"]

@@ -143,13 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     _dtype(represent)
 
     compare = commands.add_parser("compare", help="train nll/dft/bft alike over seeds, evaluate, report")
-    compare.add_argument("--config", required=True, help="comparison recipe (configs/compare-*.yaml)")
+    compare.add_argument("--config", help="comparison recipe (configs/compare-*.yaml); required but with --archive")
     compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
     compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
     compare.add_argument("--methods", help="comma-separated methods to run (loss types or variant names; those they "
                          "start from run too) and report, e.g. nll,bft-after-sft; default: all of the recipe's")
     compare.add_argument("--plan", action="store_true", help="run nothing: check the recipe and what would be "
                          "reused, and list each data set, run and evaluation as done or still to do")
+    compare.add_argument("--archive", metavar="DIR", help="run nothing: copy what the report of --output is made of "
+                         "(each run's settings, metrics and logs, each evaluation's results; no models: a few MB) to "
+                         "DIR, to keep in version control or move; copied back into --output, its runs and "
+                         "evaluations are reused and only what is left is trained")
     return parser
 
 
@@ -388,8 +392,13 @@ def _represent(args):
 
 
 def _compare(args):
+    from bft.archive import archive_comparison
     from bft.compare import plan_comparison, run_comparison
 
+    if args.archive:
+        return archive_comparison(args.output, args.archive)
+    if not args.config:
+        raise InputError("bft compare: --config is required (but with --archive)")
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     only = args.methods.split(",") if args.methods else None
     if args.plan:

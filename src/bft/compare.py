@@ -19,7 +19,8 @@ Each run's configuration is built in memory from the recipe (no round trip throu
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
 after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
 stopped; what was made otherwise than the recipe now asks is not reused (`bft.reuse`). `--plan` checks the same
-and lists what is done and what is left, running nothing.
+and lists what is done and what is left, running nothing. Runs restored from an archive (`bft.archive`: the results
+without the models) are reused alike, as long as no evaluation or run still needs their model.
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from bft import reuse
+from bft.archive import has_model
 from bft.errors import InputError
 from bft.eval.tasks import check_options, evaluate
 from bft.files import write_text_atomic
@@ -187,7 +189,7 @@ def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
 
 def _training_state(run_dir: Path) -> str:
     if (run_dir / "metrics.json").exists():
-        return "finished"
+        return "finished" if has_model(run_dir) else "finished (results only: no model)"
     checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
     return f"to resume from {checkpoints[-1].name}" if checkpoints else "to train"
 
@@ -210,6 +212,7 @@ def _prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
     _check_what_is_reused(recipe, output, plan)
+    _check_models_at_hand(recipe, output, plan)
     return recipe, output, seeds, plan
 
 
@@ -227,6 +230,31 @@ def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
         if "grpo" in recipe:
             second_dir = output / "runs" / run_name(method + GRPO_SUFFIX, seed)
             reuse.check_run(second_dir, resolved_recipe(*grpo_arguments(_grpo_fields(recipe, run_dir, seed))), run_dir)
+
+
+def _check_models_at_hand(recipe: dict, output: Path, plan) -> None:
+    """Fail, before anything runs, when a finished run without its model (restored from `bft compare --archive`)
+    is still needed: to evaluate it, or to start another run from it."""
+    runs, needed = output / "runs", []
+    for method, settings, seed in plan:
+        run_dir = runs / run_name(method, seed)
+        stages = [run_dir]
+        if "init_from" in settings and not (run_dir / "metrics.json").exists():
+            needed.append((runs / run_name(settings["init_from"], seed), f"{run_dir.name} is to be trained from it"))
+        if "grpo" in recipe:
+            stages.append(runs / run_name(method + GRPO_SUFFIX, seed))
+            if not (stages[1] / "metrics.json").exists():
+                needed.append((run_dir, f"{stages[1].name} is to be trained from it"))
+        for stage in stages:
+            for evaluation in recipe.get("evaluations", []):
+                key = task_key(evaluation)
+                if _evaluation_state(stage, output / "evals" / stage.name / key, evaluation) == "to evaluate":
+                    needed.append((stage, f"its {key} evaluation is to be made"))
+    missing = [f"{run_dir} ({why})" for run_dir, why in needed
+               if (run_dir / "metrics.json").exists() and not has_model(run_dir)]
+    if missing:
+        raise InputError(f"finished runs without their model are still needed: {'; '.join(missing)}. Delete such a "
+                         "run to train it again, or copy its model back into its folder")
 
 
 def _base_runs(state, recipe: dict, output: Path, seeds) -> dict:
