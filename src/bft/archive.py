@@ -21,7 +21,7 @@ EVALUATION_FILES = ("evaluation.yaml", "results.json", "summary.json", "predicti
 
 def has_model(run_dir: Path) -> bool:
     """Whether a run folder holds its trained model (full weights or a LoRA adapter), not only its records."""
-    return any(Path(run_dir).glob("*.safetensors")) or any(Path(run_dir).glob("*.bin"))
+    return any(Path(run_dir).glob("*.safetensors")) or any(Path(run_dir).glob("*model*.bin"))  # not training_args.bin
 
 
 def archive_comparison(output, archive) -> dict:
