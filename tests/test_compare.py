@@ -293,6 +293,8 @@ def test_the_plan_names_the_checkpoint_a_killed_run_resumes_from(tmp_path):
     assert compare._training_state(run_dir) == "to resume from checkpoint-100"
     (run_dir / "metrics.json").write_text("{}")
     assert compare._training_state(run_dir) == "finished (results only: no model)"  # as restored from an archive
+    (run_dir / "training_args.bin").write_bytes(b"")  # the trainer's settings are no model
+    assert compare._training_state(run_dir) == "finished (results only: no model)"
     (run_dir / "model.safetensors").write_bytes(b"")
     assert compare._training_state(run_dir) == "finished"
 
