@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dtype(represent)
 
     compare = commands.add_parser("compare", help="train nll/dft/bft alike over seeds, evaluate, report")
-    compare.add_argument("--config", help="comparison recipe (configs/compare-*.yaml); required but with --archive")
+    compare.add_argument("--config", help="comparison recipe (configs/compare-*.yaml); required unless --archive")
     compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
     compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
     compare.add_argument("--methods", help="comma-separated methods to run (loss types or variant names; those they "
@@ -398,7 +398,7 @@ def _compare(args):
     if args.archive:
         return archive_comparison(args.output, args.archive)
     if not args.config:
-        raise InputError("bft compare: --config is required (but with --archive)")
+        raise InputError("--config is required (only --archive does without it)")
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     only = args.methods.split(",") if args.methods else None
     if args.plan:
