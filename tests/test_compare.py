@@ -141,6 +141,11 @@ def test_bad_recipe(tmp_path, capsys):
                                                                    {"task": "mcq", "data": "b/test/q.jsonl"}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     assert "share the results folder and table 'mcq-test': give each a distinct `name`" in capsys.readouterr().err
+    # no recipe: only --archive does without one; an archive needs a comparison's folder
+    assert main(["compare", "--output", str(tmp_path / "o")]) == 2
+    assert "--config is required (only --archive does without it)" in capsys.readouterr().err
+    assert main(["compare", "--output", str(tmp_path), "--archive", str(tmp_path.parent / "kept")]) == 2
+    assert "not a comparison's output folder (it has no runs/ or evals/)" in capsys.readouterr().err
 
 
 def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):
