@@ -9,7 +9,7 @@ import torch
 
 from bft.cli import main
 from bft.eval.go_naming import parse_process_name, percentiles, rouge_l
-from bft.eval.loglik import continuation_logprobs, encode_pair
+from bft.eval.loglik import continuation_logprobs, encode_pair, shared_prefixes
 from bft.eval.pubmedqa import macro_f1, parse_decision
 from bft.eval.stats import mean_with_interval
 from bft.models import load_for_eval
@@ -43,19 +43,35 @@ def test_metrics_hand_computed():
     assert spread["mean"] == 0.5 and 0.38 < spread["ci_low"] < 0.45 and 0.55 < spread["ci_high"] < 0.62
 
 
-def test_batched_loglik_matches_one_pair_at_a_time(tiny_model):
-    """Left-padded, batched, last-positions-only scoring == a plain unpadded full-logits computation."""
+@pytest.mark.parametrize("max_length", [None, 7])
+def test_batched_loglik_matches_one_pair_at_a_time(tiny_model, max_length):
+    """Left-padded, batched scoring, with the context shared by a question's options run once, == a plain unpadded
+    full-logits computation of each pair alone (cut to its last `max_length` tokens, which splits shared contexts)."""
     model, tokenizer = load_for_eval(tiny_model, dtype="float32")
-    pairs = [("Question: which gene?\nAnswer:", " TP53"),
-             ("Q: a much longer question about genes?\nA: ", "BRCA1 and 2"),
-             ("Short", " continuation of several words here"), ("Question: x\nAnswer:", " y")]
-    batched = continuation_logprobs(model, tokenizer, pairs, batch_size=3)
+    question = "Question: which gene is mutated most often in human cancers?\nAnswer:"
+    pairs = [(question, " TP53"), (question, " BRCA1 and BRCA2 genes"), (question, "EGFR"), (question, " KRAS"),
+             ("Q: a much longer question about genes?\nA: ", "BRCA1 and 2"), ("Q: a much longer question about "
+             "genes?\nA: ", "MYC"), ("Short", " continuation of several words here"), ("Question: x\nAnswer:", " y")]
+    batched = continuation_logprobs(model, tokenizer, pairs, batch_size=3, max_length=max_length)
     for (context, continuation), score in zip(pairs, batched):
         ids, n = encode_pair(tokenizer, context, continuation)
+        if max_length:
+            ids, n = ids[-max_length:], min(n, max_length - 1)
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0]
         reference = sum(torch.log_softmax(logits[t - 1], -1)[ids[t]].item() for t in range(len(ids) - n, len(ids)))
         assert score == pytest.approx(reference, abs=1e-4)
+
+
+def test_a_questions_options_share_its_context():
+    encoded = [([5, 6, 7, 1], 1), ([5, 6, 7, 2, 3], 2), ([5, 6, 8, 4], 2), ([9, 1], 1), ([5, 6, 7, 1], 1)]
+    contexts = ["q", "q", "q", "other", "q2"]
+    # "q": the shared prefix stops at the first token that differs ([5, 6]) and before the first scored one
+    assert shared_prefixes(encoded, contexts) == [(2, [0, 1, 2]), (1, [3]), (3, [4])]
+    # nothing in common: each pair alone, after its own context
+    assert shared_prefixes([([1, 2, 3], 1), ([4, 5], 1)], ["q", "q"]) == [(2, [0]), (1, [1])]
+    with pytest.raises(ValueError, match="needs a context token"):
+        shared_prefixes([([1, 2], 2)], ["q"])
 
 
 def write_jsonl(path, rows):
