@@ -30,9 +30,8 @@ def archive_comparison(output, archive) -> dict:
     output, archive = Path(output), Path(archive)
     if not (output / "runs").is_dir() and not (output / "evals").is_dir():
         raise InputError(f"{output}: not a comparison's output folder (it has no runs/ or evals/)")
-    inside = output.resolve() in archive.resolve().parents or archive.resolve() in (output.resolve(),
-                                                                                    *output.resolve().parents)
-    if inside:
+    kept, made = archive.resolve(), output.resolve()
+    if kept == made or made in kept.parents or kept in made.parents:
         raise InputError(f"--archive {archive} and the comparison's folder {output} must not hold one another")
     files = sorted({*[path for pattern in REPORT_FILES for path in output.glob(pattern)],
                     *[path for name in RUN_FILES for path in output.glob(f"runs/*/{name}")],
