@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Triton decorates TRL's kernels when TRL is imported: under its interpreter they also run on CPU tensors, so the
+# CUDA branch of the trainer is checked here (tests/test_cuda_branch.py). Nothing else on a CPU runs Triton.
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHATML = (

@@ -31,6 +31,9 @@ from bft.precision import describe_precision, resolve_precision
 logger = logging.getLogger(__name__)
 
 LOSS_TYPES = ("nll", "dft", "bft", "asft", "eaft")
+# The LM heads that can compute the per-token figures: TRL's fused head covers nll, dft and bft only
+LM_HEADS = ("auto", "trl", "token")
+TRL_HEAD_LOSSES = ("nll", "dft", "bft")
 # Diagnostics: name -> (loss type that logs it, what it summarises)
 DIAGNOSTICS = {
     "bft/sample_weight": ("bft", "s_b = 1 - P_b ** gamma, per sample"),
@@ -74,6 +77,14 @@ class BFTConfig(SFTConfig):
         metadata={"help": "BFT: token weights below this are raised to it (0: off), so that tokens the model finds "
                           "unlikely, such as an answer format not yet learned, still train."},
     )
+    lm_head: str = field(
+        default="auto",
+        metadata={"help": "Which LM head computes the per-token log-probs: 'auto' (TRL's fused head with its Triton "
+                          "kernel on CUDA/XPU for nll, dft and bft, and where the model softcaps or scales its "
+                          "logits; the project's token head otherwise), 'trl' (TRL's fused head; nll, dft and bft "
+                          "only) or 'token' (the project's token head; plain linear heads only). Every choice computes "
+                          "the same loss."},
+    )
     asft_alpha: float = field(default=0.1, metadata={"help": "ASFT: weight of the per-token KL anchor."})
     eaft_alpha: float = field(default=1.0, metadata={"help": "EAFT: exponent of the normalised top-k entropy."})
     eaft_topk: int = field(default=20, metadata={"help": "EAFT: k, the top probabilities whose entropy is taken."})
@@ -87,6 +98,12 @@ class BFTConfig(SFTConfig):
             raise InputError(f"bft_token_weighting must be one of {TOKEN_WEIGHTINGS}, got {self.bft_token_weighting!r}")
         if self.bft_window_alignment not in WINDOW_ALIGNMENTS:
             raise InputError(f"bft_window_alignment must be one of {WINDOW_ALIGNMENTS}")
+        if self.lm_head not in LM_HEADS:
+            raise InputError(f"lm_head must be one of {', '.join(LM_HEADS)}, got {self.lm_head!r}")
+        if self.lm_head == "trl" and self.loss_type not in TRL_HEAD_LOSSES:
+            raise InputError(f"lm_head='trl' computes log-probs only; loss_type={self.loss_type!r} also needs "
+                             "the top-k entropy or the reference KL of the project's head: use lm_head 'auto' or "
+                             "'token'")
         checks = [
             (self.bft_group_size >= 1, f"bft_group_size must be at least 1, got {self.bft_group_size}"),
             (self.bft_gamma > 0, f"bft_gamma must be positive (0 would weigh every sample 0), got {self.bft_gamma}"),
@@ -157,11 +174,8 @@ class BFTTrainer(SFTTrainer):
         if self.args.device.type == "cpu" and unwrapped.config._attn_implementation == "sdpa":
             self._original_attention = use_segment_attention(unwrapped)
         self._adapter_casts = _skip_adapter_input_casts(self.model) if self.args.bf16 else []
-        if supports_token_head(unwrapped) and (not has_triton_head(self.args.device) or loss_type in ("asft", "eaft")):
+        if _uses_token_head(self.args, unwrapped):
             install_token_head(unwrapped)
-        elif loss_type in ("asft", "eaft"):
-            raise InputError(f"loss_type={loss_type!r} needs a plain linear LM head; {type(unwrapped).__name__} "
-                             "scales or softcaps its logits")
         self.ref_model = None
         if loss_type == "asft" and not hasattr(self.model, "disable_adapter"):
             self.ref_model = self._frozen_reference(unwrapped, ref_model)
@@ -347,6 +361,19 @@ class BFTTrainer(SFTTrainer):
         totals = gather(stats[None]).sum(0).cpu()
         for name, row in zip(diagnostics, totals):
             self._diagnostic_sums[mode][name] += row
+
+
+def _uses_token_head(args, model) -> bool:
+    """Whether the project's token head computes the per-token figures (`args.lm_head`; else TRL's fused head,
+    installed by `SFTTrainer`). Raises `InputError` where the head asked for cannot serve the model or the loss."""
+    plain = supports_token_head(model)
+    if args.lm_head == "token" or args.loss_type not in TRL_HEAD_LOSSES:
+        if not plain:
+            needs = "lm_head='token'" if args.lm_head == "token" else f"loss_type={args.loss_type!r}"
+            raise InputError(f"{needs} needs a plain linear LM head; {type(model).__name__} scales or softcaps its "
+                             "logits (use lm_head 'auto' or 'trl' with nll, dft or bft)")
+        return True
+    return args.lm_head == "auto" and plain and not has_triton_head(args.device)
 
 
 def _skip_adapter_input_casts(model) -> list:
