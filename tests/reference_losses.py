@@ -92,9 +92,9 @@ def sft_loss(logprobs, mask, num_items=None):
     return token_mean(logprobs, mask, lambda b, t: -logprobs[b, t].double(), num_items)
 
 
-def dft_loss(logprobs, mask, num_items=None):
+def dft_loss(logprobs, mask, num_items=None, token_weight_floor=0.0):
     def token_loss(b, t):
-        return -math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double()
+        return -max(math.exp(float(logprobs[b, t].detach())), token_weight_floor) * logprobs[b, t].double()
 
     return token_mean(logprobs, mask, token_loss, num_items)
 
@@ -107,9 +107,10 @@ def eaft_loss(logprobs, mask, topk_entropy, alpha=1.0, num_items=None):
     return token_mean(logprobs, mask, token_loss, num_items)
 
 
-def asft_loss(logprobs, mask, kl, alpha=0.1, num_items=None):
+def asft_loss(logprobs, mask, kl, alpha=0.1, num_items=None, token_weight_floor=0.0):
     """Loop reference of ASFT, given each token's KL divergence from the reference (which carries a gradient)."""
     def token_loss(b, t):
-        return -math.exp(float(logprobs[b, t].detach())) * logprobs[b, t].double() + alpha * kl[b, t].double()
+        weight = max(math.exp(float(logprobs[b, t].detach())), token_weight_floor)
+        return -weight * logprobs[b, t].double() + alpha * kl[b, t].double()
 
     return token_mean(logprobs, mask, token_loss, num_items)

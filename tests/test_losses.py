@@ -43,6 +43,22 @@ def test_sft_and_dft_match_reference(seed, num_items):
                   logprobs, mask)
 
 
+@pytest.mark.parametrize("floor", [0.05, 0.3, 1.0])
+@pytest.mark.parametrize("num_items", [None, 57])
+def test_floored_dft_and_asft_match_reference(floor, num_items):
+    """`token_weight_floor` raises DFT's token weights below it (at 1: every weight 1, DFT becomes SFT)."""
+    logprobs, mask = random_batch(4, 23, seed=7)
+    assert_parity(lambda x: losses.dft_loss(x, mask, num_items, floor),
+                  lambda x: ref.dft_loss(x, mask, num_items, floor), logprobs, mask)
+    assert_parity(lambda x: losses.asft_loss(x, mask, -2 * x, 0.1, num_items, floor),
+                  lambda x: ref.asft_loss(x, mask, -2 * x, 0.1, num_items, floor), logprobs, mask)
+    if floor == 1.0:
+        torch.testing.assert_close(losses.dft_loss(logprobs, mask, num_items, floor),
+                                   losses.sft_loss(logprobs, mask, num_items))
+    with pytest.raises(ValueError, match="token_weight_floor"):
+        losses.dft_loss(logprobs, mask, num_items, -0.1)
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
 @pytest.mark.parametrize("num_items", [None, 57])

@@ -177,10 +177,24 @@ def test_bft_refuses_batches_whose_samples_it_cannot_find(tiny_model, settings, 
 
 
 @pytest.mark.parametrize("field, value", [("bft_gamma", 0.0), ("bft_gamma", -1.0), ("asft_alpha", -0.1),
-                                          ("eaft_topk", 1), ("bft_token_weight_floor", 1.5)])
+                                          ("eaft_topk", 1), ("token_weight_floor", 1.5)])
 def test_config_refuses_meaningless_settings(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         BFTConfig(output_dir=str(tmp_path), loss_type="bft", **{field: value})
+
+
+@pytest.mark.parametrize("loss_type", ["nll", "eaft"])
+def test_token_weight_floor_needs_dft_weights(tmp_path, loss_type):
+    with pytest.raises(ValueError, match="token_weight_floor applies to"):
+        BFTConfig(output_dir=str(tmp_path), loss_type=loss_type, token_weight_floor=0.1)
+
+
+def test_floored_dft_reaches_the_update(tiny_model):
+    """DFT's weights floored at 1 are all 1: the update of SFT; a floor of 0.1 moves it away from plain DFT's."""
+    sft, _ = one_step(tiny_model, "nll", 6, 1)
+    assert relative_difference(one_step(tiny_model, "dft", 6, 1, token_weight_floor=1.0)[0], sft) < 1e-5
+    floored, dft = one_step(tiny_model, "dft", 6, 1, token_weight_floor=0.1)[0], one_step(tiny_model, "dft", 6, 1)[0]
+    assert relative_difference(floored, dft) > 1e-2
 
 
 def test_asft_refuses_a_reference_of_another_vocabulary(tiny_model, tmp_path):
@@ -260,7 +274,7 @@ def test_every_bft_setting_reaches_the_update(tiny_model, tmp_path):
     from tests import reference_losses as ref
 
     settings = dict(bft_gamma=2.0, bft_token_weighting="group_norm", bft_window_alignment="trailing",
-                    bft_group_size=3, bft_token_weight_floor=0.05)
+                    bft_group_size=3, token_weight_floor=0.05)
     update, _ = one_step(tiny_model, "bft", 6, 1, packing=True, **settings)
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)

@@ -30,10 +30,19 @@ def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items=None) -> torc
     return -logprobs.sum() / _denominator(num_items, mask)
 
 
-def dft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items=None) -> torch.Tensor:
-    """DFT: each token's NLL scaled by its own detached probability, divided by `num_items`."""
+def dft_loss(logprobs: torch.Tensor, mask: torch.Tensor, num_items=None, token_weight_floor: float = 0.0
+             ) -> torch.Tensor:
+    """DFT: each token's NLL scaled by its own detached probability (raised to `token_weight_floor` where below it),
+    divided by `num_items`."""
     logprobs = _trained_only(logprobs, mask)
-    return -(logprobs.detach().exp() * logprobs).sum() / _denominator(num_items, mask)
+    return -(dft_token_weights(logprobs, token_weight_floor) * logprobs).sum() / _denominator(num_items, mask)
+
+
+def dft_token_weights(logprobs: torch.Tensor, token_weight_floor: float = 0.0) -> torch.Tensor:
+    """DFT's token weights `max(sg(p), floor)`, `p = exp(logprobs)`, same shape. Raises `ValueError` for a floor
+    outside [0, 1]. The floor (0: off) keeps tokens the model finds very unlikely, such as new facts, training."""
+    _check_floor(token_weight_floor)
+    return logprobs.detach().exp().clamp(min=token_weight_floor)
 
 
 def eaft_loss(logprobs: torch.Tensor, mask: torch.Tensor, topk_entropy: torch.Tensor, alpha: float = 1.0,
@@ -45,11 +54,13 @@ def eaft_loss(logprobs: torch.Tensor, mask: torch.Tensor, topk_entropy: torch.Te
 
 
 def asft_loss(logprobs: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor, alpha: float = 0.1,
-              num_items=None) -> torch.Tensor:
-    """ASFT: DFT's token loss plus `alpha` times each token's KL divergence from the reference model (`kl`,
-    `KL(pi_ref || pi_theta)` with its gradient), summed over trained tokens and divided by `num_items`."""
+              num_items=None, token_weight_floor: float = 0.0) -> torch.Tensor:
+    """ASFT: DFT's token loss (floored as in `dft_loss`) plus `alpha` times each token's KL divergence from the
+    reference model (`kl`, `KL(pi_ref || pi_theta)` with its gradient), summed over trained tokens and divided by
+    `num_items`."""
     logprobs = _trained_only(logprobs, mask)
-    per_token = -logprobs.detach().exp() * logprobs + alpha * _trained_only(kl.to(logprobs.dtype), mask)
+    per_token = (-dft_token_weights(logprobs, token_weight_floor) * logprobs
+                 + alpha * _trained_only(kl.to(logprobs.dtype), mask))
     return per_token.sum() / _denominator(num_items, mask)
 
 
@@ -98,8 +109,7 @@ def bft_loss(
         raise ValueError(f"group_size must be at least 1, got {group_size}")
     if gamma <= 0:
         raise ValueError(f"gamma must be positive (gamma = 0 gives every sample weight 0), got {gamma}")
-    if not 0 <= token_weight_floor <= 1:
-        raise ValueError(f"token_weight_floor must be in [0, 1], got {token_weight_floor}")
+    _check_floor(token_weight_floor)
 
     logprobs = _trained_only(logprobs, mask)
     if logprobs.dtype in (torch.float16, torch.bfloat16):
@@ -126,6 +136,11 @@ def bft_loss(
     if not return_details:
         return loss
     return loss, BFTDetails(token_weights, sample_weights, p_min.to(logprobs.dtype), layout.num_trained)
+
+
+def _check_floor(token_weight_floor: float) -> None:
+    if not 0 <= token_weight_floor <= 1:
+        raise ValueError(f"token_weight_floor must be in [0, 1], got {token_weight_floor}")
 
 
 def _trained_only(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

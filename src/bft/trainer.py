@@ -25,7 +25,16 @@ from trl import SFTConfig, SFTTrainer
 from bft.attention import use_segment_attention
 from bft.errors import InputError
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
-from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS, asft_loss, bft_loss, dft_loss, eaft_loss, sft_loss
+from bft.losses import (
+    TOKEN_WEIGHTINGS,
+    WINDOW_ALIGNMENTS,
+    asft_loss,
+    bft_loss,
+    dft_loss,
+    dft_token_weights,
+    eaft_loss,
+    sft_loss,
+)
 from bft.precision import describe_precision, resolve_precision
 
 logger = logging.getLogger(__name__)
@@ -34,6 +43,8 @@ LOSS_TYPES = ("nll", "dft", "bft", "asft", "eaft")
 # The LM heads that can compute the per-token figures: TRL's fused head covers nll, dft and bft only
 LM_HEADS = ("auto", "trl", "token")
 TRL_HEAD_LOSSES = ("nll", "dft", "bft")
+# The losses with DFT's token weights, which `token_weight_floor` raises
+FLOORED_LOSSES = ("dft", "bft", "asft")
 # Diagnostics: name -> (loss type that logs it, what it summarises)
 DIAGNOSTICS = {
     "bft/sample_weight": ("bft", "s_b = 1 - P_b ** gamma, per sample"),
@@ -72,10 +83,10 @@ class BFTConfig(SFTConfig):
         metadata={"help": "BFT 'group_norm' window: 'centered' on the token, or 'trailing' (the token and the g - 1 "
                           "trained tokens before it)."},
     )
-    bft_token_weight_floor: float = field(
+    token_weight_floor: float = field(
         default=0.0,
-        metadata={"help": "BFT: token weights below this are raised to it (0: off), so that tokens the model finds "
-                          "unlikely, such as an answer format not yet learned, still train."},
+        metadata={"help": "dft, bft and asft: token weights below this are raised to it (0: off), so that tokens the "
+                          "model finds unlikely, such as new facts or an answer format not yet learned, still train."},
     )
     lm_head: str = field(
         default="auto",
@@ -107,8 +118,11 @@ class BFTConfig(SFTConfig):
         checks = [
             (self.bft_group_size >= 1, f"bft_group_size must be at least 1, got {self.bft_group_size}"),
             (self.bft_gamma > 0, f"bft_gamma must be positive (0 would weigh every sample 0), got {self.bft_gamma}"),
-            (0 <= self.bft_token_weight_floor <= 1, f"bft_token_weight_floor must be in [0, 1], got "
-                                                    f"{self.bft_token_weight_floor}"),
+            (0 <= self.token_weight_floor <= 1, f"token_weight_floor must be in [0, 1], got "
+                                                f"{self.token_weight_floor}"),
+            (self.token_weight_floor == 0 or self.loss_type in FLOORED_LOSSES,
+             f"token_weight_floor applies to the DFT token weights of {', '.join(FLOORED_LOSSES)}; loss_type "
+             f"{self.loss_type!r} has none"),
             (self.asft_alpha >= 0, f"asft_alpha must be non-negative, got {self.asft_alpha}"),
             (self.eaft_alpha >= 0, f"eaft_alpha must be non-negative, got {self.eaft_alpha}"),
             (self.eaft_topk >= 2, f"eaft_topk must be at least 2, got {self.eaft_topk}"),
@@ -215,10 +229,11 @@ class BFTTrainer(SFTTrainer):
             special.append("tensor, context or sequence parallelism")
         if not special:
             return False
-        if self.args.loss_type in ("nll", "dft"):
+        if self.args.loss_type == "nll" or (self.args.loss_type == "dft" and self.args.token_weight_floor == 0):
             return True
-        raise InputError(f"loss_type={self.args.loss_type!r} does not support {', '.join(special)}; "
-                         "use loss_type 'nll' or 'dft' with it, or leave it out")
+        raise InputError(f"loss_type={self.args.loss_type!r}"
+                         f"{' with token_weight_floor' if self.args.token_weight_floor else ''} does not support "
+                         f"{', '.join(special)}; use loss_type 'nll' or 'dft' (no floor) with it, or leave it out")
 
     def _get_num_items_in_batch(self, batch_samples, device):
         """The optimizer step's count over all processes: samples (rows or packed segments) for BFT, trained tokens
@@ -272,18 +287,19 @@ class BFTTrainer(SFTTrainer):
         if args.loss_type == "nll":
             return sft_loss(log_probs, mask, num_items), {}
         if args.loss_type == "dft":
-            return dft_loss(log_probs, mask, num_items), {}
+            return dft_loss(log_probs, mask, num_items, args.token_weight_floor), {}
         if args.loss_type == "eaft":
             weights = outputs.topk_entropy.clamp(min=0).pow(args.eaft_alpha)
             return (eaft_loss(log_probs, mask, outputs.topk_entropy, args.eaft_alpha, num_items),
                     {"eaft/token_weight": weights[mask]})
         if args.loss_type == "asft":
-            return (asft_loss(log_probs, mask, outputs.kl, args.asft_alpha, num_items),
-                    {"asft/kl": outputs.kl.detach()[mask], "asft/token_weight": log_probs.detach().exp()[mask]})
+            return (asft_loss(log_probs, mask, outputs.kl, args.asft_alpha, num_items, args.token_weight_floor),
+                    {"asft/kl": outputs.kl.detach()[mask],
+                     "asft/token_weight": dft_token_weights(log_probs, args.token_weight_floor)[mask]})
         loss, details = bft_loss(
             log_probs, mask, group_size=args.bft_group_size, gamma=args.bft_gamma, num_samples=num_items,
             token_weighting=args.bft_token_weighting, segment_ids=_segment_ids(inputs),
-            window_alignment=args.bft_window_alignment, token_weight_floor=args.bft_token_weight_floor,
+            window_alignment=args.bft_window_alignment, token_weight_floor=args.token_weight_floor,
             return_details=True)
         return loss, {"bft/sample_weight": details.sample_weights, "bft/min_group_conf": details.min_group_confidence,
                       "bft/token_weight": details.token_weights[mask]}
