@@ -14,7 +14,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 @pytest.mark.parametrize("name", ["compare-go-naming.yaml", "compare-gene-profiles.yaml", "compare-pubmedqa.yaml",
                                   "speed-quality-go-naming.yaml", "regime-go-naming.yaml",
                                   "compare-go-naming-grpo.yaml", "compare-go-naming-long.yaml",
-                                  "compare-gene-knowledge.yaml"])
+                                  "compare-gene-knowledge.yaml", "compare-gene-facts.yaml"])
 def test_compare_recipes_parse(tmp_path, name):
     import yaml
 

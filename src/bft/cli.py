@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "to be split with the same three options")
     knowledge.add_argument("--min-term-genes", type=int, default=10)
     knowledge.add_argument("--max-term-genes", type=int, default=500)
+    facts = builders.add_parser("gene-facts", help="templated facts 'gene X takes part in P' for gene-knowledge's "
+                                                   "trained genes, with question and cloze probes")
+    _data_io(facts)
+    facts.add_argument("--knowledge", required=True, metavar="DIR",
+                       help="the output of bft data gene-knowledge: its probes choose each gene's fact")
+    facts.add_argument("--templates", type=int, default=4, help="paraphrase templates per fact (1-4)")
+    facts.add_argument("--exclude", action="append", default=[], metavar="FILE",
+                       help="gene-set file whose terms no fact may name (repeatable); the public GeneAgent set is "
+                            "always excluded")
 
     evaluate = commands.add_parser("eval", help="evaluate a model; writes results.json and predictions.jsonl")
     tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -289,6 +298,11 @@ def _data(args):
         return build_gene_knowledge(data_dir(args.data_dir), args.output, min_term_genes=args.min_term_genes,
                                     max_term_genes=args.max_term_genes, valid_fraction=args.valid_fraction,
                                     seed=args.seed, limit=args.limit, profiles=args.profiles)
+    if args.builder == "gene-facts":
+        from bft.data.gene_facts import build_gene_facts
+
+        return build_gene_facts(data_dir(args.data_dir), args.output, knowledge=args.knowledge,
+                                templates=args.templates, exclude=args.exclude)
     from bft.data.pubmedqa import build_pubmedqa
 
     return build_pubmedqa(data_dir(args.data_dir), args.output)

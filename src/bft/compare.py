@@ -340,8 +340,11 @@ def _resolve_build(build: dict):
         from bft.data.pubmedqa import build_pubmedqa as build_fn
     elif builder == "gene-knowledge":
         from bft.data.gene_knowledge import build_gene_knowledge as build_fn
+    elif builder == "gene-facts":
+        from bft.data.gene_facts import build_gene_facts as build_fn
     else:
-        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles, pubmedqa or gene-knowledge")
+        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles, pubmedqa, gene-knowledge "
+                         "or gene-facts")
     source = data_dir(options.pop("data_dir", None))
     accepted = {name: parameter.default for name, parameter in inspect.signature(build_fn).parameters.items()
                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
