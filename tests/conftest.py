@@ -25,8 +25,10 @@ def needs_shared_data(*parts):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent")
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer Llama with a 400-token byte-level BPE tokenizer trained on the packaged demo set."""
+def build_tiny_model(folder: Path, seed: int = 0, **config_fields) -> Path:
+    """A 2-layer Llama with a 400-token byte-level BPE tokenizer trained on the packaged demo set; `config_fields`
+    replace LlamaConfig's settings below (`hidden_size=256, tie_word_embeddings=False`: an LM head of its own, large
+    enough for DeepSpeed ZeRO-3 to shard it)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -43,10 +45,11 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                         bos_token=None, chat_template=CHATML)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=None, tie_word_embeddings=True)
+    settings = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                    eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+                    tie_word_embeddings=True)
+    config = LlamaConfig(**{**settings, **config_fields})
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -1,19 +1,12 @@
 """BFTTrainer: the update does not depend on how the optimizer step's samples are split or packed."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from bft.trainer import BFTConfig
-from tests.one_step import one_step
-
-
-def relative_difference(a, b):
-    return ((a - b).norm() / b.norm()).item()
+from tests.one_step import launch, one_step, relative_difference
 
 
 @pytest.mark.parametrize("loss_type", ["nll", "dft", "bft", "asft", "eaft"])
@@ -81,22 +74,9 @@ def test_config_rejects_unknown_loss_type(tmp_path):
         BFTConfig(output_dir=str(tmp_path), loss_type="bft", bft_token_weighting="entropy")
 
 
-def launch(tiny_model, tmp_path, loss_type, *launch_args, settings=()):
-    """2 processes x 3 samples through `accelerate launch`; returns the update the main process saved."""
-    out = tmp_path / f"{loss_type}.pt"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_args, "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "tests.one_step", tiny_model, str(out), loss_type, "3", "1", *settings]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                            cwd=Path(__file__).resolve().parents[1])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return torch.load(out)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type, settings", [("bft", ()), ("nll", ()), ("eaft", ()),
-                                                 ("bft", ("average_tokens_across_devices=false",))])
+@pytest.mark.parametrize("loss_type, settings", [("bft", {}), ("nll", {}), ("eaft", {}),
+                                                 ("bft", {"average_tokens_across_devices": False})])
 def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, settings):
     """DDP on CPU (gloo) through `accelerate launch`: 2 processes x 3 samples == 1 process x 6 samples. BFT's
     sample count is global even where token counts are not averaged across devices.
@@ -104,7 +84,8 @@ def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, s
     On a machine without GPUs, `--multi_gpu` starts the processes and BFTConfig switches them to CPU DDP
     (`accelerate launch --cpu --num_processes 2` would start a single process).
     """
-    update = launch(tiny_model, tmp_path, loss_type, "--multi_gpu", settings=settings)
+    run = dict(loss_type=loss_type, batch_size=3, grad_accum=1, **settings)
+    update = launch(tiny_model, tmp_path, {"run": run}, "--multi_gpu")["run"]["update"]
     single, _ = one_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
 
@@ -114,7 +95,8 @@ def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, s
 def test_fsdp_gives_the_update_of_one_process(tiny_model, tmp_path, loss_type):
     """FSDP2 (configs/accelerate/fsdp.yaml) on 2 CPU processes: the update of one process with the whole batch."""
     config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
-    update = launch(tiny_model, tmp_path, loss_type, "--config_file", str(config))
+    run = dict(loss_type=loss_type, batch_size=3, grad_accum=1)
+    update = launch(tiny_model, tmp_path, {"run": run}, "--config_file", str(config))["run"]["update"]
     single, _ = one_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
 

@@ -35,9 +35,12 @@ def accelerator_available() -> bool:
 def resolve_precision(config) -> None:
     """For a TrainingArguments subclass, before its own `__post_init__`: `bf16=None` becomes whether the device
     multiplies bf16 natively, and CPU runs get `use_cpu` where transformers needs it (bf16 on a CPU; processes
-    launched on CPUs, which would otherwise each train alone, never synchronising)."""
+    launched on CPUs, which would otherwise each train alone, never synchronising; DeepSpeed then does not compile
+    its CPU communication op, which training does not use)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
         config.use_cpu = True
+        if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+            _skip_deepspeed_shared_memory_op()
     if config.bf16 is None and not config.fp16:
         on_cpu = config.use_cpu or not accelerator_available()
         config.bf16, _ = native_bf16("cpu" if on_cpu else ("cuda" if torch.cuda.is_available() else "other"))
@@ -54,3 +57,15 @@ def describe_precision(args) -> str:
     if args.fp16:
         return "fp16 mixed precision, as configured"
     return f"float32 ({'bf16=false was set' if native else why})"
+
+
+def _skip_deepspeed_shared_memory_op() -> None:
+    """DeepSpeed on CPUs compiles its shared-memory all-reduce (the C++ op `deepspeed_shm_comm`) when its
+    communication starts: a C++ compiler is then needed at run time, and the first run waits minutes for it. Only
+    DeepSpeed's tensor-parallel inference calls that op; training reduces through torch.distributed (gloo), so it is
+    marked unavailable and never built."""
+    import deepspeed.ops
+
+    compatible = getattr(deepspeed.ops, "__compatible_ops__", None)
+    if isinstance(compatible, dict):
+        compatible["deepspeed_shm_comm"] = False
