@@ -90,7 +90,8 @@ def mcq_prompt(question: str, options: dict) -> str:
 
 
 def load_prompts(data, task: str):
-    """A `datasets.Dataset` of `{"prompt": [chat messages], "answer": str}`; evaluation sets are refused."""
+    """A `datasets.Dataset` of `{"prompt": [chat messages], "answer": str}` (mcq also `letters`, the question's
+    option letters); evaluation sets and files without a prompt are refused."""
     from datasets import Dataset
 
     path = Path(data)
@@ -100,7 +101,7 @@ def load_prompts(data, task: str):
         from bft.eval.mcq import read_mcq
 
         rows = [{"prompt": [{"role": "user", "content": mcq_prompt(q["question"], q["options"])}],
-                 "answer": q["answer_idx"]} for q in read_mcq(path)]
+                 "answer": q["answer_idx"], "letters": "".join(q["options"])} for q in read_mcq(path)]
     else:
         rows = [_from_conversation(record, path, line, task) for line, record in validated_records(path)]
     return Dataset.from_list(rows)
@@ -112,7 +113,7 @@ def _from_conversation(record, path, line, task) -> dict:
     *prompt, answer = record["messages"]
     if task == "go-naming":
         return {"prompt": prompt, "answer": answer["content"].strip()}
-    from bft.eval.pubmedqa import parse_decision
+    from bft.eval.answers import parse_decision
 
     decision = parse_decision(answer["content"])
     if decision is None:

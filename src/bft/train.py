@@ -14,12 +14,13 @@ from pathlib import Path
 import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
+from bft.data.records import DataError
 from bft.data.training import load_training_dataset
 from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer
+from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer, NoTrainedTokens
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +87,18 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
     model, tokenizer = _load_model_and_tokenizer(model_args, config)
-    trainer = BFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
+    try:
+        trainer = BFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            peft_config=get_peft_config(model_args),
+        )
+    except NoTrainedTokens as error:  # the data emptied by truncation: stop before anything is written
+        data = script_args.data if error.split == "train" else script_args.eval_data
+        raise DataError(data, None, str(error)) from None
     if trainer.is_world_process_zero():
         write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if script_args.track_sample_weights:

@@ -101,8 +101,35 @@ class BFTConfig(SFTConfig):
                 raise InputError(message)
 
 
-def _report_cut_samples(dataset, max_length, given: int | None) -> None:
-    """Warn how many training samples TRL cut at `max_length` and how many it dropped (it does both silently): the
+class NoTrainedTokens(InputError):
+    """A data set in which tokenization, the completion mask and truncation at `max_length` leave no token to train
+    on (or to evaluate). `split`: "train" or "eval"."""
+
+    def __init__(self, split: str, message: str):
+        super().__init__(message)
+        self.split = split
+
+
+def _require_trained_tokens(dataset, split: str, max_length, given: int | None) -> None:
+    """Raise NoTrainedTokens when no row of the prepared `dataset` holds a trained label (TRL would train or
+    evaluate on nothing: a sampler error, or a loss of 0 / NaN). `given`: how many samples there were before."""
+    import pyarrow.compute as pc
+
+    if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
+        return
+    for chunk in dataset.select_columns(["labels"]).with_format("arrow").iter(batch_size=10_000):
+        targets = pc.list_flatten(pc.list_slice(chunk["labels"], 1))  # a row's first label is never predicted
+        if pc.any(pc.not_equal(targets, -100)).as_py():
+            return
+    what = "training" if split == "train" else "evaluation"
+    samples = f"all {given} {what} samples" if given else f"the {what} data"
+    raise NoTrainedTokens(split, f"no {what} token is left: {samples} lose every trained token to truncation at "
+                                 f"max_length={max_length} (each completion begins past it) or to the completion "
+                                 "mask; raise max_length or shorten the prompts")
+
+
+def _report_cut_samples(dataset, max_length, given: int | None, what: str = "training") -> None:
+    """Warn how many `what` samples TRL cut at `max_length` and how many it dropped (it does both silently): the
     end of a cut sample, often the end of its answer, is never trained on; a dropped one had nothing left to train
     (its completion began past `max_length`, or was empty). `given`: how many samples there were before."""
     import pyarrow.compute as pc
@@ -110,16 +137,16 @@ def _report_cut_samples(dataset, max_length, given: int | None) -> None:
     if not isinstance(dataset, datasets.Dataset) or "input_ids" not in dataset.column_names:
         return
     if given is not None and given > len(dataset):
-        logger.warning("%d of the %d training samples were dropped: no token of theirs is trained on (the completion "
-                       "began past max_length=%s, or was empty)", given - len(dataset), given, max_length)
+        logger.warning("%d of the %d %s samples were dropped: no token of theirs is trained on (the completion "
+                       "began past max_length=%s, or was empty)", given - len(dataset), given, what, max_length)
     if max_length is None:
         return
     cut = 0
     for chunk in dataset.select_columns(["input_ids"]).with_format("arrow").iter(batch_size=10_000):
         cut += pc.sum(pc.greater_equal(pc.list_value_length(chunk["input_ids"]), max_length)).as_py() or 0
     if cut:
-        logger.warning("%d of the %d training samples reach max_length=%d: their ends are cut off and never trained "
-                       "on; raise max_length to train on them whole", cut, len(dataset), max_length)
+        logger.warning("%d of the %d %s samples reach max_length=%d: their ends are cut off and never trained "
+                       "on; raise max_length to train on them whole", cut, len(dataset), what, max_length)
 
 
 class BFTTrainer(SFTTrainer):
@@ -140,8 +167,8 @@ class BFTTrainer(SFTTrainer):
         config.loss_type = "nll"  # SFTTrainer accepts only its own two names; restored below
         if padding_free_batches:
             config.padding_free = False  # TRL then truncates to max_length as for padded batches
-        train_dataset = kwargs.get("train_dataset")
-        samples_given = len(train_dataset) if isinstance(train_dataset, datasets.Dataset) else None
+        given = {"train": kwargs.get("train_dataset"), "eval": kwargs.get("eval_dataset")}
+        given = {split: len(data) if isinstance(data, datasets.Dataset) else None for split, data in given.items()}
         try:
             super().__init__(*args, **kwargs)
         finally:
@@ -171,8 +198,12 @@ class BFTTrainer(SFTTrainer):
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
         self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
-        if not self.args.packing and self.is_world_process_zero():
-            _report_cut_samples(self.train_dataset, self.args.max_length, samples_given)
+        evaluated = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"eval": self.eval_dataset}
+        for split, dataset in (("train", self.train_dataset), *(("eval", data) for data in evaluated.values())):
+            _require_trained_tokens(dataset, split, self.args.max_length, given[split])
+            if not self.args.packing and self.is_world_process_zero():
+                _report_cut_samples(dataset, self.args.max_length, given[split],
+                                    "training" if split == "train" else "evaluation")
 
     def _frozen_reference(self, model, ref_model):
         """ASFT with full fine-tuning: the given reference, or a frozen copy of the starting model (its weights
