@@ -25,6 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.rewards import REWARDS
 from bft.train import resolved_recipe, resume_argument
+from bft.trainer import checkpointing_alias_field, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -45,10 +46,14 @@ class GRPOArguments:
 
 @dataclass
 class BFTGRPOConfig(GRPOConfig):
-    """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively."""
+    """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively, and activation
+    checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
+
+    gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     def __post_init__(self):
         resolve_precision(self)
+        default_activation_checkpointing(self)
         super().__post_init__()
 
 

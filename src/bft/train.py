@@ -42,6 +42,11 @@ class TrainArguments:
                           "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json."})
 
 
+# Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one)
+RENAMED = {"gradient_checkpointing": "activation_checkpointing",
+           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
+
+
 class RunExistsError(InputError):
     """The output folder already holds a finished run."""
 
@@ -170,11 +175,12 @@ def resolved_recipe(script_args, config, model_args) -> dict:
 
 
 def recipe_fields(instance) -> dict:
-    """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run."""
+    """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run.
+    Deprecated aliases (`RENAMED`), which mirror their current names, are left out."""
     defaults = type(instance)()
     changed = {}
     for item in dataclasses.fields(instance):
-        if not item.init:
+        if not item.init or item.name in RENAMED:
             continue
         value = getattr(instance, item.name)
         if value != getattr(defaults, item.name, object()):

@@ -42,10 +42,28 @@ DIAGNOSTICS = {
 }
 
 
+def checkpointing_alias_field():
+    """TRL's configs default transformers' deprecated alias `gradient_checkpointing` to True, so that every config
+    warns that it is deprecated. Ours leave the alias unset (a recipe that still gives it is honoured, and warned
+    about) and `default_activation_checkpointing` puts TRL's default on its current name."""
+    return field(default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5); "
+                                                 "give activation_checkpointing instead.", "nargs": "?", "const": True})
+
+
+def default_activation_checkpointing(config) -> None:
+    """Activation checkpointing on unless a recipe says otherwise under either name (TRL's default), set on the
+    current name before transformers resolves the two."""
+    if config.activation_checkpointing is None and config.gradient_checkpointing is None:
+        config.activation_checkpointing = True
+
+
 @dataclass
 class BFTConfig(SFTConfig):
     """`SFTConfig` plus the project's losses. Every other field, and its default, is TRL's, except `bf16`: by
-    default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere."""
+    default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere; and activation
+    checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
+
+    gradient_checkpointing: bool | None = checkpointing_alias_field()
 
     loss_type: str = field(
         default="nll",
@@ -80,6 +98,7 @@ class BFTConfig(SFTConfig):
 
     def __post_init__(self):
         resolve_precision(self)
+        default_activation_checkpointing(self)
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
