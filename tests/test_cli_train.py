@@ -31,6 +31,8 @@ def test_train_writes_a_complete_run(tiny_model, small_data, tmp_path):
     assert metrics["loss_type"] == "bft" and metrics["global_step"] == 2
     assert metrics["train_tokens"] > 0 and metrics["train_runtime"] > 0 and metrics["train_loss"] > 0
     assert 0 <= metrics["bft/sample_weight_mean"] <= 1 and "bft/token_weight_std" in metrics
+    history = json.loads((out / "log_history.json").read_text())
+    assert metrics["nll"] == [row["nll"] for row in history if "nll" in row][-1] > 0  # the plain NLL beside the loss
     assert len(json.loads((out / "log_history.json").read_text())) >= 2
     assert (out / "loss.png").stat().st_size > 1000
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()

@@ -1,5 +1,6 @@
 """BFTTrainer: the update does not depend on how the optimizer step's samples are split or packed."""
 
+import math
 import os
 import subprocess
 import sys
@@ -72,6 +73,17 @@ def test_bft_diagnostics_are_logged(tiny_model):
         assert logged[f"bft/{name}_std"] >= 0
     # s_b = 1 - P_b with gamma = 1, so the means add up to one
     assert logged["bft/sample_weight_mean"] + logged["bft/min_group_conf_mean"] == pytest.approx(1, abs=1e-6)
+
+
+@pytest.mark.parametrize("loss_type", ["bft", "eaft"])
+def test_plain_nll_is_logged_beside_every_loss(tiny_model, loss_type):
+    """`nll`, logged for every loss type, is the SFT loss of the same step (micro-batches 3 + 3): one scale for all."""
+    _, sft = one_step(tiny_model, "nll", 3, 2)
+    _, other = one_step(tiny_model, loss_type, 3, 2)
+    logged, reference = other.state.log_history[0], sft.state.log_history[0]["loss"]
+    assert logged["nll"] == pytest.approx(reference, rel=1e-6)
+    assert sft.state.log_history[0]["nll"] == pytest.approx(reference, rel=1e-6)
+    assert abs(logged["loss"] - reference) > 1e-3  # a guard: the loss itself is another one
 
 
 def test_config_rejects_unknown_loss_type(tmp_path):
@@ -223,6 +235,16 @@ def test_eval_loss_is_the_loss_over_the_whole_set(tiny_model, tmp_path):
         assert metrics["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-5), settings
         assert metrics["eval_bft/sample_weight_mean"] == pytest.approx(reference["eval_bft/sample_weight_mean"],
                                                                        rel=1e-5), settings
+
+
+def test_eval_nll_and_perplexity_are_the_sft_figures_of_the_whole_set(tiny_model, tmp_path):
+    """eval_nll of a BFT trainer is the eval loss of an SFT one on the same set, however it is batched."""
+    reference = evaluation(tiny_model, tmp_path, loss_type="nll", per_device_eval_batch_size=7)["eval_loss"]
+    for settings in ({}, {"per_device_eval_batch_size": 7}, {"eval_packing": True, "packing": True}):
+        metrics = evaluation(tiny_model, tmp_path, **settings)
+        assert metrics["eval_nll"] == pytest.approx(reference, rel=1e-5), settings
+        assert metrics["eval_perplexity"] == pytest.approx(math.exp(reference), rel=1e-5)
+        assert abs(metrics["eval_loss"] - reference) > 1e-3
 
 
 def test_moe_auxiliary_loss_stays_with_trl_or_is_refused(tiny_model, tmp_path):

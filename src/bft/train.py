@@ -159,11 +159,12 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),
     }
-    for name in DIAGNOSTICS:
-        for stat in ("mean", "std"):
-            logged = [row[f"{name}_{stat}"] for row in history if f"{name}_{stat}" in row]
-            if logged:
-                metrics[f"{name}_{stat}"] = logged[-1]
+    keys = [*(f"{name}_{stat}" for name in DIAGNOSTICS for stat in ("mean", "std")), "nll", "eval_nll",
+            "eval_perplexity"]
+    for key in keys:  # the last logged value
+        logged = [row[key] for row in history if key in row]
+        if logged:
+            metrics[key] = logged[-1]
     write_json_atomic(output_dir / "metrics.json", metrics)
     logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
 

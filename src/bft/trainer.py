@@ -216,7 +216,9 @@ class BFTTrainer(SFTTrainer):
         # Per mode and diagnostic: (count, sum, sum of squares) since the last log
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
-        self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
+        # (sum of per-item losses, items, NLL summed over trained tokens, trained tokens)
+        self._eval_loss_sums = torch.zeros(4, dtype=torch.float64)
+        self._nll_sums = torch.zeros(2, dtype=torch.float64)  # training, since the last log: (NLL summed, tokens)
         evaluated = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"eval": self.eval_dataset}
         for split, dataset in (("train", self.train_dataset), *(("eval", data) for data in evaluated.values())):
             _require_trained_tokens(dataset, split, self.args.max_length, given[split])
@@ -294,8 +296,9 @@ class BFTTrainer(SFTTrainer):
         self._record(mode, inputs, outputs, diagnostics)
         if mode == "eval":
             items = _count_samples(inputs) if self.args.loss_type == "bft" else outputs.label_mask.sum()
-            self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items)],
-                                                 dtype=torch.float64)
+            nll, tokens = _summed_nll(outputs)
+            self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
+                                                  float(tokens)], dtype=torch.float64)
         if return_outputs:  # compute_metrics wants the logits: one more forward builds them
             with torch.no_grad():
                 outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
@@ -347,9 +350,13 @@ class BFTTrainer(SFTTrainer):
         output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
             prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
-            total, items = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device), reduction="sum").tolist()
+            total, items, nll, tokens = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device),
+                                                                reduction="sum").tolist()
             if items > 0:
                 output.metrics[f"{prefix}_loss"] = total / items
+            if tokens > 0:  # every loss type on one scale: the plain NLL per trained token, and its perplexity
+                output.metrics[f"{prefix}_nll"] = nll / tokens
+                output.metrics[f"{prefix}_perplexity"] = math.exp(min(nll / tokens, 700.0))
         return output
 
     def train(self, *args, **kwargs):
@@ -364,9 +371,14 @@ class BFTTrainer(SFTTrainer):
                 module.cast_input_dtype_enabled = True
 
     def log(self, logs, start_time=None):
-        """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics."""
+        """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics, and in
+        training `nll`: the plain NLL per trained token since the last log (the SFT loss, whatever the loss type)."""
         mode = "train" if self.model.training else "eval"
         prefix = "" if mode == "train" else "eval_"
+        nll, tokens = self._nll_sums.tolist()
+        if mode == "train" and tokens > 0:
+            logs["nll"] = nll / tokens
+            self._nll_sums.zero_()
         for name, (count, total, squares) in self._diagnostic_sums[mode].items():
             if count > 0:
                 mean = total / count
@@ -379,11 +391,13 @@ class BFTTrainer(SFTTrainer):
         """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics."""
         gather = self.accelerator.gather_for_metrics
         mask = outputs.label_mask
-        counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum()]).double()
-        num_valid, entropy, correct = gather(counts[None]).sum(0).tolist()
+        nll, _ = _summed_nll(outputs)
+        counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
+        num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
         self._metrics[mode]["entropy"].append(entropy / max(num_valid, 1))
         self._metrics[mode]["mean_token_accuracy"].append(correct / max(num_valid, 1))
         if mode == "train":
+            self._nll_sums += torch.tensor([nll, num_valid], dtype=torch.float64)
             if "attention_mask" in inputs:
                 tokens = inputs["attention_mask"].sum()
             else:
@@ -408,6 +422,12 @@ def _skip_adapter_input_casts(model) -> list:
             module.cast_input_dtype_enabled = False
             changed.append(module)
     return changed
+
+
+def _summed_nll(outputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the NLL summed over the batch's trained tokens, float64; their number), from the head's log-probs."""
+    mask = outputs.label_mask
+    return -torch.where(mask, outputs.log_probs.detach().double(), 0.0).sum(), mask.sum()
 
 
 def _moments(values: torch.Tensor) -> torch.Tensor:
