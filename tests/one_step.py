@@ -2,10 +2,13 @@
 
 Used by the tests in-process and under `accelerate launch` (DDP or FSDP on CPU), so that both run the very same code:
     python -m tests.one_step MODEL OUT.pt LOSS_TYPE PER_DEVICE_BATCH GRAD_ACCUM [FIELD=VALUE ...]
+(the step's logged metrics go to OUT.log.json)
 """
 
+import json
 import sys
 import tempfile
+from pathlib import Path
 
 import torch
 
@@ -55,6 +58,7 @@ if __name__ == "__main__":
     update, trainer = one_step(folder, loss_type, int(batch), int(accum), **settings)
     if trainer.is_world_process_zero():
         torch.save(update, out)
+        Path(out).with_suffix(".log.json").write_text(json.dumps(trainer.state.log_history[0]))  # the step's metrics
     trainer.accelerator.wait_for_everyone()
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads may abort the process at exit

@@ -1,5 +1,6 @@
 """BFTTrainer: the update does not depend on how the optimizer step's samples are split or packed."""
 
+import json
 import math
 import os
 import subprocess
@@ -96,7 +97,8 @@ def test_config_rejects_unknown_loss_type(tmp_path):
 def launch(tiny_model, tmp_path, loss_type, *launch_args, settings=()):
     """2 processes x 3 samples through `accelerate launch`; returns the update the main process saved."""
     out = tmp_path / f"{loss_type}.pt"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "src")])}  # this checkout's code
     command = [sys.executable, "-m", "accelerate.commands.launch", *launch_args, "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "-m", "tests.one_step", tiny_model, str(out), loss_type, "3", "1", *settings]
@@ -117,8 +119,10 @@ def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, s
     (`accelerate launch --cpu --num_processes 2` would start a single process).
     """
     update = launch(tiny_model, tmp_path, loss_type, "--multi_gpu", settings=settings)
-    single, _ = one_step(tiny_model, loss_type, 6, 1)
+    single, trainer = one_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
+    logged = json.loads((tmp_path / f"{loss_type}.log.json").read_text())  # the plain NLL, over both processes
+    assert logged["nll"] == pytest.approx(trainer.state.log_history[0]["nll"], rel=1e-5)
 
 
 @pytest.mark.slow
