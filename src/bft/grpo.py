@@ -25,7 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.rewards import REWARDS
 from bft.train import resolved_recipe, resume_argument
-from bft.trainer import checkpointing_alias_field, default_activation_checkpointing
+from bft.trainer import checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -49,7 +49,8 @@ class BFTGRPOConfig(GRPOConfig):
     """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively, and activation
     checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
 
-    gradient_checkpointing: bool | None = checkpointing_alias_field()
+    activation_checkpointing: bool | None = checkpointing_fields()[0]
+    gradient_checkpointing: bool | None = checkpointing_fields()[1]
 
     def __post_init__(self):
         resolve_precision(self)

@@ -42,12 +42,17 @@ DIAGNOSTICS = {
 }
 
 
-def checkpointing_alias_field():
-    """TRL's configs default transformers' deprecated alias `gradient_checkpointing` to True, so that every config
-    warns that it is deprecated. Ours leave the alias unset (a recipe that still gives it is honoured, and warned
-    about) and `default_activation_checkpointing` puts TRL's default on its current name."""
-    return field(default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5); "
-                                                 "give activation_checkpointing instead.", "nargs": "?", "const": True})
+def checkpointing_fields() -> tuple:
+    """(activation_checkpointing, gradient_checkpointing) fields. TRL's configs default transformers' deprecated
+    alias `gradient_checkpointing` to True, so that every config warns that it is deprecated. Ours leave both unset
+    (a recipe that still gives the alias is honoured, and warned about) and `default_activation_checkpointing` puts
+    TRL's default on the current name."""
+    return (field(default=None, metadata={"help": "Activation checkpointing: trades compute for memory (about 20%% "
+                                                  "slower). Default: on, as in TRL's trainers.",
+                                          "nargs": "?", "const": True}),
+            field(default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5); "
+                                                  "give activation_checkpointing instead.",
+                                          "nargs": "?", "const": True}))
 
 
 def default_activation_checkpointing(config) -> None:
@@ -63,7 +68,8 @@ class BFTConfig(SFTConfig):
     default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere; and activation
     checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
 
-    gradient_checkpointing: bool | None = checkpointing_alias_field()
+    activation_checkpointing: bool | None = checkpointing_fields()[0]
+    gradient_checkpointing: bool | None = checkpointing_fields()[1]
 
     loss_type: str = field(
         default="nll",
