@@ -152,7 +152,7 @@ def throughput(name, model_config, tokenizer, dataset, shape, device, callbacks=
     common = dict(output_dir=tempfile.mkdtemp(), max_steps=steps, per_device_train_batch_size=shape["batch"],
                   learning_rate=1e-5, report_to="none", save_strategy="no", disable_tqdm=True, bf16=True,
                   logging_steps=steps, seed=0, max_length=None, use_cpu=not cuda, dataloader_num_workers=0,
-                  gradient_checkpointing=shape["gradient_checkpointing"])
+                  activation_checkpointing=shape["activation_checkpointing"])
 
     timer = StepTimer(cuda, shape["warmup_steps"])
     if kind == "bft":
@@ -233,9 +233,9 @@ def main():
               "torch": torch.__version__, "losses": check_losses(folder, device_settings),
               "heads": check_heads(folder, device_settings)}
     shape = (dict(samples=64, batch=8, prompt_lengths=(64, 257), completion_lengths=(256, 1025), warmup_steps=2,
-                  timed_steps=6, gradient_checkpointing=False, model=QWEN25_15B)
+                  timed_steps=6, activation_checkpointing=False, model=QWEN25_15B)
              if cuda else dict(samples=8, batch=2, prompt_lengths=(4, 9), completion_lengths=(8, 33),
-                               warmup_steps=1, timed_steps=2, gradient_checkpointing=False, model=TINY_QWEN))
+                               warmup_steps=1, timed_steps=2, activation_checkpointing=False, model=TINY_QWEN))
     model_config = Qwen2Config(**shape["model"])
     tokenizer = AutoTokenizer.from_pretrained(folder)
     dataset = synthetic_samples(model_config.vocab_size, shape["samples"], shape["prompt_lengths"],

@@ -28,7 +28,7 @@ from bft.rewards import go_naming_format
 
 def make_trainer(model, tokenizer, prompts, batch, bf16):
     config = BFTGRPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, num_generations=4,
-                           beta=0.04, bf16=bf16, gradient_checkpointing=False, report_to="none", disable_tqdm=True)
+                           beta=0.04, bf16=bf16, activation_checkpointing=False, report_to="none", disable_tqdm=True)
     return GRPOTrainer(model=model, reward_funcs=[go_naming_format], args=config, train_dataset=prompts,
                        processing_class=tokenizer)
 

@@ -27,7 +27,7 @@ from bft.trainer import BFTConfig, BFTTrainer
 
 def make_trainer(trainer_cls, config_cls, model, tokenizer, dataset, loss_type, batch):
     config = config_cls(output_dir=tempfile.mkdtemp(), loss_type=loss_type, per_device_train_batch_size=batch,
-                        report_to="none", gradient_checkpointing=False, bf16=False, use_cpu=True, disable_tqdm=True,
+                        report_to="none", activation_checkpointing=False, bf16=False, use_cpu=True, disable_tqdm=True,
                         max_length=512, seed=0)
     return trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
 

@@ -75,7 +75,7 @@ def run(name, folder, tokenizer, dataset, steps, batch) -> dict:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16 if lora else torch.float32)
     common = dict(output_dir=tempfile.mkdtemp(), max_steps=steps + 1, per_device_train_batch_size=batch,
                   learning_rate=1e-4 if lora else 5e-5, report_to="none", save_strategy="no", disable_tqdm=True,
-                  gradient_checkpointing=False, logging_steps=1000, seed=0, use_cpu=True, max_length=256)
+                  activation_checkpointing=False, logging_steps=1000, seed=0, use_cpu=True, max_length=256)
     timer = StepTimer()
     if kind == "trl":
         trainer = SFTTrainer(model=model, args=SFTConfig(**common, **settings), train_dataset=dataset,

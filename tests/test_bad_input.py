@@ -32,6 +32,8 @@ def files(tmp_path):
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "finished": tmp_path / "finished",
         "test_split": tmp_path / "test.jsonl",
+        "all_cut": tmp_path / "all_cut.jsonl",
+        "sets_header_only": tmp_path / "no_sets.tsv",
     }
     paths["empty"].write_text("")
     paths["truncated"].write_text(json.dumps(messages) + "\n" + '{"messages": [{"role": "user", "con\n')
@@ -39,6 +41,10 @@ def files(tmp_path):
     paths["wrong_format"].write_text("not data")
     paths["good_train"].write_text(json.dumps(messages) + "\n")
     paths["test_split"].write_text(json.dumps(messages) + "\n")
+    genes = ", ".join(f"GENE{i}" for i in range(60))  # every completion begins past max_length=64
+    paths["all_cut"].write_text("".join(json.dumps({"prompt": f"These genes act together: {genes}. Name the process.",
+                                                    "completion": f" process {i}"}) + "\n" for i in range(3)))
+    paths["sets_header_only"].write_text("id\tgenes\tname\n")
     paths["sets_no_column"].write_text("id\tgenes\nGO:1\tTP53 EGFR\n")
     paths["mcq_no_answer"].write_text(json.dumps({"question": "q", "options": {"A": "x", "B": "y"}}) + "\n")
     paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
@@ -75,6 +81,12 @@ CASES = [
      ["metrics.json"]),
     ("train: finished output", TRAIN.replace("{out}", "{finished}") + " --data {good_train}",
      "already holds a finished run", []),
+    ("train: data emptied by truncation", TRAIN + " --data {all_cut} --max_length 64",
+     "all_cut.jsonl: no training token is left: all 3 training samples lose every trained token to truncation at "
+     "max_length=64", ["config.yaml", "metrics.json"]),
+    ("train: evaluation data emptied by truncation", TRAIN + " --data {good_train} --eval_data {all_cut} "
+     "--max_length 64 --eval_strategy steps --eval_steps 1", "all_cut.jsonl: no evaluation token is left",
+     ["config.yaml", "metrics.json"]),
     ("train: quantisation", TRAIN + " --data {good_train} --use_peft true --load_in_4bit true",
      "load_in_4bit/load_in_8bit", ["metrics.json"]),
     ("grpo: missing prompts", "grpo --model {model} --data absent.jsonl --output_dir {out}",
@@ -83,6 +95,8 @@ CASES = [
      "an evaluation set: GRPO prompts come from training splits only", ["metrics.json"]),
     ("grpo: unknown reward", "grpo --model {model} --data {good_train} --rewards accuracy --output_dir {out}",
      "unknown reward(s) accuracy for task go-naming", ["metrics.json"]),
+    ("grpo: no questions", "grpo --model {model} --task mcq --data {empty} --output_dir {out}",
+     "empty.jsonl: no questions", ["config.yaml", "metrics.json"]),
     ("grpo: finished output", "grpo --model {model} --data {good_train} --output_dir {finished}",
      "already holds a finished run", []),
     ("data go-naming: missing data folder", "data go-naming --data-dir absent-dir --output {out}", "absent-dir",
@@ -94,6 +108,12 @@ CASES = [
     ("data: finished output", "data pubmedqa --output {finished}", "--overwrite", []),
     ("eval go-naming: missing column", "eval go-naming --model {model} --sets {sets_no_column} --output {out}",
      "sets.tsv:2: missing column(s) name", ["results.json"]),
+    ("eval go-naming: no sets", "eval go-naming --model {model} --sets {sets_header_only} --output {out}",
+     "no_sets.tsv: no gene sets", ["results.json"]),
+    ("eval go-naming: no sets to score", "eval go-naming --predictions {sets_good} --sets {sets_header_only} "
+     "--output {out}", "no_sets.tsv: no gene sets", ["results.json"]),
+    ("eval go-naming: limit 0", "eval go-naming --model {model} --sets {sets_good} --limit 0 --output {out}",
+     "limit must be at least 1", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
     ("eval go-naming: repeated set id", "eval go-naming --model {model} --sets {sets_repeated} --output {out}",
@@ -104,6 +124,10 @@ CASES = [
      "mcq.jsonl:1: 'answer_idx' must be one of", ["results.json"]),
     ("eval mcq: truncated JSON", "eval mcq --model {model} --data {truncated} --output {out}",
      "truncated.jsonl:2: not valid JSON", ["results.json"]),
+    ("eval mcq: no questions", "eval mcq --model {model} --data {empty} --output {out}", "empty.jsonl: no questions",
+     ["results.json"]),
+    ("eval mcq: limit 0", "eval mcq --model {model} --data {mcq_good} --limit 0 --output {out}",
+     "limit must be at least 1", ["results.json"]),
     ("eval mcq: unknown model", "eval mcq --model ./no-such-folder --data {mcq_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
     ("eval pubmedqa: missing data folder", "eval pubmedqa --model {model} --data-dir absent-dir --output {out}",
@@ -122,6 +146,8 @@ CASES = [
      ["results.json"]),
     ("represent: unknown model", "represent --model ./no-such-folder --output {out}", "no-such-folder",
      ["summary.json"]),
+    ("inspect: limit 0", "inspect --model {model} --data {good_train} --limit 0 --output {out}",
+     "limit must be at least 1", ["summary.json"]),
     ("inspect: missing data", "inspect --model {model} --data absent.jsonl --output {out}",
      "absent.jsonl: file not found", ["summary.json"]),
     ("compare: variant without a loss type", "compare --config {recipe_no_loss} --output {out}",
@@ -135,8 +161,9 @@ def test_bad_input(tiny_model, tmp_path, capsys, name, argv, expected, not_writt
     out = tmp_path / "out"
     values = {**files(tmp_path), "model": tiny_model, "out": str(out)}
     assert main([part.format(**values) for part in argv.split()]) == 2, name
-    error = capsys.readouterr().err.strip()
-    assert expected in error, error
-    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    stderr = capsys.readouterr().err.strip()
+    error = stderr.splitlines()[-1]  # after any progress bars of the work done before the fault showed
+    assert expected in error, stderr
+    assert error.startswith(f"bft {argv.split()[0]}: error: ") and "Traceback" not in stderr
     for marker in not_written:
         assert not (out / marker).exists()

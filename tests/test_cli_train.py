@@ -12,7 +12,7 @@ from bft.cli import main
 from bft.models import is_adapter, load_for_eval, resolve
 
 FAST = ["--max_steps", "2", "--per_device_train_batch_size", "2", "--logging_steps", "1", "--report_to", "none",
-        "--save_strategy", "no", "--disable_tqdm", "true", "--gradient_checkpointing", "false"]
+        "--save_strategy", "no", "--disable_tqdm", "true", "--activation_checkpointing", "false"]
 
 
 @pytest.fixture
@@ -31,6 +31,8 @@ def test_train_writes_a_complete_run(tiny_model, small_data, tmp_path):
     assert metrics["loss_type"] == "bft" and metrics["global_step"] == 2
     assert metrics["train_tokens"] > 0 and metrics["train_runtime"] > 0 and metrics["train_loss"] > 0
     assert 0 <= metrics["bft/sample_weight_mean"] <= 1 and "bft/token_weight_std" in metrics
+    history = json.loads((out / "log_history.json").read_text())
+    assert metrics["nll"] == [row["nll"] for row in history if "nll" in row][-1] > 0  # the plain NLL beside the loss
     assert len(json.loads((out / "log_history.json").read_text())) >= 2
     assert (out / "loss.png").stat().st_size > 1000
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
@@ -130,7 +132,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
     common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
               "--bft_group_size", "4", "--max_steps", "4", "--per_device_train_batch_size", "2", "--logging_steps", "1",
               "--save_strategy", "steps", "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
-              "--bf16", "false", "--learning_rate", "1e-3", "--gradient_checkpointing", "false"]
+              "--bf16", "false", "--learning_rate", "1e-3", "--activation_checkpointing", "false"]
     assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
 
     train_killed_in_step(3, [*common, "--output_dir", str(tmp_path / "killed")], monkeypatch)
@@ -170,7 +172,7 @@ def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, 
               "--bft_group_size", "4", "--num_train_epochs", "2", "--per_device_train_batch_size", "4",
               "--track_sample_weights", "true", "--save_strategy", "steps", "--save_steps", "3", "--report_to",
               "none", "--disable_tqdm", "true", "--bf16", "false", "--learning_rate", "1e-2",
-              "--gradient_checkpointing", "false"]
+              "--activation_checkpointing", "false"]
     assert main(["train", *common, "--output_dir", str(tmp_path / "whole")]) == 0
 
     train_killed_in_step(4, [*common, "--output_dir", str(tmp_path / "killed")], monkeypatch)
@@ -182,3 +184,38 @@ def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, 
     assert [row["epoch"] for row in resumed] == [0.0, 1.0, 2.0]
     for expected, got in zip(whole, resumed):
         assert got["min_group_conf"] == pytest.approx(expected["min_group_conf"], rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_train_warns_of_no_deprecated_setting_of_ours(tiny_model, small_data, tmp_path):
+    """TRL's default for transformers' deprecated `gradient_checkpointing` warned on every command: the defaults
+    and the recipes use the current names, so a run, and a rerun of its config.yaml, warns of nothing deprecated."""
+    import warnings
+
+    from bft import reuse
+    from bft.grpo import grpo_arguments
+    from bft.train import resolved_recipe, train_arguments
+
+    def deprecations(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return [f"{w.category.__name__}: {w.message}" for w in caught
+                if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+
+    out = tmp_path / "run"
+    argv = ["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+            "--max_steps", "1", "--report_to", "none", "--save_strategy", "no", "--bf16", "false"]
+    assert deprecations(lambda: main(argv)) == []
+    assert deprecations(lambda: main(["train", "--config", str(out / "config.yaml"), "--overwrite", "true"])) == []
+    assert deprecations(lambda: grpo_arguments({"output_dir": str(tmp_path / "grpo")})) == []
+    for recipe in ("demo.yaml", "grpo-go-naming.yaml", "compare-go-naming.yaml"):
+        assert "gradient_checkpointing" not in (Path(__file__).parents[1] / "configs" / recipe).read_text()
+    # activation checkpointing stays TRL's default; a recipe's old name is still honoured (and warned about)
+    assert train_arguments({})[1].activation_checkpointing is True
+    old = train_arguments({"gradient_checkpointing": False, "output_dir": str(out)})
+    assert old[1].activation_checkpointing is False
+    # a run recorded under the old name is reused under the new one
+    recorded = {key: value for key, value in resolved_recipe(*old).items() if key != "activation_checkpointing"}
+    (out / "config.yaml").write_text(yaml.safe_dump({**recorded, "gradient_checkpointing": False}))
+    reuse.check_run(out, resolved_recipe(*train_arguments({"activation_checkpointing": False, "output_dir": str(out)})))

@@ -44,7 +44,7 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
         "baselines": ["dft", "base"],
         "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 2, "per_device_train_batch_size": 3,
                   "logging_steps": 1, "report_to": "none", "save_strategy": "steps", "save_steps": 1,
-                  "disable_tqdm": True, "gradient_checkpointing": False, "bft_group_size": 4, "learning_rate": 1e-3},
+                  "disable_tqdm": True, "activation_checkpointing": False, "bft_group_size": 4, "learning_rate": 1e-3},
         "evaluations": [{"task": "mcq", "data": str(questions)}],
     }))
     out = tmp_path / "cmp"
@@ -486,7 +486,7 @@ def test_a_comparison_continues_from_its_archive_elsewhere(tiny_model, tmp_path,
     recipe.write_text(yaml.safe_dump({
         "loss_types": ["dft"], "seeds": [0], "variants": {"bft-after-dft": {"loss_type": "bft", "init_from": "dft"}},
         "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 1, "per_device_train_batch_size": 3,
-                  "report_to": "none", "disable_tqdm": True, "gradient_checkpointing": False, "bft_group_size": 4},
+                  "report_to": "none", "disable_tqdm": True, "activation_checkpointing": False, "bft_group_size": 4},
         "evaluations": [{"task": "mcq", "data": str(questions)}],
     }))
     out, archive = tmp_path / "cmp", tmp_path / "kept" / "cmp"

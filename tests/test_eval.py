@@ -8,24 +8,12 @@ import pytest
 import torch
 
 from bft.cli import main
-from bft.eval.go_naming import parse_process_name, percentiles, rouge_l
+from bft.eval.go_naming import percentiles, rouge_l
 from bft.eval.loglik import continuation_logprobs, encode_pair, shared_prefixes
-from bft.eval.pubmedqa import macro_f1, parse_decision
+from bft.eval.pubmedqa import macro_f1
 from bft.eval.stats import mean_with_interval
 from bft.models import load_for_eval
 from tests.conftest import SHARED_DATA, needs_shared_data
-
-
-@pytest.mark.parametrize("answer, name", [
-    ("Process: DNA repair.", "DNA repair"),
-    ("**Name:** cell cycle regulation\nThese genes ...", "cell cycle regulation"),
-    ('\n  "apoptotic process"  \n', "apoptotic process"),
-    ("", ""),
-    ("The most prominent biological process they perform is the regulation of iron transport.",
-     "regulation of iron transport"),
-])
-def test_parse_process_name(answer, name):
-    assert parse_process_name(answer) == name
 
 
 def test_metrics_hand_computed():
@@ -35,8 +23,6 @@ def test_metrics_hand_computed():
     assert percentiles(np.array([0.5]), np.array([[0.1, 0.4, 0.5, 0.9]])).tolist() == [0.5]
     # macro-F1: yes F1 = 2/3 (tp 1, fn 1), no F1 = 2/3 (tp 1, fp 1), maybe F1 = 0
     assert macro_f1(["yes", "yes", "no", "maybe"], ["yes", "no", "no", None]) == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
-    assert parse_decision("It is unclear... Final answer: Maybe") == "maybe"
-    assert parse_decision("No, the data show yes") == "yes" and parse_decision("unclear") is None
     constant = mean_with_interval([1.0] * 10)
     assert constant == {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0}
     spread = mean_with_interval([0, 1] * 50)

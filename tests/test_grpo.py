@@ -21,7 +21,7 @@ def test_go_naming_rewards():
     assert similarity[0] == pytest.approx(1.0, abs=1e-5)  # the same name, after parsing
     assert similarity[1] > similarity[2] + 0.2  # a paraphrase beats an unrelated process
     assert similarity[3] == 0.0  # nothing proposed
-    assert rewards.go_naming_format(answers + ["one two " * 7]) == [1.0, 1.0, 1.0, 0.0, 1.0, 0.0]
+    assert rewards.go_naming_format(answers + ["one two " * 7]) == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]  # "???": no name
 
 
 def test_go_naming_percentile_reward():
@@ -59,6 +59,7 @@ def test_prompts_from_training_splits_only(tmp_path, demo_records):
     mcq.write_text(json.dumps({"question": "Which?", "options": {"A": "x", "B": "y"}, "answer_idx": "B"}) + "\n")
     row = load_prompts(mcq, "mcq")[0]
     assert row["answer"] == "B" and "A. x\nB. y" in row["prompt"][0]["content"]
+    assert row["letters"] == "AB"  # the rewards read only these letters
 
 
 GRPO = ["--task", "go-naming", "--rewards", "similarity", "format", "--max_steps", "2",

@@ -1,5 +1,6 @@
 """BFTTrainer: the update does not depend on how the optimizer step's samples are split or packed."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,17 @@ def test_bft_diagnostics_are_logged(tiny_model):
     assert logged["bft/sample_weight_mean"] + logged["bft/min_group_conf_mean"] == pytest.approx(1, abs=1e-6)
 
 
+@pytest.mark.parametrize("loss_type", ["bft", "eaft"])
+def test_plain_nll_is_logged_beside_every_loss(tiny_model, loss_type):
+    """`nll`, logged for every loss type, is the SFT loss of the same step (micro-batches 3 + 3): one scale for all."""
+    _, sft = one_step(tiny_model, "nll", 3, 2)
+    _, other = one_step(tiny_model, loss_type, 3, 2)
+    logged, reference = other.state.log_history[0], sft.state.log_history[0]["loss"]
+    assert logged["nll"] == pytest.approx(reference, rel=1e-6)
+    assert sft.state.log_history[0]["nll"] == pytest.approx(reference, rel=1e-6)
+    assert abs(logged["loss"] - reference) > 1e-3  # a guard: the loss itself is another one
+
+
 def test_config_rejects_unknown_loss_type(tmp_path):
     with pytest.raises(ValueError, match="loss_type"):
         BFTConfig(output_dir=str(tmp_path), loss_type="focal")
@@ -85,9 +97,12 @@ def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, s
     (`accelerate launch --cpu --num_processes 2` would start a single process).
     """
     run = dict(loss_type=loss_type, batch_size=3, grad_accum=1, **settings)
-    update = launch(tiny_model, tmp_path, {"run": run}, "--multi_gpu")["run"]["update"]
-    single, _ = one_step(tiny_model, loss_type, 6, 1)
+    launched = launch(tiny_model, tmp_path, {"run": run}, "--multi_gpu")["run"]
+    update = launched["update"]
+    single, trainer = one_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
+    logged = launched["log_history"][0]  # the plain NLL, over both processes
+    assert logged["nll"] == pytest.approx(trainer.state.log_history[0]["nll"], rel=1e-5)
 
 
 @pytest.mark.slow
@@ -219,6 +234,16 @@ def test_eval_loss_is_the_loss_over_the_whole_set(tiny_model, tmp_path):
         assert metrics["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-5), settings
         assert metrics["eval_bft/sample_weight_mean"] == pytest.approx(reference["eval_bft/sample_weight_mean"],
                                                                        rel=1e-5), settings
+
+
+def test_eval_nll_and_perplexity_are_the_sft_figures_of_the_whole_set(tiny_model, tmp_path):
+    """eval_nll of a BFT trainer is the eval loss of an SFT one on the same set, however it is batched."""
+    reference = evaluation(tiny_model, tmp_path, loss_type="nll", per_device_eval_batch_size=7)["eval_loss"]
+    for settings in ({}, {"per_device_eval_batch_size": 7}, {"eval_packing": True, "packing": True}):
+        metrics = evaluation(tiny_model, tmp_path, **settings)
+        assert metrics["eval_nll"] == pytest.approx(reference, rel=1e-5), settings
+        assert metrics["eval_perplexity"] == pytest.approx(math.exp(reference), rel=1e-5)
+        assert abs(metrics["eval_loss"] - reference) > 1e-3
 
 
 def test_moe_auxiliary_loss_stays_with_trl_or_is_refused(tiny_model, tmp_path):

@@ -339,9 +339,9 @@ def _eval(args):
 def _read_inputs(args):
     """The evaluation's input records, validated (None where the task reads a fixed data set)."""
     if args.task == "go-naming":
-        from bft.data.gene_sets import read_gene_sets
+        from bft.eval.go_naming import read_evaluation_sets
 
-        return read_gene_sets(args.sets)
+        return read_evaluation_sets(args.sets)
     if args.task == "mcq":
         from bft.eval.mcq import read_mcq
 

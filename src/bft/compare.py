@@ -52,11 +52,13 @@ ITEM_SCORES = {
             "accuracy_norm": lambda row: float(row["prediction_norm"] == row["answer_idx"])},
     "pubmedqa": {"accuracy": lambda row: float(row["correct"])},
 }
-# task -> the metrics of its results that the report tabulates
+# task -> the metrics of its results that the report tabulates (`answered_share`: answers that say something, the
+# others scored as failures; results without it, scored before such answers were, are evaluated again)
 TASK_METRICS = {
-    "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share"),
+    "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share",
+                  "answered_share"),
     "mcq": ("accuracy", "accuracy_norm"),
-    "pubmedqa": ("accuracy", "macro_f1"),
+    "pubmedqa": ("accuracy", "macro_f1", "answered_share"),
     "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
 }
 # `bft represent`'s embeddings that no model wrote, scored on the same genes and pairs as each model's profiles

@@ -25,6 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.rewards import REWARDS
 from bft.train import resolved_recipe, resume_argument
+from bft.trainer import checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -45,10 +46,15 @@ class GRPOArguments:
 
 @dataclass
 class BFTGRPOConfig(GRPOConfig):
-    """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively."""
+    """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively, and activation
+    checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
+
+    activation_checkpointing: bool | None = checkpointing_fields()[0]
+    gradient_checkpointing: bool | None = checkpointing_fields()[1]
 
     def __post_init__(self):
         resolve_precision(self)
+        default_activation_checkpointing(self)
         super().__post_init__()
 
 
@@ -90,7 +96,8 @@ def mcq_prompt(question: str, options: dict) -> str:
 
 
 def load_prompts(data, task: str):
-    """A `datasets.Dataset` of `{"prompt": [chat messages], "answer": str}`; evaluation sets are refused."""
+    """A `datasets.Dataset` of `{"prompt": [chat messages], "answer": str}` (mcq also `letters`, the question's
+    option letters); evaluation sets and files without a prompt are refused."""
     from datasets import Dataset
 
     path = Path(data)
@@ -100,7 +107,7 @@ def load_prompts(data, task: str):
         from bft.eval.mcq import read_mcq
 
         rows = [{"prompt": [{"role": "user", "content": mcq_prompt(q["question"], q["options"])}],
-                 "answer": q["answer_idx"]} for q in read_mcq(path)]
+                 "answer": q["answer_idx"], "letters": "".join(q["options"])} for q in read_mcq(path)]
     else:
         rows = [_from_conversation(record, path, line, task) for line, record in validated_records(path)]
     return Dataset.from_list(rows)
@@ -112,7 +119,7 @@ def _from_conversation(record, path, line, task) -> dict:
     *prompt, answer = record["messages"]
     if task == "go-naming":
         return {"prompt": prompt, "answer": answer["content"].strip()}
-    from bft.eval.pubmedqa import parse_decision
+    from bft.eval.answers import parse_decision
 
     decision = parse_decision(answer["content"])
     if decision is None:

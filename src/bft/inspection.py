@@ -13,21 +13,29 @@ import torch
 from tqdm.auto import tqdm
 
 from bft import gaps
+from bft.data.records import DataError
 from bft.data.training import load_training_dataset
+from bft.errors import InputError
 from bft.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from bft.losses import bft_loss, min_group_confidence
-from bft.trainer import BFTConfig, BFTTrainer
+from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 
 
 def score_dataset(model, tokenizer, data: str, limit=None, batch_size=8, max_length=1024) -> list[dict]:
-    """Per sample: the trained tokens' text pieces and log-probabilities, in order."""
+    """Per sample: the trained tokens' text pieces and log-probabilities, in order. Raises DataError when no sample
+    has a trained token left after truncation at `max_length`."""
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1, got {limit}: there would be no sample to inspect")
     dataset = load_training_dataset(data)
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     dataset = dataset.add_column("sample_index", list(range(len(dataset))))
     config = BFTConfig(output_dir=tempfile.mkdtemp(prefix="bft-inspect-"), per_device_train_batch_size=batch_size,
-                       max_length=max_length, report_to="none", gradient_checkpointing=False)
-    trainer = BFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+                       max_length=max_length, report_to="none", activation_checkpointing=False)
+    try:
+        trainer = BFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    except NoTrainedTokens as error:
+        raise DataError(data, None, str(error)) from None
     prepared = trainer.train_dataset
     samples = []
     model.eval()

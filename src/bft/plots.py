@@ -4,7 +4,7 @@ from pathlib import Path
 
 
 def plot_training(log_history: list[dict], path) -> None:
-    """Loss per logged step, and BFT's mean sample weight and P_b where they were logged."""
+    """Loss and the plain NLL per logged step, and BFT's mean sample weight and P_b where they were logged."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -14,7 +14,11 @@ def plot_training(log_history: list[dict], path) -> None:
     bft_rows = [row for row in rows if "bft/sample_weight_mean" in row]
     fig, axes = plt.subplots(1, 2 if bft_rows else 1, figsize=(10 if bft_rows else 5, 3.5), squeeze=False)
     axes = axes[0]
-    axes[0].plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".")
+    axes[0].plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".", label="loss")
+    nll_rows = [row for row in rows if "nll" in row]
+    if nll_rows:  # the plain NLL beside the loss (the same curve for loss_type nll)
+        axes[0].plot([r["step"] for r in nll_rows], [r["nll"] for r in nll_rows], marker=".", label="nll")
+        axes[0].legend()
     axes[0].set(xlabel="optimizer step", ylabel="training loss", title="loss")
     if bft_rows:
         steps = [r["step"] for r in bft_rows]

@@ -191,12 +191,24 @@ def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
 
     histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text())
                  for name, run in runs.items() if run["run_dir"]}  # the untrained base model has none
-    fig, axis = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():
-        rows = [r for r in history if "loss" in r and "step" in r]
-        axis.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name, alpha=0.8)
-    axis.set(xlabel="optimizer step", ylabel="training loss (each method's own objective)", title="loss curves")
-    axis.legend(fontsize=7)
+        for axis, key in zip(axes, ("loss", "nll")):  # each method's own objective; the plain NLL, one scale for all
+            rows = [r for r in history if key in r and "step" in r]
+            if not rows:  # runs logged before `nll` was
+                continue
+            line = axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=name, alpha=0.8)
+            evaluated = [r for r in history if f"eval_{key}" in r and "step" in r]
+            if evaluated:
+                axis.plot([r["step"] for r in evaluated], [r[f"eval_{key}"] for r in evaluated], "o--",
+                          color=line[0].get_color(), alpha=0.8, markersize=3)
+    axes[0].set(xlabel="optimizer step", ylabel="loss (each method's own objective)",
+                title="loss curves (dashed: evaluation)")
+    axes[1].set(xlabel="optimizer step", ylabel="NLL per trained token (nll)",
+                title="plain NLL, every method (dashed: evaluation)")
+    for axis in axes:
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(output / "loss_curves.png", dpi=100)
     plt.close(fig)

@@ -45,9 +45,12 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
     recipe), or, for a run started from the run `start`, from another training of it."""
     if not is_reused(run_dir):
         return
+    from bft.train import RENAMED
+
     ignore = (*NOT_SETTINGS, "model_name_or_path") if start is not None else NOT_SETTINGS  # the start is checked
     if (run_dir / "config.yaml").exists():
         recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+        recorded = {RENAMED.get(key, key): value for key, value in recorded.items()}  # runs recorded before a rename
         different = differences({key: value for key, value in recorded.items() if key not in ignore},
                                 {key: value for key, value in requested.items() if key not in ignore})
         if different:

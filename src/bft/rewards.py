@@ -1,8 +1,9 @@
 """Rewards for `bft grpo`: plain functions in TRL's reward-function form, one set per task.
 
 Each takes the sampled `completions` (strings, or chat messages whose last content is the answer) and the prompt
-records' `answer` column, and returns one float per completion. The answers are parsed exactly as the evaluations
-parse them (`bft.eval`), so what GRPO rewards is what `bft eval` scores:
+records' `answer` column (mcq also their `letters`, the question's option letters), and returns one float per
+completion. Answers are read by the parsers `bft eval` uses (`bft.eval.answers`), and an answer that says nothing
+scores the floor, as in `bft eval`, so what GRPO rewards is what `bft eval` scores:
 
 - go-naming: `similarity` (cosine of the sentence embeddings of the proposed and the true process name, the default
   encoder), `percentile` (that similarity's rank among the similarities to every GO biological-process name);
@@ -12,17 +13,12 @@ parse them (`bft.eval`), so what GRPO rewards is what `bft eval` scores:
 """
 
 import functools
-import re
-
-import numpy as np
 
 from bft.data import data_dir
-from bft.eval.go_naming import parse_process_name, process_name_embeddings
-from bft.eval.pubmedqa import parse_decision
+from bft.eval.answers import LETTERS, parse_decision, parse_option_letter, parse_process_name
 from bft.models import DEFAULT_ENCODER, embed, load_encoder
 
 MAX_NAME_WORDS = 12
-_LETTER = re.compile(r"\b([A-J])\b")
 
 
 def completion_text(completion) -> str:
@@ -32,47 +28,46 @@ def completion_text(completion) -> str:
     return completion[-1]["content"] if completion else ""
 
 
-def parse_option_letter(answer: str, letters="ABCDEFGHIJ") -> str | None:
-    """The first standalone option letter of the answer ("B", "(B)", "B. text", "Answer: B"), else None."""
-    for match in _LETTER.finditer(answer.strip()):
-        if match.group(1) in letters:
-            return match.group(1)
-    return None
-
-
 @functools.cache
 def _encoder():
     return load_encoder(DEFAULT_ENCODER)
 
 
-def go_naming_similarity(completions, answer, **_) -> list[float]:
-    """Cosine similarity of the proposed process name to the true one (0 for an empty name)."""
-    names = [parse_process_name(completion_text(c)) for c in completions]
-    predicted, truth = embed(_encoder(), names), embed(_encoder(), list(answer))
-    similarity = (predicted * truth).sum(axis=1)
-    return [float(s) if name else 0.0 for s, name in zip(similarity, names)]
-
-
 @functools.cache
 def _process_names():
+    from bft.eval.go_naming import process_name_embeddings
+
     return process_name_embeddings(_encoder(), DEFAULT_ENCODER, data_dir() / "go_bp")
 
 
-def go_naming_percentile(completions, answer, **_) -> list[float]:
-    """Fraction of GO process names less similar to the proposed name than the true name is (0 for an empty name)."""
+def _name_scores(completions, answer, with_percentile):
+    from bft.eval.go_naming import name_scores
+
     names = [parse_process_name(completion_text(c)) for c in completions]
-    predicted, truth = embed(_encoder(), names), embed(_encoder(), list(answer))
-    similarity = (predicted * truth).sum(axis=1)
-    percentile = (predicted @ _process_names().T < similarity[:, None]).mean(axis=1)
-    return [float(p) if name else 0.0 for p, name in zip(np.asarray(percentile), names)]
+    return name_scores(names, embed(_encoder(), names), embed(_encoder(), list(answer)),
+                       _process_names() if with_percentile else None)
+
+
+def go_naming_similarity(completions, answer, **_) -> list[float]:
+    """Cosine similarity of the proposed process name to the true one (0 for an answer that names nothing)."""
+    return _name_scores(completions, answer, with_percentile=False)[0].tolist()
+
+
+def go_naming_percentile(completions, answer, **_) -> list[float]:
+    """Fraction of GO process names less similar to the proposed name than the true name is (0 for an answer that
+    names nothing)."""
+    return _name_scores(completions, answer, with_percentile=True)[1].tolist()
 
 
 def pubmedqa_correct(completions, answer, **_) -> list[float]:
     return [float(parse_decision(completion_text(c)) == truth) for c, truth in zip(completions, answer)]
 
 
-def mcq_correct(completions, answer, **_) -> list[float]:
-    return [float(parse_option_letter(completion_text(c)) == truth) for c, truth in zip(completions, answer)]
+def mcq_correct(completions, answer, letters=None, **_) -> list[float]:
+    """1 where the option letter chosen, among the question's `letters` (default A-J), is the answer."""
+    letters = letters or [LETTERS] * len(completions)
+    return [float(parse_option_letter(completion_text(c), options) == truth)
+            for c, truth, options in zip(completions, answer, letters)]
 
 
 def go_naming_format(completions, **_) -> list[float]:
@@ -85,8 +80,10 @@ def pubmedqa_format(completions, **_) -> list[float]:
     return [float(parse_decision(completion_text(c)) is not None) for c in completions]
 
 
-def mcq_format(completions, **_) -> list[float]:
-    return [float(parse_option_letter(completion_text(c)) is not None) for c in completions]
+def mcq_format(completions, letters=None, **_) -> list[float]:
+    letters = letters or [LETTERS] * len(completions)
+    return [float(parse_option_letter(completion_text(c), options) is not None)
+            for c, options in zip(completions, letters)]
 
 
 # task -> reward name -> function; the first name of each task is its default reward

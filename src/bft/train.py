@@ -14,12 +14,13 @@ from pathlib import Path
 import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
+from bft.data.records import DataError
 from bft.data.training import load_training_dataset
 from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer
+from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer, NoTrainedTokens
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class TrainArguments:
         default=False,
         metadata={"help": "Before training and after each epoch, score the whole training set without gradient and "
                           "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json."})
+
+
+# Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one)
+RENAMED = {"gradient_checkpointing": "activation_checkpointing",
+           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
 
 
 class RunExistsError(InputError):
@@ -86,14 +92,18 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
     model, tokenizer = _load_model_and_tokenizer(model_args, config)
-    trainer = BFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
+    try:
+        trainer = BFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            peft_config=get_peft_config(model_args),
+        )
+    except NoTrainedTokens as error:  # the data emptied by truncation: stop before anything is written
+        data = script_args.data if error.split == "train" else script_args.eval_data
+        raise DataError(data, None, str(error)) from None
     if trainer.is_world_process_zero():
         write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if script_args.track_sample_weights:
@@ -149,11 +159,12 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),
     }
-    for name in DIAGNOSTICS:
-        for stat in ("mean", "std"):
-            logged = [row[f"{name}_{stat}"] for row in history if f"{name}_{stat}" in row]
-            if logged:
-                metrics[f"{name}_{stat}"] = logged[-1]
+    keys = [*(f"{name}_{stat}" for name in DIAGNOSTICS for stat in ("mean", "std")), "nll", "eval_nll",
+            "eval_perplexity"]
+    for key in keys:  # the last logged value
+        logged = [row[key] for row in history if key in row]
+        if logged:
+            metrics[key] = logged[-1]
     write_json_atomic(output_dir / "metrics.json", metrics)
     logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
 
@@ -165,11 +176,12 @@ def resolved_recipe(script_args, config, model_args) -> dict:
 
 
 def recipe_fields(instance) -> dict:
-    """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run."""
+    """The fields that differ from the dataclass defaults, as YAML-safe values: a recipe that reproduces the run.
+    Deprecated aliases (`RENAMED`), which mirror their current names, are left out."""
     defaults = type(instance)()
     changed = {}
     for item in dataclasses.fields(instance):
-        if not item.init:
+        if not item.init or item.name in RENAMED:
             continue
         value = getattr(instance, item.name)
         if value != getattr(defaults, item.name, object()):

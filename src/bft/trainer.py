@@ -56,10 +56,34 @@ DIAGNOSTICS = {
 }
 
 
+def checkpointing_fields() -> tuple:
+    """(activation_checkpointing, gradient_checkpointing) fields. TRL's configs default transformers' deprecated
+    alias `gradient_checkpointing` to True, so that every config warns that it is deprecated. Ours leave both unset
+    (a recipe that still gives the alias is honoured, and warned about) and `default_activation_checkpointing` puts
+    TRL's default on the current name."""
+    return (field(default=None, metadata={"help": "Activation checkpointing: trades compute for memory (about 20%% "
+                                                  "slower). Default: on, as in TRL's trainers.",
+                                          "nargs": "?", "const": True}),
+            field(default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5); "
+                                                  "give activation_checkpointing instead.",
+                                          "nargs": "?", "const": True}))
+
+
+def default_activation_checkpointing(config) -> None:
+    """Activation checkpointing on unless a recipe says otherwise under either name (TRL's default), set on the
+    current name before transformers resolves the two."""
+    if config.activation_checkpointing is None and config.gradient_checkpointing is None:
+        config.activation_checkpointing = True
+
+
 @dataclass
 class BFTConfig(SFTConfig):
     """`SFTConfig` plus the project's losses. Every other field, and its default, is TRL's, except `bf16`: by
-    default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere."""
+    default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere; and activation
+    checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
+
+    activation_checkpointing: bool | None = checkpointing_fields()[0]
+    gradient_checkpointing: bool | None = checkpointing_fields()[1]
 
     loss_type: str = field(
         default="nll",
@@ -102,6 +126,7 @@ class BFTConfig(SFTConfig):
 
     def __post_init__(self):
         resolve_precision(self)
+        default_activation_checkpointing(self)
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
@@ -132,8 +157,35 @@ class BFTConfig(SFTConfig):
                 raise InputError(message)
 
 
-def _report_cut_samples(dataset, max_length, given: int | None) -> None:
-    """Warn how many training samples TRL cut at `max_length` and how many it dropped (it does both silently): the
+class NoTrainedTokens(InputError):
+    """A data set in which tokenization, the completion mask and truncation at `max_length` leave no token to train
+    on (or to evaluate). `split`: "train" or "eval"."""
+
+    def __init__(self, split: str, message: str):
+        super().__init__(message)
+        self.split = split
+
+
+def _require_trained_tokens(dataset, split: str, max_length, given: int | None) -> None:
+    """Raise NoTrainedTokens when no row of the prepared `dataset` holds a trained label (TRL would train or
+    evaluate on nothing: a sampler error, or a loss of 0 / NaN). `given`: how many samples there were before."""
+    import pyarrow.compute as pc
+
+    if not isinstance(dataset, datasets.Dataset) or "labels" not in dataset.column_names:
+        return
+    for chunk in dataset.select_columns(["labels"]).with_format("arrow").iter(batch_size=10_000):
+        targets = pc.list_flatten(pc.list_slice(chunk["labels"], 1))  # a row's first label is never predicted
+        if pc.any(pc.not_equal(targets, -100)).as_py():
+            return
+    what = "training" if split == "train" else "evaluation"
+    samples = f"all {given} {what} samples" if given else f"the {what} data"
+    raise NoTrainedTokens(split, f"no {what} token is left: {samples} lose every trained token to truncation at "
+                                 f"max_length={max_length} (each completion begins past it) or to the completion "
+                                 "mask; raise max_length or shorten the prompts")
+
+
+def _report_cut_samples(dataset, max_length, given: int | None, what: str = "training") -> None:
+    """Warn how many `what` samples TRL cut at `max_length` and how many it dropped (it does both silently): the
     end of a cut sample, often the end of its answer, is never trained on; a dropped one had nothing left to train
     (its completion began past `max_length`, or was empty). `given`: how many samples there were before."""
     import pyarrow.compute as pc
@@ -141,16 +193,16 @@ def _report_cut_samples(dataset, max_length, given: int | None) -> None:
     if not isinstance(dataset, datasets.Dataset) or "input_ids" not in dataset.column_names:
         return
     if given is not None and given > len(dataset):
-        logger.warning("%d of the %d training samples were dropped: no token of theirs is trained on (the completion "
-                       "began past max_length=%s, or was empty)", given - len(dataset), given, max_length)
+        logger.warning("%d of the %d %s samples were dropped: no token of theirs is trained on (the completion "
+                       "began past max_length=%s, or was empty)", given - len(dataset), given, what, max_length)
     if max_length is None:
         return
     cut = 0
     for chunk in dataset.select_columns(["input_ids"]).with_format("arrow").iter(batch_size=10_000):
         cut += pc.sum(pc.greater_equal(pc.list_value_length(chunk["input_ids"]), max_length)).as_py() or 0
     if cut:
-        logger.warning("%d of the %d training samples reach max_length=%d: their ends are cut off and never trained "
-                       "on; raise max_length to train on them whole", cut, len(dataset), max_length)
+        logger.warning("%d of the %d %s samples reach max_length=%d: their ends are cut off and never trained "
+                       "on; raise max_length to train on them whole", cut, len(dataset), what, max_length)
 
 
 class BFTTrainer(SFTTrainer):
@@ -171,8 +223,8 @@ class BFTTrainer(SFTTrainer):
         config.loss_type = "nll"  # SFTTrainer accepts only its own two names; restored below
         if padding_free_batches:
             config.padding_free = False  # TRL then truncates to max_length as for padded batches
-        train_dataset = kwargs.get("train_dataset")
-        samples_given = len(train_dataset) if isinstance(train_dataset, datasets.Dataset) else None
+        given = {"train": kwargs.get("train_dataset"), "eval": kwargs.get("eval_dataset")}
+        given = {split: len(data) if isinstance(data, datasets.Dataset) else None for split, data in given.items()}
         try:
             super().__init__(*args, **kwargs)
         finally:
@@ -198,9 +250,15 @@ class BFTTrainer(SFTTrainer):
         # Per mode and diagnostic: (count, sum, sum of squares) since the last log
         self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
                                  for mode in ("train", "eval")}
-        self._eval_loss_sums = torch.zeros(2, dtype=torch.float64)  # (sum of per-item losses, items)
-        if not self.args.packing and self.is_world_process_zero():
-            _report_cut_samples(self.train_dataset, self.args.max_length, samples_given)
+        # (sum of per-item losses, items, NLL summed over trained tokens, trained tokens)
+        self._eval_loss_sums = torch.zeros(4, dtype=torch.float64)
+        self._nll_sums = torch.zeros(2, dtype=torch.float64)  # training, since the last log: (NLL summed, tokens)
+        evaluated = self.eval_dataset if isinstance(self.eval_dataset, dict) else {"eval": self.eval_dataset}
+        for split, dataset in (("train", self.train_dataset), *(("eval", data) for data in evaluated.values())):
+            _require_trained_tokens(dataset, split, self.args.max_length, given[split])
+            if not self.args.packing and self.is_world_process_zero():
+                _report_cut_samples(dataset, self.args.max_length, given[split],
+                                    "training" if split == "train" else "evaluation")
 
     def _frozen_reference(self, model, ref_model):
         """ASFT with full fine-tuning: the given reference, or a frozen copy of the starting model (its weights
@@ -273,8 +331,9 @@ class BFTTrainer(SFTTrainer):
         self._record(mode, inputs, outputs, diagnostics)
         if mode == "eval":
             items = _count_samples(inputs) if self.args.loss_type == "bft" else outputs.label_mask.sum()
-            self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items)],
-                                                 dtype=torch.float64)
+            nll, tokens = _summed_nll(outputs)
+            self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
+                                                  float(tokens)], dtype=torch.float64)
         if return_outputs:  # compute_metrics wants the logits: one more forward builds them
             with torch.no_grad():
                 outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
@@ -327,9 +386,13 @@ class BFTTrainer(SFTTrainer):
         output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
             prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
-            total, items = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device), reduction="sum").tolist()
+            total, items, nll, tokens = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device),
+                                                                reduction="sum").tolist()
             if items > 0:
                 output.metrics[f"{prefix}_loss"] = total / items
+            if tokens > 0:  # every loss type on one scale: the plain NLL per trained token, and its perplexity
+                output.metrics[f"{prefix}_nll"] = nll / tokens
+                output.metrics[f"{prefix}_perplexity"] = math.exp(min(nll / tokens, 700.0))
         return output
 
     def train(self, *args, **kwargs):
@@ -344,9 +407,14 @@ class BFTTrainer(SFTTrainer):
                 module.cast_input_dtype_enabled = True
 
     def log(self, logs, start_time=None):
-        """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics."""
+        """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics, and in
+        training `nll`: the plain NLL per trained token since the last log (the SFT loss, whatever the loss type)."""
         mode = "train" if self.model.training else "eval"
         prefix = "" if mode == "train" else "eval_"
+        nll, tokens = self._nll_sums.tolist()
+        if mode == "train" and tokens > 0:
+            logs["nll"] = nll / tokens
+            self._nll_sums.zero_()
         for name, (count, total, squares) in self._diagnostic_sums[mode].items():
             if count > 0:
                 mean = total / count
@@ -359,11 +427,13 @@ class BFTTrainer(SFTTrainer):
         """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics."""
         gather = self.accelerator.gather_for_metrics
         mask = outputs.label_mask
-        counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum()]).double()
-        num_valid, entropy, correct = gather(counts[None]).sum(0).tolist()
+        nll, _ = _summed_nll(outputs)
+        counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
+        num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
         self._metrics[mode]["entropy"].append(entropy / max(num_valid, 1))
         self._metrics[mode]["mean_token_accuracy"].append(correct / max(num_valid, 1))
         if mode == "train":
+            self._nll_sums += torch.tensor([nll, num_valid], dtype=torch.float64)
             if "attention_mask" in inputs:
                 tokens = inputs["attention_mask"].sum()
             else:
@@ -401,6 +471,12 @@ def _skip_adapter_input_casts(model) -> list:
             module.cast_input_dtype_enabled = False
             changed.append(module)
     return changed
+
+
+def _summed_nll(outputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the NLL summed over the batch's trained tokens, float64; their number), from the head's log-probs."""
+    mask = outputs.label_mask
+    return -torch.where(mask, outputs.log_probs.detach().double(), 0.0).sum(), mask.sum()
 
 
 def _moments(values: torch.Tensor) -> torch.Tensor:

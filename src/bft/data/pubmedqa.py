@@ -36,6 +36,9 @@ def read_pubmedqa(pubmedqa_dir, split: str) -> list[dict]:
             raise DataError(pubmedqa_dir / "ori_pqal.json", None, f"item {pmid}: final_decision must be yes/no/maybe")
         rows.append({"id": pmid, "question": item["QUESTION"], "contexts": item["CONTEXTS"],
                      "long_answer": item["LONG_ANSWER"], "decision": item["final_decision"]})
+    if not rows:
+        raise DataError(pubmedqa_dir / "ori_pqal.json", None, f"no item of the {split} split (the {split} ids are "
+                        f"{'those' if split == 'test' else 'those not'} in test_ground_truth.json)")
     return rows
 
 

@@ -2,6 +2,8 @@
 
 import hashlib
 
+from bft.errors import InputError
+
 
 def stable_fraction(key: str, seed: int, purpose: str) -> float:
     """A number in [0, 1) for a key, fixed by the key, the seed and the purpose (sha256, not Python's hash)."""
@@ -10,7 +12,10 @@ def stable_fraction(key: str, seed: int, purpose: str) -> float:
 
 
 def fixed_subset(items: list, limit: int | None, key) -> list:
-    """`limit` items chosen by a fixed hash of `key(item)` (not the first ones: files are often sorted), in order."""
+    """`limit` items chosen by a fixed hash of `key(item)` (not the first ones: files are often sorted), in order.
+    Raises InputError for a `limit` under 1 (a subset of nothing)."""
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1, got {limit}: a subset of no items has nothing to evaluate")
     if limit is None or limit >= len(items):
         return list(items)
     chosen = set(sorted(range(len(items)), key=lambda i: stable_fraction(str(key(items[i])), 0, "subset"))[:limit])

@@ -2,12 +2,12 @@
 
 Scores per set: the cosine similarity of the sentence embeddings of the proposed and the true name; the percentile
 of that similarity among the similarities of the proposed name to every GO biological-process name (1.0: closer
-to the true name than to any other term); ROUGE-L F1 of the two names. Over all sets: the share of distinct names,
-which shows a model that names most sets alike.
+to the true name than to any other term); ROUGE-L F1 of the two names. An answer that names nothing (empty, blank,
+unparseable: `bft.eval.answers.parse_process_name`) scores 0 on all three and is counted: `answered_share`. Over
+all sets: the share of distinct names, which shows a model that names most sets alike.
 """
 
 import hashlib
-import re
 from collections import Counter
 
 import numpy as np
@@ -16,28 +16,29 @@ from bft.data.gene_sets import read_gene_sets, read_go_terms
 from bft.data.go_naming import naming_prompt
 from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
+from bft.eval.answers import parse_process_name
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
 from bft.files import atomic_output
 from bft.models import DEFAULT_ENCODER, cache_dir, embed, load_encoder
 
-_LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
-# "The most prominent biological process (they perform / of these genes) is X": keep X
-_SENTENCE = re.compile(r"^(?:the )?(?:most )?(?:prominent )?(?:biological )?process\b[^.:]*?\bis (?:the |a |an )?",
-                       re.IGNORECASE)
-
-
-def parse_process_name(answer: str) -> str:
-    """The name in a free-text answer: its first non-empty line, without a label, quotes or a final period."""
-    line = next((line for line in answer.splitlines() if line.strip()), "")
-    name = _SENTENCE.sub("", _LABEL.sub("", line).strip()).strip().strip("*\"'`").strip()
-    return name.rstrip(".").strip()
-
 
 def percentiles(similarity: np.ndarray, to_all_terms: np.ndarray) -> np.ndarray:
     """For each set: the fraction of GO terms whose name is less similar to the prediction than the true name is."""
     return (to_all_terms < similarity[:, None]).mean(axis=1)
+
+
+def name_scores(names: list[str], predicted: np.ndarray, truth: np.ndarray, all_terms: np.ndarray | None = None):
+    """(similarity, percentile) of each proposed name, `[n]` arrays: the cosine of its embedding (`predicted`,
+    `[n, d]`, unit length) to the true name's (`truth`), and that similarity's `percentiles` among its similarities
+    to every GO process name (`all_terms`, `[terms, d]`; None: no percentile). A name that says nothing (`""`)
+    scores 0 on both, the floor, never the chance-level figures its embedding would get."""
+    answered = np.array([bool(name) for name in names])
+    similarity = np.where(answered, (predicted * truth).sum(axis=1), 0.0)
+    if all_terms is None:
+        return similarity, None
+    return similarity, np.where(answered, percentiles(similarity, predicted @ all_terms.T), 0.0)
 
 
 def rouge_l(predictions: list[str], references: list[str]) -> list[float]:
@@ -61,11 +62,20 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
     return vectors
 
 
+def read_evaluation_sets(path) -> list:
+    """The gene sets of an evaluation file (`bft.data.gene_sets.read_gene_sets`); DataError when it holds none: an
+    evaluation of nothing has no score."""
+    gene_sets = read_gene_sets(path)
+    if not gene_sets:
+        raise DataError(path, None, "no gene sets: expected a header and at least one row of id, genes, name")
+    return gene_sets
+
+
 def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None,
                        batch_size=16, max_new_tokens=32, repetition_penalty=1.0, gene_sets=None) -> dict:
     """Name every gene set of the file `sets` with the model and score the names; writes results and predictions.
     `gene_sets`: the sets already read from that file (it is then not read again)."""
-    gene_sets = fixed_subset(read_gene_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
+    gene_sets = fixed_subset(read_evaluation_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
     answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
                                max_new_tokens=max_new_tokens, batch_size=batch_size,
                                repetition_penalty=repetition_penalty, desc="naming gene sets")
@@ -76,12 +86,14 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
 def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
     """Score names written by another system (GPT-4, GeneAgent, ...) with the same metrics: `predictions` is a
     TSV/CSV/JSONL file of set `id` and `name`, joined to `sets` by id; where a `prediction` column is present it is
-    the proposed name (as in this tool's own predictions.jsonl, whose `name` is the true one). Sets without a name
-    are reported in `missing` and left out of the scores; names of sets not in `sets` are reported in `unknown`."""
-    gene_sets = fixed_subset(read_gene_sets(sets), limit, lambda gs: gs.id)
+    the proposed name (as in this tool's own predictions.jsonl, whose `name` is the true one). Sets the file does
+    not list are reported in `missing` and left out of the scores; a set listed with an empty, blank or null name
+    is scored as named nothing; names of sets not in `sets` are reported in `unknown`."""
+    gene_sets = fixed_subset(read_evaluation_sets(sets), limit, lambda gs: gs.id)
     given, lines = {}, {}
     for line, record in read_records(predictions):
-        name = record.get("prediction", record.get("name"))
+        column = "prediction" if "prediction" in record else "name"
+        name = "" if column in record and record[column] is None else record.get(column)  # null: named nothing
         if "id" not in record or not isinstance(name, str):
             raise DataError(predictions, line, "expected columns 'id' and 'name' (the proposed process name)")
         set_id = str(record["id"])
@@ -110,20 +122,21 @@ def name_diversity(names: list[str]) -> dict:
 
 
 def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict:
-    """Similarity, percentile and ROUGE-L of each answer's process name against its set's true name, and how
-    varied the names are."""
+    """Similarity, percentile and ROUGE-L of each answer's process name against its set's true name (0 for an answer
+    that names nothing), the share of answers that name something, and how varied the names are."""
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
     predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
-    similarity = (predicted * truth).sum(axis=1)
-    all_terms = process_name_embeddings(sentence_encoder, encoder, go_dir)
-    percentile = percentiles(similarity, predicted @ all_terms.T)
-    rouge = rouge_l(names, [gs.name for gs in gene_sets])
+    similarity, percentile = name_scores(names, predicted, truth,
+                                         process_name_embeddings(sentence_encoder, encoder, go_dir))
+    rouge = [score if name else 0.0 for name, score in zip(names, rouge_l(names, [gs.name for gs in gene_sets]))]
     predictions = [
         {"id": gs.id, "genes": list(gs.genes), "name": gs.name, "prediction": name, "answer": answer,
-         "similarity": float(s), "percentile": float(p), "rougeL": r}
+         "answered": bool(name), "similarity": float(s), "percentile": float(p), "rougeL": r}
         for gs, name, answer, s, p, r in zip(gene_sets, names, answers, similarity, percentile, rouge)
     ]
-    results = {**results, "n": len(gene_sets), **summarise("semantic_similarity", similarity),
+    answered = sum(bool(name) for name in names)
+    results = {**results, "n": len(gene_sets), "answered": answered, "answered_share": answered / len(gene_sets),
+               **summarise("semantic_similarity", similarity),
                **summarise("percentile", percentile), **summarise("rougeL", rouge), **name_diversity(names)}
     return write_evaluation(output, results, predictions)

@@ -15,7 +15,8 @@ from bft.eval.stats import summarise
 
 
 def read_mcq(path, limit=None) -> list[dict]:
-    """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number.
+    """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number. Raises
+    DataError on a bad record or a file without questions.
 
     `limit`: a fixed pseudo-random subset (these files can be sorted by answer)."""
     questions, first_lines = [], {}
@@ -30,6 +31,8 @@ def read_mcq(path, limit=None) -> list[dict]:
         require_new_id(path, line, str(record.get("realidx", line)), first_lines)
         questions.append({"id": str(record.get("realidx", line)), "question": record["question"],
                           "options": options, "answer_idx": record["answer_idx"]})
+    if not questions:
+        raise DataError(path, None, "no questions: expected one JSON object a line with question, options, answer_idx")
     return fixed_subset(questions, limit, lambda q: q["id"])
 
 

@@ -1,21 +1,14 @@
-"""`bft eval pubmedqa`: the model reads an abstract, reasons, and decides yes / no / maybe (official test split)."""
+"""`bft eval pubmedqa`: the model reads an abstract, reasons, and decides yes / no / maybe (official test split).
 
-import re
+The decision is read by `bft.eval.answers.parse_decision`; an answer without one is wrong and counted
+(`answered_share`, `unparsed`)."""
 
 from bft.data.pubmedqa import DECISIONS, pubmedqa_prompt, read_pubmedqa
 from bft.data.splits import fixed_subset
+from bft.eval.answers import parse_decision
 from bft.eval.generate import generate_answers
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
-
-_FINAL = re.compile(r"final answer\W*(yes|no|maybe)\b", re.IGNORECASE)
-_ANY = re.compile(r"\b(yes|no|maybe)\b", re.IGNORECASE)
-
-
-def parse_decision(answer: str) -> str | None:
-    """The decision after 'Final answer:', else the last yes/no/maybe in the text, else None."""
-    found = _FINAL.findall(answer) or _ANY.findall(answer)
-    return found[-1].lower() if found else None
 
 
 def macro_f1(truth: list[str], predicted: list[str | None]) -> float:
@@ -36,11 +29,12 @@ def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, *, limit=None, bat
                                repetition_penalty=repetition_penalty, desc="pubmedqa")
     decisions = [parse_decision(answer) for answer in answers]
     correct = [d == i["decision"] for d, i in zip(decisions, items)]
-    predictions = [{"id": i["id"], "prediction": d, "answer": a, "decision": i["decision"], "correct": c}
-                   for i, d, a, c in zip(items, decisions, answers, correct)]
+    predictions = [{"id": i["id"], "prediction": d, "answer": a, "answered": d is not None, "decision": i["decision"],
+                    "correct": c} for i, d, a, c in zip(items, decisions, answers, correct)]
+    unparsed = sum(d is None for d in decisions)
     results = {"task": "pubmedqa", "n": len(items), "max_new_tokens": max_new_tokens,
                "repetition_penalty": repetition_penalty,
-               "accuracy": sum(correct) / max(len(items), 1),
+               "accuracy": sum(correct) / len(items),
                "macro_f1": macro_f1([i["decision"] for i in items], decisions),
-               "unparsed": sum(d is None for d in decisions), **summarise("accuracy", correct)}
+               "unparsed": unparsed, "answered_share": 1 - unparsed / len(items), **summarise("accuracy", correct)}
     return write_evaluation(output, results, predictions)

@@ -66,6 +66,9 @@ def resolve_options(task: str, options: dict) -> dict:
     """The task's options with the defaults filled in (None counts as not given)."""
     check_options(task, options)
     given = {key: value for key, value in options.items() if value is not None}
+    if given.get("limit", 1) < 1:
+        raise InputError(f"evaluation {task!r}: limit must be at least 1, got {given['limit']}: an evaluation of no "
+                         "items has no score")
     resolved = {**DEFAULTS, **given}
     if "max_new_tokens" not in given:
         resolved["max_new_tokens"] = DEFAULTS["max_new_tokens"].get(task)
