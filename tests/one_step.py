@@ -12,7 +12,8 @@ import torch
 
 def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False,
              peft_config=None, trainer_class=None, **settings):
-    """The parameter update (trained parameters only, in order) and the trainer; `settings` go to the config."""
+    """The parameter update (trained parameters only, in order, in their dtype) and the trainer; `settings` go to
+    the config."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bft.data.training import load_training_dataset
@@ -39,7 +40,7 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
     trainer.train()
     # read the parameters again: FSDP replaces them by sharded ones
     after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
-    update = torch.cat([(_whole(after[name]).detach() - before[name]).flatten().float() for name in before])
+    update = torch.cat([(_whole(after[name]).detach() - before[name]).flatten() for name in before])
     return update, trainer
 
 
