@@ -20,7 +20,8 @@ import torch
 
 def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False,
              peft_config=None, trainer_class=None, **settings):
-    """The parameter update (trained parameters only, in order) and the trainer; `settings` go to the config."""
+    """The parameter update (trained parameters only, in order, in their dtype) and the trainer; `settings` go to
+    the config."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bft.data.training import load_training_dataset
@@ -53,10 +54,10 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
 
 
 def _whole_parameters(model) -> dict:
-    """A float32 copy of every trained parameter, whole: FSDP2's and DeepSpeed ZeRO-3's shards are gathered."""
+    """A copy of every trained parameter (in its dtype), whole: FSDP2's and DeepSpeed ZeRO-3's shards are gathered."""
     trained = {name: p for name, p in model.named_parameters() if p.requires_grad}
     with _zero3_gathered(list(trained.values())):
-        return {name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().float().clone()
+        return {name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone()
                 for name, p in trained.items()}
 
 

@@ -9,28 +9,31 @@ import torch.nn.functional as F
 from bft.attention import segment_sdpa, use_segment_attention
 
 
-def per_sequence_reference(query, key, value, lengths):
+def per_sequence_reference(query, key, value, lengths, window=None):
+    """Each sequence alone through torch's SDPA, causal, each query seeing the last `window` keys (itself included)."""
     groups = query.shape[1] // key.shape[1]
     pieces, start = [], 0
     for length in lengths:
         span = slice(start, start + length)
         k = key[:, :, span].repeat_interleave(groups, 1)
         v = value[:, :, span].repeat_interleave(groups, 1)
-        pieces.append(F.scaled_dot_product_attention(query[:, :, span], k, v, is_causal=True).transpose(1, 2))
+        q_pos, k_pos = torch.arange(length)[:, None], torch.arange(length)[None, :]
+        visible = (k_pos <= q_pos) & (k_pos > q_pos - (window or length))
+        pieces.append(F.scaled_dot_product_attention(query[:, :, span], k, v, attn_mask=visible).transpose(1, 2))
         start += length
     return torch.cat(pieces, dim=1)
 
 
-@pytest.mark.parametrize("lengths", [[5, 1, 9, 3], [12]])
-def test_packed_row_attends_per_sequence(lengths):
+@pytest.mark.parametrize("lengths, window", [([5, 1, 9, 3], None), ([12], None), ([5, 1, 9, 3], 4)])
+def test_packed_row_attends_per_sequence(lengths, window):
     g = torch.Generator().manual_seed(0)
     total = sum(lengths)
     tensors = [torch.randn(1, heads, total, 8, generator=g, dtype=torch.float64, requires_grad=True)
                for heads in (4, 2, 2)]  # grouped-query attention: 4 query heads, 2 key/value heads
     positions = torch.cat([torch.arange(n) for n in lengths])[None]
     module = SimpleNamespace(training=False, num_key_value_groups=2, is_causal=True)
-    fast, _ = segment_sdpa(module, *tensors, None, position_ids=positions, scaling=8**-0.5)
-    slow = per_sequence_reference(*tensors, lengths)
+    fast, _ = segment_sdpa(module, *tensors, None, position_ids=positions, scaling=8**-0.5, sliding_window=window)
+    slow = per_sequence_reference(*tensors, lengths, window)
     torch.testing.assert_close(fast, slow)
     weights = torch.randn(slow.shape, generator=g, dtype=torch.float64)
     fast_grads = torch.autograd.grad((fast * weights).sum(), tensors)

@@ -34,8 +34,10 @@ def segment_sdpa(module, query, key, value, attention_mask, position_ids=None, *
     return output.to(dtype), None
 
 
-def _attend_per_sequence(module, query, key, value, bounds, scaling=None, dropout=0.0, **_):
-    """Causal attention within each `(start, end)` span of a single row: `[1, heads, T, d]` -> `[1, T, heads, d]`."""
+def _attend_per_sequence(module, query, key, value, bounds, scaling=None, dropout=0.0, sliding_window=None, **_):
+    """Causal attention within each `(start, end)` span of a single row: `[1, heads, T, d]` -> `[1, T, heads, d]`.
+    With `sliding_window` (Mistral, Gemma, Phi-3 layers), a query sees the last `sliding_window` keys, itself
+    included, as transformers' masks do."""
     groups = query.shape[1] // key.shape[1]
     if groups > 1:  # grouped-query attention: every query head sees its key/value head
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
@@ -49,9 +51,13 @@ def _attend_per_sequence(module, query, key, value, bounds, scaling=None, dropou
     query, key, value = as_batch(query), as_batch(key), as_batch(value)
     scores = torch.matmul(query, key.transpose(-1, -2))
     scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) * (scaling or query.shape[-1] ** -0.5)
-    # causal, and no padded key (a query always sees itself, so no row is empty)
+    # causal, within the window, and no padded key; every query sees itself, so no row is empty (padding's included)
     positions = torch.arange(longest, device=query.device)
-    hidden = (positions[None, :] > positions[:, None]) | (positions >= torch.tensor(lengths)[:, None, None, None])
+    behind = positions[:, None] - positions[None, :]  # query position - key position
+    hidden = (behind < 0) | (positions >= torch.tensor(lengths)[:, None, None, None])
+    if sliding_window is not None:
+        hidden = hidden | (behind >= sliding_window)
+    hidden = hidden & (behind != 0)
     weights = torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1).to(value.dtype)
     if dropout > 0:
         weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)

@@ -18,6 +18,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 from bft.data.records import DataError
 from bft.data.training import validated_records
 from bft.errors import InputError
+from bft.eval.generate import stop_token_ids
 from bft.files import write_json_atomic, write_text_atomic
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
@@ -164,6 +165,8 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",
                                   model_args.model_revision, model_args.attn_implementation)
     tokenizer.padding_side = "left"
+    # completions end where an assistant turn ends, as the chat template and bft eval have it
+    model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
     trainer = GRPOTrainer(model=model, reward_funcs=[REWARDS[script_args.task][n] for n in names], args=config,
                           train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))

@@ -3,10 +3,11 @@
 Prompts are sorted by length and batched up to `batch_size` rows and `max_batch_tokens` tokens (rows x the longest
 prompt and answer of the batch), each batch holding lengths within a factor of two of its longest: short prompts go
 many at a time, where decoding costs little more per row, and one long prompt does not pad a large batch to its
-length.
+length. A reply ends at the token that ends an assistant turn in the chat template (`stop_token_ids`).
 """
 
 import torch
+from jinja2 import TemplateError
 from tqdm.auto import tqdm
 
 MAX_BATCH_TOKENS = 16384
@@ -27,24 +28,58 @@ def length_batches(lengths: list[int], batch_size: int, max_tokens: int, max_rat
     return batches
 
 
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Token ids at which a reply ends: the model's `generation_config.eos_token_id` (one id or a list), the
+    tokenizer's EOS, and the special token the chat template ends an assistant turn with (`<|im_end|>`, `<|eot_id|>`,
+    `<end_of_turn>`, `<|end|>`, ...), which the configuration of a base model or of a model fine-tuned with another
+    template may not list."""
+    configured = model.generation_config.eos_token_id
+    ids = [configured] if isinstance(configured, int) else list(configured or [])
+    ids += [tokenizer.eos_token_id, template_turn_end(tokenizer)]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def template_turn_end(tokenizer) -> int | None:
+    """The special token the chat template writes right after an assistant message's text, or None (no template, or
+    text follows the message)."""
+    marker = "bft-turn-end-probe"
+    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": marker}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    except (ValueError, TemplateError):  # no template, or one that refuses such a conversation
+        return None
+    if marker not in text:
+        return None
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    for token in tokenizer(text[text.rindex(marker) + len(marker):], add_special_tokens=False).input_ids:
+        if token in special:
+            return token
+        if tokenizer.decode([token]).strip():
+            return None
+    return None
+
+
 def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
                      max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0,
                      repetition_penalty: float = 1.0, desc: str | None = "generating") -> list[str]:
     """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
     `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
     `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens already
-    in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text."""
+    in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text. Answers end
+    at the model's end-of-turn token (`stop_token_ids`)."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
     answers = [""] * len(texts)
+    stop = stop_token_ids(model, tokenizer)
     tokenizer.padding_side = "left"
     with tqdm(total=len(texts), desc=desc, unit="prompt", disable=desc is None) as progress:
         for chunk in length_batches(lengths, batch_size, max_batch_tokens, max_length_ratio):
             inputs = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.no_grad():
                 output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,
-                                        repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
+                                        repetition_penalty=repetition_penalty, eos_token_id=stop,
+                                        pad_token_id=tokenizer.pad_token_id)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
                 answers[i] = text.strip()

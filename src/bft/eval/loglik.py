@@ -1,7 +1,9 @@
 """Log-likelihood of continuations given contexts, batched, as the lm-evaluation-harness computes it.
 
 The pair is tokenized whole, `context + continuation`; the continuation's tokens are those past the context's own
-tokenization (trailing spaces of the context move to the continuation first). Pairs that share a context (the
+tokenization (trailing whitespace of the context moves to the continuation first). Both keep the tokenizer's special
+tokens, as the harness's `HFLM` encodes them: the BOS that Llama, Mistral and Gemma tokenizers prepend is scored
+as the models were trained, and the scores equal the harness's. Pairs that share a context (the
 options of one question) share its forward pass: the tokens their tokenizations have in common run once, left-padded
 with the other contexts of the batch, keeping the key-value cache; each pair's remaining tokens then run from that
 cache, right-padded. On MedQA, where the question is long and the options short, that makes scoring 2.8x as fast
@@ -15,12 +17,14 @@ from tqdm.auto import tqdm
 
 
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
-    """(token ids of the pair, number of continuation tokens at the end)."""
-    spaces = len(context) - len(context.rstrip(" "))
+    """(token ids of the pair, number of continuation tokens at the end). Special tokens are added as the tokenizer
+    adds them by default (a BOS first), unless the context already starts with the BOS token's text."""
+    spaces = len(context) - len(context.rstrip())
     if spaces:
         context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = tokenizer(context + continuation, add_special_tokens=False).input_ids
-    context_length = len(tokenizer(context, add_special_tokens=False).input_ids)
+    special = not (tokenizer.bos_token and context.startswith(tokenizer.bos_token))
+    whole = tokenizer(context + continuation, add_special_tokens=special).input_ids
+    context_length = len(tokenizer(context, add_special_tokens=special).input_ids)
     return whole, max(len(whole) - context_length, 1)
 
 
