@@ -3,11 +3,17 @@
 Prompts are sorted by length and batched up to `batch_size` rows and `max_batch_tokens` tokens (rows x the longest
 prompt and answer of the batch), each batch holding lengths within a factor of two of its longest: short prompts go
 many at a time, where decoding costs little more per row, and one long prompt does not pad a large batch to its
-length.
+length. What generation cuts is counted and logged (`generate`): answers stopped by `max_new_tokens` and prompts
+longer than the model's context.
 """
+
+import logging
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH_TOKENS = 16384
 
@@ -27,17 +33,28 @@ def length_batches(lengths: list[int], batch_size: int, max_tokens: int, max_rat
     return batches
 
 
-def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
-                     max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0,
-                     repetition_penalty: float = 1.0, desc: str | None = "generating") -> list[str]:
-    """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
-    `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
-    `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens already
-    in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text."""
+class Generated(NamedTuple):
+    answers: list[str]  # one per prompt, in order
+    cut: list[bool]  # per prompt: the answer reached max_new_tokens before the model ended it
+    over_context: int  # prompts that, with max_new_tokens, exceed the model's context (max_position_embeddings)
+
+
+def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
+             max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0, repetition_penalty: float = 1.0,
+             desc: str | None = "generating") -> Generated:
+    """One greedy answer per user prompt, in order, with what was cut; `desc=None`: no progress bar.
+    `max_batch_tokens` and `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain
+    batches of `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens
+    already in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text.
+
+    An answer is cut when its `max_new_tokens` tokens hold no end-of-sequence token (the model's generation config's,
+    else the tokenizer's). Cut answers and prompts longer than the model's context are counted, and logged as a
+    warning when there are any."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
-    answers = [""] * len(texts)
+    answers, cut = [""] * len(texts), [False] * len(texts)
+    stop = _stop_token_ids(model, tokenizer)
     tokenizer.padding_side = "left"
     with tqdm(total=len(texts), desc=desc, unit="prompt", disable=desc is None) as progress:
         for chunk in length_batches(lengths, batch_size, max_batch_tokens, max_length_ratio):
@@ -46,7 +63,30 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
                 output = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,
                                         repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                answers[i] = text.strip()
+            ended = torch.isin(new_tokens, stop.to(new_tokens.device)).any(dim=1).tolist()
+            for i, text, done in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
+                answers[i], cut[i] = text.strip(), not done
             progress.update(len(chunk))
-    return answers
+    if any(cut):
+        logger.warning("%d of %d answers reached max_new_tokens (%d) before the model ended them, and are cut there "
+                       "(a larger max_new_tokens lets them finish)", sum(cut), len(cut), max_new_tokens)
+    context = getattr(model.config, "max_position_embeddings", None)
+    over_context = sum(length > context for length in lengths) if context else 0
+    if over_context:
+        logger.warning("%d of %d prompts, with max_new_tokens (%d), are longer than the model's context of %d tokens: "
+                       "their answers are written past it", over_context, len(texts), max_new_tokens, context)
+    return Generated(answers, cut, over_context)
+
+
+def generate_answers(model, tokenizer, prompts: list[str], **options) -> list[str]:
+    """The answers of `generate` (same options) alone."""
+    return generate(model, tokenizer, prompts, **options).answers
+
+
+def _stop_token_ids(model, tokenizer) -> torch.Tensor:
+    """The token ids that end an answer: the generation config's `eos_token_id` (an id or a list), else the
+    tokenizer's."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return torch.tensor([] if eos is None else [eos] if isinstance(eos, int) else list(eos), dtype=torch.long)

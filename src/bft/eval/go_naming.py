@@ -16,11 +16,11 @@ from bft.data.gene_sets import read_gene_sets, read_go_terms
 from bft.data.go_naming import naming_prompt
 from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
-from bft.eval.generate import generate_answers
+from bft.eval.generate import generate
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
 from bft.files import atomic_output
-from bft.models import DEFAULT_ENCODER, cache_dir, embed, load_encoder
+from bft.models import DEFAULT_ENCODER, cache_dir, embed, embed_with_cut, load_encoder
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:process|name|biological process|answer)\s*(?:name)?\s*:\s*", re.IGNORECASE)
 # "The most prominent biological process (they perform / of these genes) is X": keep X
@@ -66,11 +66,12 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
     """Name every gene set of the file `sets` with the model and score the names; writes results and predictions.
     `gene_sets`: the sets already read from that file (it is then not read again)."""
     gene_sets = fixed_subset(read_gene_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
-    answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size,
-                               repetition_penalty=repetition_penalty, desc="naming gene sets")
-    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "repetition_penalty": repetition_penalty}
-    return score_names(gene_sets, answers, output, go_dir=go_dir, encoder=encoder, results=results)
+    generated = generate(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
+                         max_new_tokens=max_new_tokens, batch_size=batch_size, repetition_penalty=repetition_penalty,
+                         desc="naming gene sets")
+    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "repetition_penalty": repetition_penalty,
+               "cut_at_max_new_tokens": sum(generated.cut), "prompts_over_context": generated.over_context}
+    return score_names(gene_sets, generated.answers, output, go_dir=go_dir, encoder=encoder, results=results)
 
 
 def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
@@ -114,7 +115,8 @@ def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict
     varied the names are."""
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
-    predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
+    (predicted, names_cut), truth = embed_with_cut(sentence_encoder, names), embed(sentence_encoder,
+                                                                                 [gs.name for gs in gene_sets])
     similarity = (predicted * truth).sum(axis=1)
     all_terms = process_name_embeddings(sentence_encoder, encoder, go_dir)
     percentile = percentiles(similarity, predicted @ all_terms.T)
@@ -124,6 +126,7 @@ def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict
          "similarity": float(s), "percentile": float(p), "rougeL": r}
         for gs, name, answer, s, p, r in zip(gene_sets, names, answers, similarity, percentile, rouge)
     ]
-    results = {**results, "n": len(gene_sets), **summarise("semantic_similarity", similarity),
+    results = {**results, "n": len(gene_sets), "names_cut_by_encoder": names_cut,
+               **summarise("semantic_similarity", similarity),
                **summarise("percentile", percentile), **summarise("rougeL", rouge), **name_diversity(names)}
     return write_evaluation(output, results, predictions)
