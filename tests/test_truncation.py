@@ -85,7 +85,7 @@ def endless_model(tiny_model, tmp_path):
     return str(folder)
 
 
-def test_generating_evaluations_and_profiles_record_what_was_cut(endless_model, tmp_path, capsys):
+def test_generating_evaluations_and_profiles_record_what_was_cut(endless_model, tmp_path, capsys, caplog):
     go_dir = tmp_path / "go_bp"
     go_dir.mkdir()
     (go_dir / "goID_2_name.tab").write_text("\t0\nGO:1\tDNA repair\nGO:2\tcell cycle\n")
@@ -101,9 +101,12 @@ def test_generating_evaluations_and_profiles_record_what_was_cut(endless_model, 
     genes = tmp_path / "genes.txt"
     genes.write_text("TP53\nEGFR\nMYC\n")
     capsys.readouterr()
+    caplog.clear()
     assert main(["profile", "--model", endless_model, "--genes", str(genes), "--output", str(tmp_path / "p.jsonl"),
-                 "--max-new-tokens", "3"]) == 0
+                 "--max-new-tokens", "3", "--batch-size", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["cut_at_max_new_tokens"] == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["3 of 3 profiles reached --max-new-tokens (3) before the model ended them, and are cut there"]
     profiles = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [row["cut"] for row in profiles] == [True, True, True]
 

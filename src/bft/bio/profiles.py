@@ -126,15 +126,16 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, model_name: st
     if done.by_case:
         logger.info("%d genes are already in %s spelt with another case (e.g. %s): they are not profiled again",
                     len(done.by_case), output, examples(done.by_case))
-    todo, cut = done.unmatched, 0
+    todo, cut, over_context = done.unmatched, 0, 0
     started = time.perf_counter()
     with open(output, "a", encoding="utf-8") as handle, tqdm(total=len(todo), desc="profiling", unit="gene") as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             generated = generate(model, tokenizer, [TEMPLATES[template](g) for g in chunk],
                                  max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                 repetition_penalty=repetition_penalty, desc=None)
+                                 repetition_penalty=repetition_penalty, desc=None, warn=False)
             cut += sum(generated.cut)
+            over_context += generated.over_context
             rows = (json.dumps({"id": g, "text": t, "cut": c, "written_by": written_by}, ensure_ascii=False) + "\n"
                     for g, t, c in zip(chunk, generated.answers, generated.cut))
             handle.write("".join(rows))
@@ -142,7 +143,13 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, model_name: st
             os.fsync(handle.fileno())
             bar.update(len(chunk))
     seconds = time.perf_counter() - started
+    if cut:
+        logger.warning("%d of %d profiles reached --max-new-tokens (%d) before the model ended them, and are cut there",
+                       cut, len(todo), max_new_tokens)
+    if over_context:
+        logger.warning("%d of %d prompts, with --max-new-tokens (%d), are longer than the model's context: their "
+                       "profiles are written past it", over_context, len(todo), max_new_tokens)
     return {"genes": len(genes), "already_done": len(genes) - len(todo), "written": len(todo),
-            "cut_at_max_new_tokens": cut, "seconds": seconds,
+            "cut_at_max_new_tokens": cut, "prompts_over_context": over_context, "seconds": seconds,
             "genes_per_second": len(todo) / seconds if todo and seconds else None,
             "repetition_penalty": repetition_penalty}

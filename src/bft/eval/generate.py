@@ -41,7 +41,7 @@ class Generated(NamedTuple):
 
 def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
              max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0, repetition_penalty: float = 1.0,
-             desc: str | None = "generating") -> Generated:
+             desc: str | None = "generating", warn: bool = True) -> Generated:
     """One greedy answer per user prompt, in order, with what was cut; `desc=None`: no progress bar.
     `max_batch_tokens` and `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain
     batches of `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens
@@ -49,7 +49,7 @@ def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, 
 
     An answer is cut when its `max_new_tokens` tokens hold no end-of-sequence token (the model's generation config's,
     else the tokenizer's). Cut answers and prompts longer than the model's context are counted, and logged as a
-    warning when there are any."""
+    warning when there are any (`warn=False`: not logged, for a caller that generates in parts and warns once)."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
@@ -67,12 +67,12 @@ def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, 
             for i, text, done in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
                 answers[i], cut[i] = text.strip(), not done
             progress.update(len(chunk))
-    if any(cut):
+    if warn and any(cut):
         logger.warning("%d of %d answers reached max_new_tokens (%d) before the model ended them, and are cut there "
                        "(a larger max_new_tokens lets them finish)", sum(cut), len(cut), max_new_tokens)
     context = getattr(model.config, "max_position_embeddings", None)
     over_context = sum(length > context for length in lengths) if context else 0
-    if over_context:
+    if warn and over_context:
         logger.warning("%d of %d prompts, with max_new_tokens (%d), are longer than the model's context of %d tokens: "
                        "their answers are written past it", over_context, len(texts), max_new_tokens, context)
     return Generated(answers, cut, over_context)
