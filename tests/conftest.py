@@ -65,3 +65,23 @@ def demo_records():
     from bft.data.training import demo_data_path
 
     return [json.loads(line) for line in demo_data_path().read_text().splitlines()]
+
+
+@pytest.fixture
+def embedded_tiny(tiny_model, tmp_path, monkeypatch):
+    """The tiny model standing in for the embedded default, `tiny-embedded`, converted into the cache `cache-a`.
+    Returns a function that moves the cache: the converted model, and the old cache gone (another machine)."""
+    import shutil
+
+    from bft import models
+
+    monkeypatch.setitem(models.EMBEDDED_MODELS, "tiny-embedded", ("no_such_package", "tiny.gguf"))
+
+    def use_cache(name):
+        for old in tmp_path.glob("cache-*"):
+            shutil.rmtree(old)
+        shutil.copytree(tiny_model, tmp_path / name / "models" / "tiny-embedded")
+        monkeypatch.setenv("BFT_CACHE", str(tmp_path / name))
+
+    use_cache("cache-a")
+    return use_cache

@@ -1,6 +1,7 @@
 """Gene profiles, embeddings and downstream tasks, end to end on small inputs."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def test_profile_resumes_after_an_interruption(tiny_model, tmp_path, monkeypatch
     genes.write_text("\n".join(GENES) + "\n")
     out = tmp_path / "profiles.jsonl"
     calls = []
-    real = profiles.generate_answers
+    real = profiles.generate
 
     def dies_on_second_batch(*args, **kwargs):
         calls.append(1)
@@ -32,7 +33,7 @@ def test_profile_resumes_after_an_interruption(tiny_model, tmp_path, monkeypatch
             raise KeyboardInterrupt  # the run is killed while the second batch is generating
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(profiles, "generate_answers", dies_on_second_batch)
+    monkeypatch.setattr(profiles, "generate", dies_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out), "--batch-size", "2",
               "--max-new-tokens", "8"])
@@ -40,9 +41,8 @@ def test_profile_resumes_after_an_interruption(tiny_model, tmp_path, monkeypatch
     with open(out, "a") as handle:
         handle.write('{"id": "EGFR", "te')  # and a torn line, as a kill in mid-write leaves
 
-    monkeypatch.setattr(profiles, "generate_answers", real)
     generated = []
-    monkeypatch.setattr(profiles, "generate_answers", lambda m, t, prompts, *a, **k: generated.extend(prompts) or
+    monkeypatch.setattr(profiles, "generate", lambda m, t, prompts, *a, **k: generated.extend(prompts) or
                         real(m, t, prompts, *a, **k))
     assert main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out), "--batch-size", "2",
                  "--max-new-tokens", "8"]) == 0
@@ -189,6 +189,11 @@ def test_represent_end_to_end(tiny_model, tmp_path):
     assert len(n_tests) == 1 and n_tests.pop() > 20  # exactly the same pairs for the three texts
     assert "| NCBI summary |" in (out / "summary.md").read_text()
     assert 0 <= summary["profile_quality"]["looping_share"] <= 1
+    # what was cut is counted: profiles stopped at --max-new-tokens, texts past the encoder's 256 word pieces
+    cut = sum(row["cut"] for row in read_rows(out / "profiles.jsonl"))
+    assert summary["profile_quality"]["cut_at_max_new_tokens"] == cut == summary["profiling"]["cut_at_max_new_tokens"]
+    assert summary["cut_by_encoder"]["gene symbol"] == 0 and summary["encoder_max_seq_length"] == 256
+    assert f"{cut} stopped at --max-new-tokens" in (out / "summary.md").read_text()
     # --overwrite replaces the results and the profiles: none is reused from the earlier model or setting
     assert main(["represent", "--model", tiny_model, "--output", str(out), "--data-dir", str(SHARED_DATA),
                  "--limit-genes", "700", "--max-new-tokens", "4", "--batch-size", "32", "--overwrite"]) == 0
@@ -216,3 +221,79 @@ def test_external_embeddings_load_like_bft_embed(tmp_path):
     ragged.write_text("TP53 1 0 2\nEGFR 0.5 0.5\n")
     with pytest.raises(DataError, match="ragged.txt:2: expected 3 numbers"):
         load_embeddings(ragged)
+
+
+def synthetic_pairs(pairs_dir, genes, seed=0):
+    """Gene2vec-layout pairs among `genes`, gene-disjoint splits, labels from a planted rule (both in every split)."""
+    rng = np.random.default_rng(seed)
+    pairs_dir.mkdir()
+    for split, chunk in zip(("train", "valid", "test"), np.array_split(np.array(genes), [24, 32])):
+        rows = [(a, b) for i, a in enumerate(chunk) for b in chunk[i + 1:]]
+        labels = [int((int(a[1:]) + int(b[1:])) % 2 == 0) for a, b in rows]
+        order = rng.permutation(len(rows))
+        (pairs_dir / f"{split}_text.txt").write_text("".join(f"{rows[i][0]} {rows[i][1]}\n" for i in order))
+        (pairs_dir / f"{split}_label.txt").write_text("".join(f"{labels[i]}\n" for i in order))
+
+
+def test_ggi_finds_embedding_genes_whatever_the_case_of_their_symbols(tmp_path, caplog, monkeypatch):
+    from sklearn.metrics import roc_auc_score
+
+    from bft.bio import ggi
+
+    monkeypatch.setattr(ggi, "_scores", lambda y, scores: {"auroc": roc_auc_score(y, scores)})  # no bootstrap
+    genes = [f"G{i}" for i in range(40)]
+    synthetic_pairs(tmp_path / "pairs", genes)
+    X = np.random.default_rng(1).normal(size=(40, 8)).astype(np.float32)
+    save_embeddings(tmp_path / "upper.npz", np.array(genes), X)
+    upper = evaluate_ggi(tmp_path / "upper.npz", tmp_path / "pairs")
+    # the same vectors under lower-cased symbols (as some tools write them), with one gene of no pair
+    save_embeddings(tmp_path / "lower.npz", np.array([g.lower() for g in genes] + ["notapairgene"]),
+                    np.vstack([X, X[:1]]))
+    with caplog.at_level(logging.INFO, logger="bft.data.symbols"):
+        lower = evaluate_ggi(tmp_path / "lower.npz", tmp_path / "pairs")
+    assert lower["auroc"] == upper["auroc"] and lower["n_test"] == upper["n_test"] > 20
+    assert lower["symbols"] == {"matched": 40, "matched_by_case": 40, "unmatched": 1, "case_collisions": 0}
+    assert f"1 of 41 genes of {tmp_path / 'lower.npz'} are not among the genes of the pairs" in caplog.text
+    # a file holding two spellings of one symbol: each is taken as written, never merged
+    save_embeddings(tmp_path / "both.npz", np.array(genes + ["g0"]), np.vstack([X, -X[:1]]))
+    both = evaluate_ggi(tmp_path / "both.npz", tmp_path / "pairs")
+    assert both["symbols"]["case_collisions"] == 1 and both["auroc"] == upper["auroc"]
+
+
+def test_perturbations_find_their_genes_whatever_the_case(tmp_path):
+    ids, X = synthetic_adata(tmp_path / "cells.h5ad")
+    save_embeddings(tmp_path / "upper.npz", ids, X)
+    save_embeddings(tmp_path / "lower.npz", np.array([g.lower() for g in ids]), X)
+    from bft.bio.perturb import evaluate_perturbation
+
+    upper = evaluate_perturbation(tmp_path / "upper.npz", tmp_path / "cells.h5ad")
+    lower = evaluate_perturbation(tmp_path / "lower.npz", tmp_path / "cells.h5ad")
+    assert lower["n_with_embeddings"] == upper["n_with_embeddings"] == 80
+    assert lower["pearson_all_mean"] == upper["pearson_all_mean"] > 0.9
+    assert lower["symbols"]["matched_by_case"] == 80 and upper["symbols"]["matched_by_case"] == 0
+
+
+def test_a_profiled_gene_is_not_profiled_again_under_another_case(tiny_model, tmp_path, caplog):
+    out = tmp_path / "profiles.jsonl"
+    genes = tmp_path / "genes.txt"
+    genes.write_text("TP53\nC14orf39\n")
+    assert main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out),
+                 "--max-new-tokens", "3"]) == 0
+    genes.write_text("TP53\nC14ORF39\nEGFR\nSept4\nSEPT4\n")  # upper-cased by a spreadsheet, and two more genes
+    assert main(["profile", "--model", tiny_model, "--genes", str(genes), "--output", str(out),
+                 "--max-new-tokens", "3"]) == 0
+    assert [row["id"] for row in read_rows(out)] == ["TP53", "C14orf39", "EGFR", "Sept4", "SEPT4"]
+    assert "differ only by case (SEPT4/Sept4); each is profiled as a gene of its own" in caplog.text
+
+
+def test_profiles_of_a_run_folder_carry_on_after_it_is_moved(tiny_model, tmp_path):
+    import shutil
+
+    run = shutil.copytree(tiny_model, tmp_path / "machine-a" / "runs" / "bft-seed0")
+    (run / "metrics.json").write_text('{"train_loss": 1.0}')  # a finished bft train run
+    written_by = profiles.writer(str(run), "describe", 160, 1.0)
+    assert written_by["model"] == "bft-seed0" and written_by["run"] == profiles.run_fingerprint(run)
+    moved = shutil.move(str(tmp_path / "machine-a"), tmp_path / "machine-b")
+    assert profiles.writer(f"{moved}/runs/bft-seed0", "describe", 160, 1.0) == written_by
+    (tmp_path / "machine-b" / "runs" / "bft-seed0" / "metrics.json").write_text('{"train_loss": 0.5}')  # retrained
+    assert profiles.writer(f"{moved}/runs/bft-seed0", "describe", 160, 1.0)["run"] != written_by["run"]

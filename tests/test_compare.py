@@ -524,3 +524,32 @@ def test_a_comparison_continues_from_its_archive_elsewhere(tiny_model, tmp_path,
     # archiving again replaces the earlier archive as a whole
     assert main(["compare", "--output", str(restored), "--archive", str(archive)]) == 0
     assert not (archive / "evals").exists() and sorted(path.name for path in archive.parent.iterdir()) == ["cmp"]
+
+
+@pytest.mark.slow
+def test_a_lora_comparison_copied_to_another_machine_is_reused_and_evaluated(embedded_tiny, tmp_path, demo_records,
+                                                                             monkeypatch):
+    data, questions = tiny_inputs(tmp_path, demo_records)
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "loss_types": ["nll"], "seeds": [0], "variants": {"bft-after-nll": {"loss_type": "bft", "init_from": "nll"}},
+        "train": {"model_name_or_path": "tiny-embedded", "data": str(data), "max_steps": 1, "use_peft": True,
+                  "lora_r": 2, "lora_target_modules": ["q_proj", "v_proj"], "per_device_train_batch_size": 3,
+                  "report_to": "none", "disable_tqdm": True, "gradient_checkpointing": False, "bft_group_size": 4},
+        "evaluations": [{"task": "mcq", "data": str(questions)}],
+    }))
+    out = tmp_path / "cmp"
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
+    adapters = {run.name: json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"]
+                for run in (out / "runs").iterdir()}
+    assert adapters == {"nll-seed0": "tiny-embedded", "bft-after-nll-seed0": str(out / "runs" / "nll-seed0")}
+    scores = json.loads((out / "report.json").read_text())["runs"]["bft-after-nll-seed0"]["scores"]
+
+    # another machine: the folder copied elsewhere, the embedded model in another cache, the original folder gone
+    shutil.move(out, tmp_path / "copied")
+    embedded_tiny("cache-b")
+    shutil.rmtree(tmp_path / "copied" / "evals" / "bft-after-nll-seed0")
+    monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "copied")]) == 0
+    again = json.loads((tmp_path / "copied" / "report.json").read_text())["runs"]["bft-after-nll-seed0"]["scores"]
+    assert again == scores  # evaluated anew from the copied adapters, on the embedded model of the other cache

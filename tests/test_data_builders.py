@@ -125,3 +125,81 @@ def test_gene_knowledge_probes(tmp_path):
             if letter != row["answer_idx"]:  # a distractor: a process the gene is not annotated to
                 assert all(row["gene"] not in genes for genes in by_name[name])
     assert len(read_mcq(tmp_path / "probes" / "trained.jsonl")) == len(trained)  # bft eval mcq reads them
+
+
+def small_go_folder(root, terms: dict[str, tuple[str, list[str]]], public="GO,Genes,Gene_Count,Term_Description\n"):
+    """A data folder in the layout of ../shared/data: GO terms {id: (name, directly annotated genes)} (all
+    biological processes, no term-term edges), a public evaluation set (GeneAgent's layout) and no summaries."""
+    go = root / "go_bp"
+    go.mkdir(parents=True)
+    (go / "goID_2_name.tab").write_text("\t0\n" + "".join(f"{t}\t{name}\n" for t, (name, _) in terms.items()))
+    (go / "goID_2_namespace.tab").write_text("\t0\n" + "".join(f"{t}\tbiological_process\n" for t in terms))
+    (go / "collapsed_go.symbol").write_text("".join(f"{t}\t{g}\tgene\n" for t, (_, genes) in terms.items()
+                                                    for g in genes))
+    (root / "geneagent").mkdir()
+    (root / "geneagent" / "GO_terms.csv").write_text(public)
+    return root
+
+
+def test_go_naming_excludes_a_set_whatever_the_case_of_its_symbols(tmp_path, caplog):
+    data = small_go_folder(tmp_path / "data", {
+        "GO:0000706": ("meiotic DNA double-strand break processing", ["BRIP1", "C14orf39", "SPO11"]),
+        "GO:0000001": ("apoptotic process", ["TP53", "BAX", "BAK1"]),
+        "GO:0000002": ("growth factor signalling", ["EGFR", "ERBB2", "GRB2"]),
+        "GO:0000003": ("membrane trafficking", ["Sept4", "SEPT4", "RAB5A"]),  # two genes differing by case only
+        "GO:0000004": ("cell cycle arrest", ["CDKN1A", "CDKN2A", "RB1"]),
+    }, public="GO,Genes,Gene_Count,Term_Description\nGO:0000009,ZZZ1 ZZZ2,2,a withheld term\n")
+    spreadsheet = tmp_path / "eval_sets.tsv"  # a user's evaluation sets, upper-cased by a spreadsheet
+    spreadsheet.write_text("id\tgenes\tname\nmy-set-2\tBRIP1 C14ORF39 SPO11\tmeiotic DSB processing\n"
+                           "go:0000001\tX1\tby its id, lower-cased\n"
+                           "mine\tsept4 SEPT4 RAB5A\tcannot be told apart from GO:0000003\n"
+                           "typo\tEGRF ERBB2 GRB2\tmatches nothing\n")
+    meta = build_go_naming(data, tmp_path / "out", exclude=[str(spreadsheet)], valid_fraction=0.0)
+    kept = {row["id"] for row in read_jsonl(tmp_path / "out" / "train.jsonl")}
+    assert kept == {"GO:0000002", "GO:0000003", "GO:0000004"}
+    assert meta["counts"]["excluded_by_id"] == 1 and meta["counts"]["excluded_by_gene_set"] == 1
+    public, mine = meta["exclusions"]
+    assert public["matched_nothing"] == 1  # GeneAgent's withheld terms are counted, but not warned about
+    assert mine == {"file": str(spreadsheet), "sets": 4, "matched_by_id": 1, "matched_by_gene_set": 1,
+                    "matched_nothing": 2, "symbols": {"matched": 7, "matched_by_case": 1, "unmatched": 3,
+                                                      "case_collisions": 1}}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("2 of 4 sets of" in w and "exclude nothing: mine, typo" in w for w in warnings)
+    assert any("Sept4/sept4" in w or "SEPT4/Sept4/sept4" in w for w in warnings)
+    assert not any("GO_terms.csv" in w for w in warnings)
+    # the output keeps GO's own spelling of every symbol
+    rows = read_jsonl(tmp_path / "out" / "train.jsonl")
+    assert "Sept4" in next(r for r in rows if r["id"] == "GO:0000003")["messages"][0]["content"]
+
+
+def test_gene_knowledge_finds_a_summary_gene_in_go_whatever_its_case(tmp_path):
+    from bft.data.gene_knowledge import build_gene_knowledge
+
+    data = small_go_folder(tmp_path / "data", {
+        "GO:0000706": ("meiotic DNA double-strand break processing", ["BRIP1", "C14orf39", "SPO11"]),
+        "GO:0000001": ("apoptotic process", ["TP53", "BAX", "BAK1"]),
+        "GO:0000002": ("growth factor signalling", ["EGFR", "ERBB2", "GRB2"]),
+        "GO:0000003": ("membrane trafficking", ["RAB5A", "RAB7A", "C14orf39"]),
+        "GO:0000004": ("cell cycle arrest", ["CDKN1A", "CDKN2A", "RB1"]),
+        "GO:0000005": ("DNA repair", ["XRCC1", "LIG3", "POLB"]),
+    })
+    (data / "geneagent" / "gene_narrative_synopsis.txt").write_text(
+        "C14ORF39: A meiotic protein.\nTP53: A tumour suppressor.\nNOTINGO: An unannotated gene.\n")
+    meta = build_gene_knowledge(data, tmp_path / "probes", min_term_genes=3, max_term_genes=3, valid_fraction=0.0)
+    rows = {row["gene"]: row for row in read_jsonl(tmp_path / "probes" / "trained.jsonl")}
+    assert set(rows) == {"C14ORF39", "TP53"} and meta["counts"]["genes_without_a_term_in_range"] == 1
+    assert meta["symbols"] == {"matched": 2, "matched_by_case": 1, "unmatched": 1, "case_collisions": 0}
+    probe = rows["C14ORF39"]  # asked with the summaries' spelling, answered with a term of GO's C14orf39
+    assert "gene C14ORF39 involved" in probe["question"] and probe["term"] in ("GO:0000706", "GO:0000003")
+    distractors = {name for letter, name in probe["options"].items() if letter != probe["answer_idx"]}
+    assert not distractors & {"meiotic DNA double-strand break processing", "membrane trafficking"}
+
+
+def test_gene_profiles_keeps_and_reports_symbols_that_differ_only_by_case(tmp_path, caplog):
+    (tmp_path / "geneagent").mkdir()
+    (tmp_path / "geneagent" / "gene_narrative_synopsis.txt").write_text(
+        "SEPT4: A septin (human).\nSept4: A septin (mouse).\nTP53: A tumour suppressor.\n")
+    meta = build_gene_profiles(tmp_path, tmp_path / "out", valid_fraction=0.0)
+    assert meta["counts"] == {"train": 3, "valid": 0, "case_collisions": 1}
+    assert {row["id"] for row in read_jsonl(tmp_path / "out" / "train.jsonl")} == {"SEPT4", "Sept4", "TP53"}
+    assert "1 groups of symbols differ only by case (SEPT4/Sept4)" in caplog.text

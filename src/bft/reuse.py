@@ -14,7 +14,6 @@ otherwise (another training of its start included) fails before any training (re
 user's call: they cost hours); an evaluation made otherwise is evaluated again.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,17 +21,12 @@ import yaml
 
 from bft.errors import InputError
 from bft.files import write_text_atomic
+from bft.models import run_fingerprint as fingerprint
 
 EVALUATION_RECORD = "evaluation.yaml"
 START_RECORD = "start.yaml"
 # Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
 NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
-
-
-def fingerprint(run_dir: Path) -> str | None:
-    """Which training made a finished run (None: not finished)."""
-    metrics = Path(run_dir) / "metrics.json"
-    return hashlib.sha256(metrics.read_bytes()).hexdigest()[:16] if metrics.exists() else None
 
 
 def is_reused(run_dir: Path) -> bool:

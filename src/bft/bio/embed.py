@@ -1,7 +1,9 @@
 """`bft embed`: texts about genes -> one vector per gene, with a sentence-transformers encoder.
 
 Reads `profiles.jsonl` rows (`{"id", "text"}`) or the `SYMBOL: text` synopsis layout (true NCBI summaries), and
-writes `emb.npz` holding `ids` (strings) and `X` (float32, one L2-normalised row per id).
+writes `emb.npz` holding `ids` (strings) and `X` (float32, one L2-normalised row per id). The encoder embeds at
+most `max_seq_length` word pieces of a text (256 for the default all-MiniLM-L6-v2) and drops the rest: how many
+texts were cut is logged as a warning and returned as `cut_by_encoder`.
 """
 
 from pathlib import Path
@@ -11,7 +13,7 @@ import numpy as np
 from bft.data.gene_profiles import read_synopses
 from bft.data.records import DataError, read_records, require_new_id
 from bft.files import atomic_output
-from bft.models import DEFAULT_ENCODER, embed, load_encoder
+from bft.models import DEFAULT_ENCODER, embed_with_cut, load_encoder
 
 
 def read_gene_texts(path) -> dict[str, str]:
@@ -28,10 +30,11 @@ def read_gene_texts(path) -> dict[str, str]:
     return texts
 
 
-def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np.ndarray]:
-    """(gene ids, one row per gene) with an already loaded encoder (callers embedding several sets load it once)."""
+def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np.ndarray, int]:
+    """(gene ids, one row per gene, how many texts the encoder's length limit cut) with an already loaded encoder
+    (callers embedding several sets load it once)."""
     ids = np.array(list(texts), dtype=str)
-    return ids, embed(sentence_encoder, list(texts.values()))
+    return ids, *embed_with_cut(sentence_encoder, list(texts.values()))
 
 
 def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
@@ -102,7 +105,9 @@ def _load_pickled(path) -> dict[str, np.ndarray]:
 
 
 def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
-    ids, X = embed_texts(read_gene_texts(input_path), load_encoder(encoder))
+    texts = read_gene_texts(input_path)  # bad input fails before the encoder loads
+    sentence_encoder = load_encoder(encoder)
+    ids, X, cut = embed_texts(texts, sentence_encoder)
     save_embeddings(output, ids, X)
     return {"genes": len(ids), "dimensions": int(X.shape[1]) if X.ndim == 2 else 0, "encoder": encoder,
-            "output": str(output)}
+            "encoder_max_seq_length": sentence_encoder.max_seq_length, "cut_by_encoder": cut, "output": str(output)}

@@ -1,6 +1,8 @@
 """`bft downstream ggi`: gene-gene interaction from gene embeddings (Gene2vec pairs), by logistic regression.
 
-Pairs are kept where both genes have an embedding. A pair's features do not depend on its order: the elementwise
+Pairs are kept where both genes have an embedding, symbols matched whatever their case (`bft.data.symbols`);
+`results.json`'s `symbols` counts the embedding file's genes that match a pair gene (`matched`, `matched_by_case`)
+or none (`unmatched`, also named in a warning). A pair's features do not depend on its order: the elementwise
 product and absolute difference of the two vectors. The regularisation strength is chosen on `valid` (AUROC) and
 the model is scored on `test`. A classifier can score well by recognising genes it saw in training pairs alone,
 so two controls are reported: a gene-frequency baseline (each gene's positive rate in training pairs, no
@@ -14,6 +16,7 @@ import numpy as np
 
 from bft.bio.embed import load_embeddings
 from bft.data.records import DataError
+from bft.data.symbols import match_symbols
 from bft.errors import InputError
 from bft.files import write_json_atomic
 
@@ -120,12 +123,17 @@ def unseen_gene_pairs(train, test):
 
 def evaluate_ggi(embeddings_path, pairs_dir, output=None, genes=None) -> dict:
     """The whole task; `genes` restricts the pairs further (to compare several embeddings on the same pairs)."""
-    embeddings = load_embeddings(embeddings_path)
-    keep = set(embeddings) if genes is None else set(embeddings) & set(genes)
-    splits = {split: [p for p in read_pairs(pairs_dir, split) if p[0] in keep and p[1] in keep]
-              for split in ("train", "valid", "test")}
+    loaded = load_embeddings(embeddings_path)
+    pairs = {split: read_pairs(pairs_dir, split) for split in ("train", "valid", "test")}
+    # the embeddings' genes in the pairs' spelling, whatever the case of either (bft.data.symbols)
+    symbols = match_symbols(loaded, {gene for split in pairs.values() for a, b, _ in split for gene in (a, b)})
+    symbols.warn(f"genes of {embeddings_path}", f"genes of the pairs in {pairs_dir} (they are not used)")
+    embeddings = {symbols.matched[gene]: vector for gene, vector in loaded.items() if gene in symbols.matched}
+    keep = set(embeddings) if genes is None else set(match_symbols(genes, embeddings).matched.values())
+    splits = {split: [p for p in split_pairs if p[0] in keep and p[1] in keep] for split, split_pairs in pairs.items()}
     model = fit(embeddings, splits["train"], splits["valid"])
-    results = {"embeddings": str(embeddings_path), "genes": len(keep), "n_train": len(splits["train"]),
+    results = {"embeddings": str(embeddings_path), "embedding_genes": len(loaded), "symbols": symbols.counts(),
+               "genes": len(keep), "n_train": len(splits["train"]),
                "n_valid": len(splits["valid"]), "C": float(model.C), **score(model, embeddings, splits["test"]),
                "gene_frequency_baseline_auroc": gene_frequency_baseline(splits["train"], splits["test"])}
     try:

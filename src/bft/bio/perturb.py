@@ -6,7 +6,9 @@ minus the control cells' mean; its feature is the sum of its genes' embeddings. 
 into train and test, GEARS-style, so every test perturbation is unseen. Ridge regression (strength chosen by
 cross-validation on train) predicts the test shifts; the score is the Pearson correlation of predicted and true
 shifts, over all genes and over the 20 genes most changed by that perturbation, next to the mean training shift
-as a baseline.
+as a baseline. Perturbed genes are found among the embeddings whatever the case of their symbols
+(`bft.data.symbols`); `results.json`'s `symbols` counts those found (`matched`, `matched_by_case`) and not
+(`unmatched`, also named in a warning).
 """
 
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 from bft.bio.embed import load_embeddings
 from bft.data.records import DataError
 from bft.data.splits import stable_fraction
+from bft.data.symbols import match_symbols
 from bft.errors import InputError
 from bft.eval.stats import summarise
 from bft.files import write_json_atomic, write_jsonl_atomic
@@ -53,8 +56,12 @@ def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_frac
 
     if not Path(adata_path).is_file():
         raise DataError(adata_path, None, "file not found (an .h5ad AnnData file)")
-    embeddings = load_embeddings(embeddings_path)
+    loaded = load_embeddings(embeddings_path)
     shifts = mean_shifts(anndata.read_h5ad(adata_path))
+    # the perturbed genes in the embeddings' spelling, whatever the case of either (bft.data.symbols)
+    symbols = match_symbols((g for c in shifts for g in perturbation_genes(c)), loaded)
+    symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path} (their perturbations are left out)")
+    embeddings = {gene: loaded[known] for gene, known in symbols.matched.items()}
     usable = [c for c in shifts if perturbation_genes(c) and all(g in embeddings for g in perturbation_genes(c))]
     test = [c for c in usable if stable_fraction(c, seed, "perturbation-split") < test_fraction]
     train = [c for c in usable if c not in set(test)]
@@ -75,8 +82,8 @@ def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_frac
                      "baseline_pearson_all": pearson(mean_shift, truth),
                      "baseline_pearson_top_de": pearson(mean_shift[top], truth[top])})
     results = {"embeddings": str(embeddings_path), "adata": str(adata_path), "n_perturbations": len(shifts),
-               "n_with_embeddings": len(usable), "n_train": len(train), "n_test": len(test), "top_de": top_de,
-               "ridge_alpha": float(model.alpha_)}
+               "symbols": symbols.counts(), "n_with_embeddings": len(usable), "n_train": len(train),
+               "n_test": len(test), "top_de": top_de, "ridge_alpha": float(model.alpha_)}
     for key in ("pearson_all", "pearson_top_de", "baseline_pearson_all", "baseline_pearson_top_de"):
         results.update(summarise(key, [row[key] for row in rows]))
     if output is not None:

@@ -3,6 +3,9 @@
 The genes are those that occur in the Gene2vec pairs and have an NCBI summary (`--limit-genes`: a fixed
 pseudo-random subset, drawn pair by pair). The same pipeline runs on three texts per gene, over exactly the same
 pairs: the model's profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
+Pair and summary symbols are matched whatever their case (`bft.data.symbols`). `summary.json` counts the profiles
+that stopped at `max_new_tokens` (`profile_quality.cut_at_max_new_tokens`) and, per text, those the encoder's length
+limit cut (`cut_by_encoder`).
 """
 
 import time
@@ -14,6 +17,7 @@ from bft.bio.profiles import profile_quality, read_done, write_profiles
 from bft.data import data_dir as data_folder_path
 from bft.data.gene_profiles import read_synopses
 from bft.data.splits import stable_fraction
+from bft.data.symbols import match_symbols
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_ENCODER, load_encoder, load_for_eval
 
@@ -27,9 +31,10 @@ def represented_genes(data_dir, limit_genes=None) -> list[str]:
     dense in pairs: N random genes keep only about an (N / all)^2 share of the pairs.
     """
     pairs_dir = Path(data_dir) / "gene2vec_ggi"
-    summaries = read_synopses(Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt")
-    pairs = {split: [(a, b) for a, b, _ in read_pairs(pairs_dir, split) if a in summaries and b in summaries]
-             for split in SPLIT_SHARES}
+    pairs = {split: [(a, b) for a, b, _ in read_pairs(pairs_dir, split)] for split in SPLIT_SHARES}
+    summarised = summaries_of({gene for split in pairs.values() for pair in split for gene in pair}, data_dir)
+    pairs = {split: [(a, b) for a, b in split_pairs if a in summarised and b in summarised]
+             for split, split_pairs in pairs.items()}
     if limit_genes is None:
         return sorted({gene for split_pairs in pairs.values() for pair in split_pairs for gene in pair})
     chosen = set()
@@ -45,6 +50,14 @@ def represented_genes(data_dir, limit_genes=None) -> list[str]:
     return sorted(chosen)
 
 
+def summaries_of(genes, data_dir) -> dict[str, str]:
+    """{gene: its NCBI summary} for the `genes` (the pairs' spelling) that have one, found whatever the case of
+    either file's symbols (`bft.data.symbols`)."""
+    summaries = read_synopses(Path(data_dir) / "geneagent" / "gene_narrative_synopsis.txt")
+    found = match_symbols(genes, summaries).matched
+    return {gene: summaries[spelt] for gene, spelt in found.items()}
+
+
 def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder=DEFAULT_ENCODER,
               batch_size=64, template="describe", max_new_tokens=160, repetition_penalty=1.0, dtype="auto") -> dict:
     output, data_dir = Path(output), data_folder_path(data_folder)
@@ -54,20 +67,25 @@ def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder
     profiling = write_profiles(model, tokenizer, genes, output / "profiles.jsonl", model_name=model_name,
                                template=template, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                repetition_penalty=repetition_penalty)
-    profiles = read_done(output / "profiles.jsonl")
-    summaries = read_synopses(data_dir / "geneagent" / "gene_narrative_synopsis.txt")
-    texts = {"model profile": {g: profiles[g] for g in genes},
+    written = read_done(output / "profiles.jsonl")
+    profiles = {gene: written[spelt] for gene, spelt in match_symbols(genes, written).matched.items()}
+    summaries = summaries_of(genes, data_dir)
+    texts = {"model profile": {g: profiles[g]["text"] for g in genes},
              "NCBI summary": {g: summaries[g] for g in genes},
              "gene symbol": {g: g for g in genes}}
     sentence_encoder = load_encoder(encoder)  # loaded once for the three texts
-    rows = {}
+    rows, cut_by_encoder = {}, {}
     for name, by_gene in texts.items():
         slug = name.replace(" ", "-").lower()
-        save_embeddings(output / f"emb-{slug}.npz", *embed_texts(by_gene, sentence_encoder))
+        ids, X, cut_by_encoder[name] = embed_texts(by_gene, sentence_encoder)
+        save_embeddings(output / f"emb-{slug}.npz", ids, X)
         rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
+    quality = profile_quality([profiles[g]["text"] for g in genes])
+    quality["cut_at_max_new_tokens"] = sum(bool(profiles[g].get("cut")) for g in genes)
     summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
-               "profiling": profiling, "profile_quality": profile_quality([profiles[g] for g in genes]),
-               "seconds": time.perf_counter() - started, "ggi": rows}
+               "encoder_max_seq_length": sentence_encoder.max_seq_length, "cut_by_encoder": cut_by_encoder,
+               "profiling": profiling, "profile_quality": quality, "seconds": time.perf_counter() - started,
+               "ggi": rows}
     write_json_atomic(output / "summary.json", summary)
     write_text_atomic(output / "summary.md", summary_table(summary))
     return summary
@@ -86,6 +104,9 @@ def summary_table(summary: dict) -> str:
                      f"| {'n/a' if disjoint is None else f'{disjoint:.3f}'} | {r['gene_frequency_baseline_auroc']:.3f} "
                      f"| {r['n_test']} |")
     quality = summary["profile_quality"]
+    cut = ", ".join(f"{name} {count}" for name, count in summary["cut_by_encoder"].items())
     lines += ["", f"Model profiles: {quality['looping_share']:.0%} loop (a word 3-gram 4+ times), "
-                  f"{quality['distinct_share']:.0%} distinct."]
+                  f"{quality['distinct_share']:.0%} distinct, {quality['cut_at_max_new_tokens']} stopped at "
+                  f"--max-new-tokens. Texts cut to the encoder's {summary['encoder_max_seq_length']} word pieces: "
+                  f"{cut}."]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,9 @@ For each gene of `bft data gene-profiles`' splits (same seed, limit and fraction
 annotated to X (after propagation up the GO graph; a term of `min_term_genes`-`max_term_genes` genes, chosen
 pseudo-randomly) and three terms of similar size that are not annotated to X. `trained.jsonl` holds the genes of
 the gene-profiles training split (what training on their NCBI summaries could teach), `untrained.jsonl` the others
-(drift only); `--profiles DIR` checks that DIR, the gene-profiles data, was split alike. Rows are in
+(drift only); `--profiles DIR` checks that DIR, the gene-profiles data, was split alike. A summary's gene is found
+in the GO annotations whatever the case of its symbol (`bft.data.symbols`; `meta.json`'s `symbols` counts them) and
+keeps the summary's spelling in the question. Rows are in
 `bft eval mcq`'s format: question, options, answer_idx, answer, plus the gene and term.
 """
 
@@ -19,6 +21,7 @@ from bft.data.gene_sets import go_process_gene_sets, read_go_terms
 from bft.data.output import write_dataset
 from bft.data.records import DataError
 from bft.data.splits import stable_fraction
+from bft.data.symbols import match_symbols
 
 LETTERS = "ABCD"
 # Distractors are drawn among the terms closest in size to the answer (this many of them)
@@ -48,17 +51,22 @@ def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=
             terms_of.setdefault(gene, []).append(term)
     genes = gene_split(read_synopses(synopsis_path(data_dir)), valid_fraction=valid_fraction, seed=seed,
                        limit=limit)
+    symbols = match_symbols(genes["train"] + genes["valid"], terms_of)  # the summaries' spelling -> GO's
+    symbols.warn("genes of the NCBI summaries", f"genes annotated to a GO process of {min_term_genes}-"
+                                                f"{max_term_genes} genes")
     splits, skipped = {"trained": [], "untrained": []}, 0
     for split, name in (("train", "trained"), ("valid", "untrained")):
         for symbol in genes[split]:
-            row = _probe(symbol, sorted(terms_of.get(symbol, ())), terms, by_size, sizes, names, seed)
+            in_go = symbols.matched.get(symbol)
+            row = _probe(symbol, in_go, sorted(terms_of.get(in_go, ())), terms, by_size, sizes, names, seed)
             if row is None:
                 skipped += 1
             else:
                 splits[name].append(row)
     meta = {"task": "gene-knowledge", "source": str(data_dir / "go_bp"), "min_term_genes": min_term_genes,
             "max_term_genes": max_term_genes, **split_options, "profiles": None if profiles is None else str(profiles),
-            "counts": {"genes_without_a_term_in_range": skipped, **{k: len(v) for k, v in splits.items()}}}
+            "counts": {"genes_without_a_term_in_range": skipped, **{k: len(v) for k, v in splits.items()}},
+            "symbols": symbols.counts()}
     write_dataset(output, splits, meta)
     return meta
 
@@ -79,15 +87,16 @@ def check_same_split(profiles: Path, split: dict) -> None:
                                          "same --valid-fraction, --seed and --limit")
 
 
-def _probe(symbol, own_terms, terms, by_size, sizes, names, seed):
-    """One question about `symbol`, or None where no annotated term falls in the size range."""
+def _probe(symbol, in_go, own_terms, terms, by_size, sizes, names, seed):
+    """One question about `symbol` (spelt `in_go` in the GO annotations), or None where no annotated term falls in
+    the size range."""
     if not own_terms:
         return None
     answer = min(own_terms, key=lambda term: stable_fraction(f"{symbol}:{term}", seed, "knowledge-answer"))
     size = len(terms[answer])
     middle = bisect.bisect_left(sizes, size)
     window = by_size[max(0, middle - NEAREST_IN_SIZE): middle + NEAREST_IN_SIZE]
-    candidates = [term for term in window if symbol not in terms[term] and names[term] != names[answer]]
+    candidates = [term for term in window if in_go not in terms[term] and names[term] != names[answer]]
     candidates.sort(key=lambda term: (abs(len(terms[term]) - size),
                                       stable_fraction(f"{symbol}:{term}", seed, "knowledge-distractor")))
     if len(candidates) < len(LETTERS) - 1:

@@ -1,10 +1,14 @@
 """`bft data gene-profiles`: "describe gene X" -> the gene's NCBI summary, split by gene."""
 
+import logging
 from pathlib import Path
 
 from bft.data.output import write_dataset
 from bft.data.records import DataError, require_new_id
 from bft.data.splits import stable_fraction
+from bft.data.symbols import case_collisions, examples
+
+logger = logging.getLogger(__name__)
 
 
 def profile_prompt(symbol: str) -> str:
@@ -51,7 +55,12 @@ def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=N
     splits = {split: [{"id": symbol, "messages": [{"role": "user", "content": profile_prompt(symbol)},
                                                   {"role": "assistant", "content": synopses[symbol]}]}
                       for symbol in symbols] for split, symbols in genes.items()}
+    collisions = case_collisions(synopses)  # kept apart, as two genes; a case-insensitive join would merge them
+    if collisions:
+        logger.warning("%s: %d groups of symbols differ only by case (%s); each is kept as a gene of its own",
+                       source, len(collisions), examples(["/".join(group) for group in collisions]))
     meta = {"task": "gene-profiles", "source": str(source), "valid_fraction": valid_fraction, "seed": seed,
-            "limit": limit, "counts": {split: len(rows) for split, rows in splits.items()}}
+            "limit": limit, "counts": {**{split: len(rows) for split, rows in splits.items()},
+                                       "case_collisions": len(collisions)}}
     write_dataset(output, splits, meta)
     return meta

@@ -4,16 +4,21 @@ Each GO biological-process term with 3 to 100 genes (propagated from its descend
 the user lists the genes in a fixed shuffled order and asks for a short name of the most prominent process; the
 assistant answers with the term's name. Evaluation terms never reach the output: the public GeneAgent set is
 always excluded, with any file given by `--exclude`, both by GO id and by gene set (a term whose genes equal an
-excluded term's genes is excluded too).
+excluded term's genes is excluded too), gene symbols compared whatever their case (`bft.data.symbols`).
+`meta.json`'s `exclusions` counts, per file, the sets that matched a term by id, by gene set or not at all; sets of
+an `--exclude` file that match nothing are also named in a warning.
 """
 
+import logging
 import random
 from pathlib import Path
 
 from bft.data.gene_sets import go_process_gene_sets, read_gene_sets, read_go_terms
 from bft.data.output import write_dataset
 from bft.data.splits import stable_fraction
+from bft.data.symbols import examples, match_symbols
 
+logger = logging.getLogger(__name__)
 PUBLIC_EVAL_SET = Path("geneagent") / "GO_terms.csv"
 
 
@@ -32,13 +37,16 @@ def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100,
     data_dir = Path(data_dir)
     names, _ = read_go_terms(data_dir / "go_bp")
     gene_sets = go_process_gene_sets(data_dir / "go_bp")
-    excluded = [gs for path in [data_dir / PUBLIC_EVAL_SET, *map(Path, exclude)] for gs in read_gene_sets(path)]
-    excluded_ids = {gs.id for gs in excluded}
-    excluded_sets = {frozenset(gs.genes) for gs in excluded}
+    excluded_ids, excluded_sets, exclusions = set(), set(), []
+    for number, path in enumerate([data_dir / PUBLIC_EVAL_SET, *map(Path, exclude)]):
+        ids, sets, report = _exclusions(path, gene_sets, warn=number > 0)
+        excluded_ids |= ids
+        excluded_sets |= sets
+        exclusions.append(report)
 
     kept, counts = [], {"excluded_by_id": 0, "excluded_by_gene_set": 0, "outside_size_range": 0}
     for go_id, genes in sorted(gene_sets.items()):
-        if go_id in excluded_ids:
+        if go_id.upper() in excluded_ids:
             counts["excluded_by_id"] += 1
         elif genes in excluded_sets:
             counts["excluded_by_gene_set"] += 1
@@ -64,7 +72,7 @@ def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100,
     meta = {
         "task": "go-naming",
         "source": str(data_dir / "go_bp"),
-        "excluded_files": [str(data_dir / PUBLIC_EVAL_SET), *map(str, exclude)],
+        "excluded_files": [str(data_dir / PUBLIC_EVAL_SET), *map(str, exclude)], "exclusions": exclusions,
         "min_genes": min_genes, "max_genes": max_genes, "valid_fraction": valid_fraction, "seed": seed,
         "limit": limit, "counts": {**counts, **{split: len(rows) for split, rows in splits.items()}},
     }
@@ -73,3 +81,26 @@ def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100,
                   for row in splits["valid"]]
     write_dataset(output, {**splits, "valid_sets": valid_sets}, meta)
     return meta
+
+
+def _exclusions(path, gene_sets: dict[str, frozenset[str]], warn: bool) -> tuple[set, set, dict]:
+    """(GO ids, gene sets, report) of the gene-set file `path`, whose terms are to be excluded. Ids are compared
+    upper-cased and symbols whatever their case (`bft.data.symbols`); the report counts the file's sets that match
+    a term by id, by gene set, or nothing (those exclude nothing: with `warn`, a warning names them)."""
+    sets = read_gene_sets(path)
+    symbols = match_symbols((gene for gs in sets for gene in gs.genes), set().union(*gene_sets.values()))
+    ids = {gs.id.strip().upper() for gs in sets}
+    as_in_go = {gs.id: frozenset(symbols.matched.get(gene, gene) for gene in gs.genes) for gs in sets}
+    known_ids, known_sets = {go_id.upper() for go_id in gene_sets}, set(gene_sets.values())
+    by_id = {gs.id for gs in sets if gs.id.strip().upper() in known_ids}
+    by_set = {gs.id for gs in sets if as_in_go[gs.id] in known_sets}
+    matched = by_id | by_set
+    nothing = [gs.id for gs in sets if gs.id not in matched]
+    if warn:
+        symbols.warn(f"gene symbols of {path}", "genes annotated to GO biological processes")
+        if nothing:
+            logger.warning("%d of %d sets of %s match no GO biological-process term by id or gene set, and exclude "
+                           "nothing: %s", len(nothing), len(sets), path, examples(nothing))
+    report = {"file": str(path), "sets": len(sets), "matched_by_id": len(by_id), "matched_by_gene_set": len(by_set),
+              "matched_nothing": len(nothing), "symbols": symbols.counts()}
+    return ids, set(as_in_go.values()), report

@@ -3,12 +3,19 @@
 Prompts are sorted by length and batched up to `batch_size` rows and `max_batch_tokens` tokens (rows x the longest
 prompt and answer of the batch), each batch holding lengths within a factor of two of its longest: short prompts go
 many at a time, where decoding costs little more per row, and one long prompt does not pad a large batch to its
-length. A reply ends at the token that ends an assistant turn in the chat template (`stop_token_ids`).
+length. A reply ends at the token that ends an assistant turn in the chat template (`stop_token_ids`). What
+generation cuts is counted and logged (`generate`): answers stopped by `max_new_tokens` and prompts longer
+than the model's context.
 """
+
+import logging
+from typing import NamedTuple
 
 import torch
 from jinja2 import TemplateError
 from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH_TOKENS = 16384
 
@@ -59,18 +66,27 @@ def template_turn_end(tokenizer) -> int | None:
     return None
 
 
-def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
-                     max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0,
-                     repetition_penalty: float = 1.0, desc: str | None = "generating") -> list[str]:
-    """One greedy answer per user prompt, in order; `desc=None`: no progress bar. `max_batch_tokens` and
-    `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain batches of
-    `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens already
-    in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text. Answers end
-    at the model's end-of-turn token (`stop_token_ids`)."""
+class Generated(NamedTuple):
+    answers: list[str]  # one per prompt, in order
+    cut: list[bool]  # per prompt: the answer reached max_new_tokens before the model ended it
+    over_context: int  # prompts that, with max_new_tokens, exceed the model's context (max_position_embeddings)
+
+
+def generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 64, batch_size: int = 16,
+             max_batch_tokens: int = MAX_BATCH_TOKENS, max_length_ratio: float = 2.0, repetition_penalty: float = 1.0,
+             desc: str | None = "generating", warn: bool = True) -> Generated:
+    """One greedy answer per user prompt, in order, with what was cut; `desc=None`: no progress bar.
+    `max_batch_tokens` and `max_length_ratio` bound a batch's padding (`length_batches`); infinite values give plain
+    batches of `batch_size` prompts sorted by length. `repetition_penalty` > 1 divides the positive logits of tokens
+    already in the prompt or answer by it (and multiplies the negative ones): a common remedy for looping text.
+
+    Answers end at the model's end-of-turn token (`stop_token_ids`); one is cut when its `max_new_tokens` tokens
+    hold none. Cut answers and prompts longer than the model's context are counted, and logged as a
+    warning when there are any (`warn=False`: not logged, for a caller that generates in parts and warns once)."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) + max_new_tokens for t in texts]
-    answers = [""] * len(texts)
+    answers, cut = [""] * len(texts), [False] * len(texts)
     stop = stop_token_ids(model, tokenizer)
     tokenizer.padding_side = "left"
     with tqdm(total=len(texts), desc=desc, unit="prompt", disable=desc is None) as progress:
@@ -81,7 +97,22 @@ def generate_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: in
                                         repetition_penalty=repetition_penalty, eos_token_id=stop,
                                         pad_token_id=tokenizer.pad_token_id)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                answers[i] = text.strip()
+            ended = torch.isin(new_tokens, torch.tensor(stop, device=new_tokens.device)).any(dim=1).tolist()
+            for i, text, done in zip(chunk, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), ended):
+                answers[i], cut[i] = text.strip(), not done
             progress.update(len(chunk))
-    return answers
+    if warn and any(cut):
+        logger.warning("%d of %d answers reached max_new_tokens (%d) before the model ended them, and are cut there "
+                       "(a larger max_new_tokens lets them finish)", sum(cut), len(cut), max_new_tokens)
+    context = getattr(model.config, "max_position_embeddings", None)
+    over_context = sum(length > context for length in lengths) if context else 0
+    if warn and over_context:
+        logger.warning("%d of %d prompts, with max_new_tokens (%d), are longer than the model's context of %d tokens: "
+                       "their answers are written past it", over_context, len(texts), max_new_tokens, context)
+    return Generated(answers, cut, over_context)
+
+
+def generate_answers(model, tokenizer, prompts: list[str], **options) -> list[str]:
+    """The answers of `generate` (same options) alone."""
+    return generate(model, tokenizer, prompts, **options).answers
+

@@ -17,11 +17,11 @@ from bft.data.go_naming import naming_prompt
 from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
 from bft.eval.answers import parse_process_name
-from bft.eval.generate import generate_answers
+from bft.eval.generate import generate
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
 from bft.files import atomic_output
-from bft.models import DEFAULT_ENCODER, cache_dir, embed, load_encoder
+from bft.models import DEFAULT_ENCODER, cache_dir, embed, embed_with_cut, load_encoder
 
 
 def percentiles(similarity: np.ndarray, to_all_terms: np.ndarray) -> np.ndarray:
@@ -76,11 +76,12 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
     """Name every gene set of the file `sets` with the model and score the names; writes results and predictions.
     `gene_sets`: the sets already read from that file (it is then not read again)."""
     gene_sets = fixed_subset(read_evaluation_sets(sets) if gene_sets is None else gene_sets, limit, lambda gs: gs.id)
-    answers = generate_answers(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size,
-                               repetition_penalty=repetition_penalty, desc="naming gene sets")
-    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "repetition_penalty": repetition_penalty}
-    return score_names(gene_sets, answers, output, go_dir=go_dir, encoder=encoder, results=results)
+    generated = generate(model, tokenizer, [naming_prompt(gs.genes) for gs in gene_sets],
+                         max_new_tokens=max_new_tokens, batch_size=batch_size, repetition_penalty=repetition_penalty,
+                         desc="naming gene sets")
+    results = {"task": "go-naming", "sets": str(sets), "encoder": encoder, "repetition_penalty": repetition_penalty,
+               "cut_at_max_new_tokens": sum(generated.cut), "prompts_over_context": generated.over_context}
+    return score_names(gene_sets, generated.answers, output, go_dir=go_dir, encoder=encoder, results=results)
 
 
 def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
@@ -126,7 +127,8 @@ def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict
     that names nothing), the share of answers that name something, and how varied the names are."""
     names = [parse_process_name(answer) for answer in answers]
     sentence_encoder = load_encoder(encoder)
-    predicted, truth = embed(sentence_encoder, names), embed(sentence_encoder, [gs.name for gs in gene_sets])
+    predicted, names_cut = embed_with_cut(sentence_encoder, names)
+    truth = embed(sentence_encoder, [gs.name for gs in gene_sets])
     similarity, percentile = name_scores(names, predicted, truth,
                                          process_name_embeddings(sentence_encoder, encoder, go_dir))
     rouge = [score if name else 0.0 for name, score in zip(names, rouge_l(names, [gs.name for gs in gene_sets]))]
@@ -137,6 +139,7 @@ def score_names(gene_sets, answers, output, *, go_dir, encoder, results) -> dict
     ]
     answered = sum(bool(name) for name in names)
     results = {**results, "n": len(gene_sets), "answered": answered, "answered_share": answered / len(gene_sets),
+               "names_cut_by_encoder": names_cut,
                **summarise("semantic_similarity", similarity),
                **summarise("percentile", percentile), **summarise("rougeL", rouge), **name_diversity(names)}
     return write_evaluation(output, results, predictions)

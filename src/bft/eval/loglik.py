@@ -46,6 +46,12 @@ def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], *, bat
     return scores
 
 
+def count_cut(tokenizer, pairs: list[tuple[str, str]], max_length: int) -> int:
+    """How many pairs `continuation_logprobs(..., max_length=max_length)` cuts: longer than `max_length` tokens, they
+    lose the beginning of their context."""
+    return sum(len(encode_pair(tokenizer, context, continuation)[0]) > max_length for context, continuation in pairs)
+
+
 def shared_prefixes(encoded: list[tuple[list[int], int]], contexts: list[str]) -> list[tuple[int, list[int]]]:
     """Pairs grouped by context: (length of the prefix their token ids share and that precedes every scored token,
     indices of the pairs). A group whose tokenizations share nothing scorable splits into single pairs."""

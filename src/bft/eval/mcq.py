@@ -2,16 +2,20 @@
 
 As the lm-evaluation-harness does for multiple-choice tasks: the context is `Question: ...\\nAnswer:`, each option's
 text is a continuation; `accuracy` takes the option with the highest summed log-likelihood, `accuracy_norm` the
-highest log-likelihood per character of the option's text (the harness's `acc` and `acc_norm`).
+highest log-likelihood per character of the option's text (the harness's `acc` and `acc_norm`). A question and
+option longer than the model's context (or `max_length`) keep their end; `results.json`'s `options_cut` counts them.
 """
 
+import logging
 from pathlib import Path
 
 from bft.data.records import DataError, read_records, require_new_id
 from bft.data.splits import fixed_subset
-from bft.eval.loglik import continuation_logprobs
+from bft.eval.loglik import continuation_logprobs, count_cut
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
+
+logger = logging.getLogger(__name__)
 
 
 def read_mcq(path, limit=None) -> list[dict]:
@@ -45,6 +49,11 @@ def evaluate_mcq(model, tokenizer, data, output, *, limit=None, batch_size=16, m
     `output`. `questions`: those `read_mcq` already read from that file (it is then not read again)."""
     questions = read_mcq(data, limit) if questions is None else fixed_subset(questions, limit, lambda q: q["id"])
     pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]
+    max_length = min(max_length, getattr(model.config, "max_position_embeddings", None) or max_length)
+    cut = count_cut(tokenizer, pairs, max_length)
+    if cut:
+        logger.warning("%d of %d options, with their question, are longer than %d tokens (the model's context or "
+                       "max_length): the questions lose their beginnings", cut, len(pairs), max_length)
     scores = iter(continuation_logprobs(model, tokenizer, pairs, batch_size=batch_size, max_length=max_length,
                                         desc=f"mcq {Path(data).parent.name}"))
     predictions, correct, correct_norm = [], [], []
@@ -57,7 +66,7 @@ def evaluate_mcq(model, tokenizer, data, output, *, limit=None, batch_size=16, m
         correct_norm.append(choice_norm == q["answer_idx"])
         predictions.append({"id": q["id"], "prediction": choice, "prediction_norm": choice_norm,
                             "answer_idx": q["answer_idx"], "correct": correct[-1], "scores": summed})
-    results = {"task": "mcq", "data": str(data), "n": len(questions),
+    results = {"task": "mcq", "data": str(data), "n": len(questions), "max_length": max_length, "options_cut": cut,
                "accuracy": sum(correct) / max(len(correct), 1),
                "accuracy_norm": sum(correct_norm) / max(len(correct), 1),
                **summarise("accuracy", correct), **summarise("accuracy_norm", correct_norm)}

@@ -6,7 +6,7 @@ The decision is read by `bft.eval.answers.parse_decision`; an answer without one
 from bft.data.pubmedqa import DECISIONS, pubmedqa_prompt, read_pubmedqa
 from bft.data.splits import fixed_subset
 from bft.eval.answers import parse_decision
-from bft.eval.generate import generate_answers
+from bft.eval.generate import generate
 from bft.eval.output import write_evaluation
 from bft.eval.stats import summarise
 
@@ -24,9 +24,10 @@ def macro_f1(truth: list[str], predicted: list[str | None]) -> float:
 def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, *, limit=None, batch_size=8, max_new_tokens=128,
                       repetition_penalty=1.0) -> dict:
     items = fixed_subset(read_pubmedqa(pubmedqa_dir, "test"), limit, lambda item: item["id"])
-    answers = generate_answers(model, tokenizer, [pubmedqa_prompt(i["question"], i["contexts"]) for i in items],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size,
-                               repetition_penalty=repetition_penalty, desc="pubmedqa")
+    generated = generate(model, tokenizer, [pubmedqa_prompt(i["question"], i["contexts"]) for i in items],
+                         max_new_tokens=max_new_tokens, batch_size=batch_size, repetition_penalty=repetition_penalty,
+                         desc="pubmedqa")
+    answers = generated.answers
     decisions = [parse_decision(answer) for answer in answers]
     correct = [d == i["decision"] for d, i in zip(decisions, items)]
     predictions = [{"id": i["id"], "prediction": d, "answer": a, "answered": d is not None, "decision": i["decision"],
@@ -36,5 +37,7 @@ def evaluate_pubmedqa(model, tokenizer, pubmedqa_dir, output, *, limit=None, bat
                "repetition_penalty": repetition_penalty,
                "accuracy": sum(correct) / len(items),
                "macro_f1": macro_f1([i["decision"] for i in items], decisions),
-               "unparsed": unparsed, "answered_share": 1 - unparsed / len(items), **summarise("accuracy", correct)}
+               "unparsed": unparsed, "answered_share": 1 - unparsed / len(items),
+               "cut_at_max_new_tokens": sum(generated.cut), "prompts_over_context": generated.over_context,
+               **summarise("accuracy", correct)}
     return write_evaluation(output, results, predictions)

@@ -36,12 +36,19 @@ def evaluate_suite(model_name, output, data_folder=None, dtype="auto", **options
 def summary_table(summary: dict) -> str:
     lines = [f"# Evaluation of `{summary['model']}`" + (f" ({summary['limit']} items per task, a fixed pseudo-random "
                                                          "subset)" if summary["limit"] else ""),
-             "", "| task | n | metric | value (95% CI) | metric | value | seconds |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "", "| task | n | metric | value (95% CI) | metric | value | cut to fit | seconds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for task, row in summary["tasks"].items():
         first, second = HEADLINES[row["task"]]
         base = first.removesuffix("_mean")
         interval = f"{row[first]:.3f} ({row[base + '_ci_low']:.3f}-{row[base + '_ci_high']:.3f})"
         lines.append(f"| {task} | {row['n']} | {first} | {interval} | {second} | {row[second]:.3f} "
-                     f"| {row['seconds']:.0f} |")
+                     f"| {cut_note(row)} | {row['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def cut_note(results: dict) -> str:
+    """What a task's results say was cut to fit the model or the encoder, in words ('none' when nothing was)."""
+    notes = {"options_cut": "options past the context", "cut_at_max_new_tokens": "answers at max_new_tokens",
+             "prompts_over_context": "prompts past the context", "names_cut_by_encoder": "names past the encoder"}
+    return ", ".join(f"{results[key]} {words}" for key, words in notes.items() if results.get(key)) or "none"
