@@ -138,13 +138,15 @@ def test_go_naming_rewards_floor_answers_that_say_nothing(monkeypatch, tmp_path)
 
 def test_pubmedqa_counts_answers_without_a_decision(tmp_path, monkeypatch):
     from bft.eval import pubmedqa
+    from bft.eval.generate import Generated
 
     items = {str(i): {"QUESTION": f"q{i}", "CONTEXTS": ["c"], "LONG_ANSWER": "a", "final_decision": "yes"}
              for i in range(4)}
     (tmp_path / "ori_pqal.json").write_text(json.dumps(items))
     (tmp_path / "test_ground_truth.json").write_text(json.dumps({i: "yes" for i in items}))
     answers = ["Final answer: yes", "", "There is no clear answer.", "Yes, it does."]
-    monkeypatch.setattr(pubmedqa, "generate_answers", lambda model, tokenizer, prompts, **_: answers)
+    monkeypatch.setattr(pubmedqa, "generate",
+                        lambda model, tokenizer, prompts, **_: Generated(answers, [False] * len(answers), 0))
     results = pubmedqa.evaluate_pubmedqa(None, None, tmp_path, tmp_path / "out")
     assert results["accuracy"] == 0.5 and results["unparsed"] == 2 and results["answered_share"] == 0.5
     rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
