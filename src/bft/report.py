@@ -1,6 +1,7 @@
 """The comparison report: per evaluation, each method's mean over seeds with a 95% t-interval, the paired
 difference of every BFT method (any method whose loss_type is bft) against each baseline (by default the methods
-named nll, dft, asft, eaft; a recipe's `baselines` names others), and plots (loss curves, BFT's weights, scores)."""
+named after the other loss types of `bft.loss_types`; a recipe's `baselines` names others), and plots (loss curves,
+BFT's weights, scores)."""
 
 import json
 import math
@@ -10,8 +11,9 @@ import numpy as np
 
 from bft.eval.stats import paired_bootstrap
 from bft.files import write_json_atomic, write_text_atomic
+from bft.loss_types import LOSS_TYPES
 
-PEERS = ("nll", "dft", "asft", "eaft")
+PEERS = tuple(name for name in LOSS_TYPES if name != "bft")
 GRPO_SUFFIX = "+grpo"  # a method's GRPO second stage
 
 
