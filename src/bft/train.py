@@ -18,9 +18,10 @@ from bft.data.records import DataError
 from bft.data.training import load_training_dataset
 from bft.errors import InputError
 from bft.files import write_json_atomic, write_text_atomic
+from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer, NoTrainedTokens
+from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),
     }
-    keys = [*(f"{name}_{stat}" for name in DIAGNOSTICS for stat in ("mean", "std")), "nll", "eval_nll",
+    keys = [*(f"{name}_{stat}" for name in diagnostics() for stat in ("mean", "std")), "nll", "eval_nll",
             "eval_perplexity"]
     for key in keys:  # the last logged value
         logged = [row[key] for row in history if key in row]
