@@ -251,7 +251,7 @@ def test_paired_bootstrap_over_seeds_and_items():
 
     import numpy as np
 
-    from bft.eval.stats import paired_bootstrap
+    from bft.stats import paired_bootstrap
 
     # a constant difference has no spread at all
     constant = paired_bootstrap({0: {"x": 0.9, "y": 0.5}, 1: {"x": 0.7, "y": 0.2}},
