@@ -2,7 +2,7 @@
 
 The default model names `--sets` GeneAgent gene sets and writes profiles of `--genes` genes, greedy, once per
 setting, in one process: float32 in plain batches of 16 prompts sorted by length (what `bft eval` did before),
-float32 and bf16 batched by rows and tokens (`bft.eval.generate.length_batches`) with up to 16 and 64 rows (bf16,
+float32 and bf16 batched by rows and tokens (`bft.generation.length_batches`) with up to 16 and 64 rows (bf16,
 64: today's default), and that with a static KV cache. Reports the seconds of each, the go-naming
 scores with their 95% bootstrap intervals, and how many answers are identical to the float32 ones; for the
 profiles, the mean cosine similarity of each profile's sentence embedding to its float32 counterpart.
@@ -23,9 +23,9 @@ from bft.data.gene_profiles import read_synopses
 from bft.data.gene_sets import read_gene_sets
 from bft.data.go_naming import naming_prompt
 from bft.data.splits import fixed_subset
-from bft.eval.generate import generate_answers
 from bft.eval.go_naming import process_name_embeddings, score_names
 from bft.files import write_json_atomic
+from bft.generation import generate_answers
 from bft.models import DEFAULT_ENCODER, embed, load_encoder, load_for_eval
 
 PLAIN = {"max_batch_tokens": float("inf"), "max_length_ratio": float("inf")}  # batches of N sorted prompts

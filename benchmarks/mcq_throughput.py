@@ -17,9 +17,9 @@ import torch
 
 from bft.data import data_dir
 from bft.eval.harness import local_mcq_task, run_harness
-from bft.eval.loglik import continuation_logprobs, encode_pair
 from bft.eval.mcq import mcq_context, read_mcq
 from bft.files import write_json_atomic
+from bft.loglik import continuation_logprobs, encode_pair
 from bft.models import load_for_eval
 
 
@@ -41,7 +41,7 @@ def _per_question(scores, questions):
 
 def bf16_agreement(args, float32_model, tokenizer) -> dict:
     """Batched scoring in float32 and in bf16 on the same questions: seconds, accuracy [95% CI], agreement."""
-    from bft.eval.stats import mean_with_interval
+    from bft.stats import mean_with_interval
 
     questions = read_mcq(args.data, args.agreement_questions)
     pairs = [(mcq_context(q["question"]), " " + text) for q in questions for text in q["options"].values()]

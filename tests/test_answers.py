@@ -138,7 +138,7 @@ def test_go_naming_rewards_floor_answers_that_say_nothing(monkeypatch, tmp_path)
 
 def test_pubmedqa_counts_answers_without_a_decision(tmp_path, monkeypatch):
     from bft.eval import pubmedqa
-    from bft.eval.generate import Generated
+    from bft.generation import Generated
 
     items = {str(i): {"QUESTION": f"q{i}", "CONTEXTS": ["c"], "LONG_ANSWER": "a", "final_decision": "yes"}
              for i in range(4)}

@@ -10,6 +10,7 @@ import yaml
 
 from bft import compare, reuse
 from bft.cli import main
+from bft.eval.tasks import TASKS
 from bft.report import paired_difference, t_interval
 
 
@@ -125,7 +126,7 @@ def test_bad_recipe(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "chess"}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
-    assert "evaluation task 'chess' is not one of" in capsys.readouterr().err
+    assert f"unknown evaluation task 'chess': expected one of {', '.join(TASKS)}" in capsys.readouterr().err
     # a misspelt top-level key fails instead of being ignored (here it would keep every run's checkpoints)
     recipe.write_text(yaml.safe_dump({"train": {}, "keep_checkpoint": True, "seed": [0]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
@@ -251,7 +252,7 @@ def test_paired_bootstrap_over_seeds_and_items():
 
     import numpy as np
 
-    from bft.eval.stats import paired_bootstrap
+    from bft.stats import paired_bootstrap
 
     # a constant difference has no spread at all
     constant = paired_bootstrap({0: {"x": 0.9, "y": 0.5}, 1: {"x": 0.7, "y": 0.2}},
@@ -368,7 +369,7 @@ def test_an_evaluation_made_otherwise_is_evaluated_again(tmp_path, monkeypatch):
         evaluated.append(model)
         assert not (folder / "profiles.jsonl").exists()  # nothing of the earlier model is resumed
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(dict.fromkeys(compare.TASK_METRICS["go-naming"], 0.5)))
+        (folder / "results.json").write_text(json.dumps(dict.fromkeys(TASKS["go-naming"].metrics, 0.5)))
 
     monkeypatch.setattr(compare, "_evaluate", evaluate)
     first = reuse.evaluation_record({"model": "bft-seed0", "run": "aaa"}, evaluation)
@@ -390,7 +391,7 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
 
     def evaluate(model, out, evaluation):
         evaluated.append(model)
-        scores = dict.fromkeys(compare.TASK_METRICS["go-naming"], 0.5)
+        scores = dict.fromkeys(TASKS["go-naming"].metrics, 0.5)
         (out / "results.json").write_text(json.dumps(scores))
 
     monkeypatch.setattr(compare, "_evaluate", evaluate)

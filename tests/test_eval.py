@@ -9,10 +9,10 @@ import torch
 
 from bft.cli import main
 from bft.eval.go_naming import percentiles, rouge_l
-from bft.eval.loglik import continuation_logprobs, encode_pair, shared_prefixes
 from bft.eval.pubmedqa import macro_f1
-from bft.eval.stats import mean_with_interval
+from bft.loglik import continuation_logprobs, encode_pair, shared_prefixes
 from bft.models import load_for_eval
+from bft.stats import mean_with_interval
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 
@@ -163,7 +163,7 @@ def test_pubmedqa_generation_cli_limits_items_and_answer_length(tiny_model, tmp_
 
 
 def test_generation_batches_by_rows_and_tokens():
-    from bft.eval.generate import length_batches
+    from bft.generation import length_batches
 
     lengths = [40, 1300, 45, 100, 42, 700, 41, 90]
     batches = length_batches(lengths, batch_size=3, max_tokens=1500)

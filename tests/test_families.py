@@ -222,8 +222,8 @@ def test_mcq_scores_equal_the_harness(family_model, family, adds_bos):
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from bft.eval.loglik import continuation_logprobs, encode_pair
     from bft.eval.mcq import mcq_context
+    from bft.loglik import continuation_logprobs, encode_pair
     from bft.models import load_for_eval
 
     model, tokenizer = load_for_eval(family_model(family, adds_bos), dtype="float32")
@@ -257,7 +257,7 @@ def test_generation_stops_at_the_end_of_turn(family_model, family, tmp_path, mon
     from transformers import AutoTokenizer
     from transformers.generation.utils import GenerationMixin
 
-    from bft.eval.generate import template_turn_end
+    from bft.generation import template_turn_end
 
     folder = family_model(family)
     tokenizer = AutoTokenizer.from_pretrained(folder)

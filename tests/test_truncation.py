@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bft.cli import main
-from bft.eval.generate import generate
+from bft.generation import generate
 from bft.models import embed_with_cut, load_encoder, load_for_eval
 
 LONG_TEXT = "This gene encodes a member of a conserved protein family expressed in many tissues. " * 30
@@ -23,13 +23,13 @@ def test_answers_stopped_by_max_new_tokens_are_counted(tiny, caplog):
     eos = model.generation_config.eos_token_id
     try:
         model.generation_config.eos_token_id = [len(tokenizer) + 10]  # nothing ends an answer: every one is cut
-        with caplog.at_level(logging.WARNING, logger="bft.eval.generate"):
+        with caplog.at_level(logging.WARNING, logger="bft.generation"):
             generated = generate(model, tokenizer, ["TP53", "EGFR", "MYC"], max_new_tokens=3, desc=None)
         assert generated.cut == [True, True, True] and len(generated.answers) == 3
         assert "3 of 3 answers reached max_new_tokens (3) before the model ended them" in caplog.text
         caplog.clear()
         model.generation_config.eos_token_id = list(range(len(tokenizer)))  # every token ends it: none is cut
-        with caplog.at_level(logging.WARNING, logger="bft.eval.generate"):
+        with caplog.at_level(logging.WARNING, logger="bft.generation"):
             assert generate(model, tokenizer, ["TP53", "EGFR"], max_new_tokens=3, desc=None).cut == [False, False]
         assert "max_new_tokens" not in caplog.text
     finally:
@@ -38,7 +38,7 @@ def test_answers_stopped_by_max_new_tokens_are_counted(tiny, caplog):
 
 def test_prompts_longer_than_the_models_context_are_counted(tiny, caplog):
     model, tokenizer = tiny  # the tiny model has 512 positions
-    with caplog.at_level(logging.WARNING, logger="bft.eval.generate"):
+    with caplog.at_level(logging.WARNING, logger="bft.generation"):
         generated = generate(model, tokenizer, ["TP53", LONG_TEXT, "EGFR " * 505], max_new_tokens=2, desc=None)
     assert generated.over_context == 2
     assert "2 of 3 prompts, with max_new_tokens (2), are longer than the model's context of 512 tokens" in caplog.text

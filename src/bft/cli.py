@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bft.data import data_dir
 from bft.errors import InputError
-from bft.eval.tasks import DEFAULTS
+from bft.eval.tasks import GENERATION, SCORING_BATCH_SIZE, TASKS
 from bft.models import DEFAULT_ENCODER
 
 EXIT_BAD_INPUT = 2
@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="text file of symbols (one a line) or a file with a 'gene' column")
     profile.add_argument("--output", required=True, help="profiles.jsonl: appended; genes already there are skipped")
     profile.add_argument("--template", default="describe", help="prompt: 'describe' (default) or 'summary'")
-    profile.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
-    profile.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"])
+    profile.add_argument("--batch-size", type=int, default=GENERATION["generation_batch_size"])
+    profile.add_argument("--max-new-tokens", type=int, default=TASKS["represent"].options["max_new_tokens"])
     _repetition_penalty(profile)
     _dtype(profile)
 
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes, drawn pair by pair "
                            "(60/10/30%% from Gene2vec's train/valid/test genes) so that it keeps many pairs")
     represent.add_argument("--encoder", default=DEFAULT_ENCODER)
-    represent.add_argument("--batch-size", type=int, default=DEFAULTS["generation_batch_size"])
-    represent.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"]["represent"],
+    represent.add_argument("--batch-size", type=int, default=GENERATION["generation_batch_size"])
+    represent.add_argument("--max-new-tokens", type=int, default=TASKS["represent"].options["max_new_tokens"],
                            help="length limit of each profile")
     _repetition_penalty(represent)
     _dtype(represent)
@@ -181,19 +181,19 @@ def _eval_common(parser, generation, model_required=True):
     parser.add_argument("--model", required=model_required, help="embedded name, local folder, run folder or hub id")
     parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
     parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
-    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     _overwrite(parser)
-    if generation is not False:
-        parser.add_argument("--generation-batch-size", type=int, default=DEFAULTS["generation_batch_size"],
+    if generation is not False:  # (multiple choice reads --data, or the harness's tasks)
+        parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+        parser.add_argument("--generation-batch-size", type=int, default=GENERATION["generation_batch_size"],
                             help="prompts generated at once")
         _repetition_penalty(parser)
     if generation is not True:
-        parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="options scored at once")
+        parser.add_argument("--batch-size", type=int, default=SCORING_BATCH_SIZE, help="options scored at once")
     _dtype(parser)
 
 
 def _repetition_penalty(parser):
-    parser.add_argument("--repetition-penalty", type=float, default=DEFAULTS["repetition_penalty"],
+    parser.add_argument("--repetition-penalty", type=float, default=GENERATION["repetition_penalty"],
                         help="above 1 penalises tokens already in the prompt or answer during greedy generation (a "
                              "common remedy for looping text); default 1: plain greedy")
 
@@ -283,43 +283,21 @@ def _grpo(argv):
 
 
 def _data(args):
-    if args.builder == "go-naming":
-        from bft.data.go_naming import build_go_naming
+    from bft.data.builders import BUILDERS, builder_options
 
-        return build_go_naming(data_dir(args.data_dir), args.output, exclude=args.exclude, min_genes=args.min_genes,
-                               max_genes=args.max_genes, valid_fraction=args.valid_fraction, seed=args.seed,
-                               limit=args.limit)
-    if args.builder == "gene-profiles":
-        from bft.data.gene_profiles import build_gene_profiles
-
-        return build_gene_profiles(data_dir(args.data_dir), args.output, valid_fraction=args.valid_fraction,
-                                   seed=args.seed, limit=args.limit)
-    if args.builder == "gene-knowledge":
-        from bft.data.gene_knowledge import build_gene_knowledge
-
-        return build_gene_knowledge(data_dir(args.data_dir), args.output, min_term_genes=args.min_term_genes,
-                                    max_term_genes=args.max_term_genes, valid_fraction=args.valid_fraction,
-                                    seed=args.seed, limit=args.limit, profiles=args.profiles)
-    if args.builder == "gene-facts":
-        from bft.data.gene_facts import build_gene_facts
-
-        return build_gene_facts(data_dir(args.data_dir), args.output, knowledge=args.knowledge,
-                                templates=args.templates, exclude=args.exclude)
-    from bft.data.pubmedqa import build_pubmedqa
-
-    return build_pubmedqa(data_dir(args.data_dir), args.output)
+    options = {option: getattr(args, option) for option in builder_options(args.builder)}
+    return BUILDERS[args.builder](data_dir(args.data_dir), args.output, **options)
 
 
 def _eval(args):
     from bft.eval.tasks import evaluate
 
-    options = {key: value for key, value in vars(args).items()
-               if key in ("limit", "data_dir", "encoder", "sets", "go_dir", "data", "max_new_tokens", "batch_size",
-                          "generation_batch_size", "repetition_penalty")}
     if args.task == "suite":
         from bft.eval.suite import evaluate_suite
 
-        return evaluate_suite(args.model, args.output, options.pop("data_dir"), args.dtype, **options)
+        options = {key: value for key, value in vars(args).items()
+                   if key in ("limit", "encoder", "batch_size", "generation_batch_size", "repetition_penalty")}
+        return evaluate_suite(args.model, args.output, args.data_dir, args.dtype, **options)
     if args.task == "mcq" and args.tasks:
         from bft.eval.harness import run_harness
         from bft.models import load_for_eval
@@ -334,8 +312,9 @@ def _eval(args):
 
         return evaluate_given_names(args.sets, args.predictions, args.output, limit=args.limit, encoder=args.encoder,
                                     go_dir=args.go_dir or data_dir(args.data_dir) / "go_bp")
-    options["records"] = _read_inputs(args)  # bad input fails in a second, before a model loads
-    return evaluate(args.task, args.model, args.output, dtype=args.dtype, **options)
+    records = _read_inputs(args)  # bad input fails in a second, before a model loads
+    options = {key: value for key, value in vars(args).items() if key in TASKS[args.task].options}
+    return evaluate(args.task, args.model, args.output, records, **options)
 
 
 def _read_inputs(args):

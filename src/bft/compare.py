@@ -5,8 +5,8 @@ a `train` section (a `bft train` recipe shared by every run: same data, steps, d
 `loss_types` (default nll, dft, bft), optional `variants` (named settings that include their `loss_type`, e.g.
 `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included; `init_from: METHOD` starts
 each seed's run from that method's run of the same seed, e.g. BFT after SFT), `seeds` (`--seeds` overrides them;
-`--methods` runs and reports some methods only), `evaluations` (go-naming, mcq, pubmedqa, represent, each with
-the options of `bft.eval.tasks.OPTIONS`; a misspelt one fails), optional
+`--methods` runs and reports some methods only), `evaluations` (a task of `bft.eval.tasks.TASKS`, each with that
+task's options; a misspelt one, or another task's, fails), optional
 `baselines` (the methods every BFT method is paired with; default nll, dft, asft, eaft), `evaluate_base: true`
 (the untrained model evaluated alike, as method `base`) and an optional `grpo` section (a `bft grpo` recipe: a
 second stage run on every first-stage run with identical settings, method `M+grpo`, evaluated alike; the report
@@ -24,7 +24,6 @@ without the models) are reused alike, as long as no evaluation or run still need
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 """
 
-import inspect
 import json
 import logging
 import shutil
@@ -34,7 +33,7 @@ import yaml
 
 from bft import reuse, run_folder
 from bft.errors import InputError
-from bft.eval.tasks import check_options, evaluate
+from bft.eval.tasks import TASKS, check_options, evaluate
 from bft.files import write_text_atomic
 from bft.report import GRPO_SUFFIX, write_report
 
@@ -43,23 +42,6 @@ DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
 BASE = "base"  # the method name of the untrained model (`evaluate_base: true`)
 RECIPE_KEYS = ("name", "build", "train", "loss_types", "variants", "seeds", "evaluations", "baselines",
                "evaluate_base", "grpo", "keep_checkpoints")
-# task -> metric -> how one prediction (a row of predictions.jsonl) scores, for the bootstrap over items
-ITEM_SCORES = {
-    "go-naming": {"semantic_similarity_mean": lambda row: row["similarity"],
-                  "percentile_mean": lambda row: row["percentile"], "rougeL_mean": lambda row: row["rougeL"]},
-    "mcq": {"accuracy": lambda row: float(row["correct"]),
-            "accuracy_norm": lambda row: float(row["prediction_norm"] == row["answer_idx"])},
-    "pubmedqa": {"accuracy": lambda row: float(row["correct"])},
-}
-# task -> the metrics of its results that the report tabulates (`answered_share`: answers that say something, the
-# others scored as failures; results without it, scored before such answers were, are evaluated again)
-TASK_METRICS = {
-    "go-naming": ("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share",
-                  "answered_share"),
-    "mcq": ("accuracy", "accuracy_norm"),
-    "pubmedqa": ("accuracy", "macro_f1", "answered_share"),
-    "represent": ("ggi_auroc", "ggi_auprc", "profile_looping_share"),
-}
 # `bft represent`'s embeddings that no model wrote, scored on the same genes and pairs as each model's profiles
 REFERENCE_EMBEDDINGS = ("NCBI summary", "gene symbol")
 
@@ -76,11 +58,8 @@ def load_recipe(path) -> dict:
         raise InputError(f"{path}: unknown keys {', '.join(map(repr, unknown))}; a comparison recipe has "
                          f"{', '.join(RECIPE_KEYS)}")
     for evaluation in recipe.get("evaluations", []):
-        if evaluation.get("task") not in TASK_METRICS:
-            raise InputError(f"{path}: evaluation task {evaluation.get('task')!r} is not one of "
-                             f"{', '.join(TASK_METRICS)}")
         try:
-            check_options(evaluation["task"], [key for key in evaluation if key not in ("task", "name")])
+            check_options(evaluation.get("task"), [key for key in evaluation if key not in ("task", "name")])
         except InputError as error:
             raise InputError(f"{path}: {error}") from error
     keys = [task_key(evaluation) for evaluation in recipe.get("evaluations", [])]
@@ -306,10 +285,10 @@ def _made_by(model: Path | str) -> dict:
 
 def _item_scores(out: Path, task: str) -> dict:
     """{metric: {item id: score}} from an evaluation's predictions (none for tasks scored as a whole)."""
-    if task not in ITEM_SCORES:
+    if not TASKS[task].item_scores:
         return {}
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
-    return {metric: {str(row["id"]): score(row) for row in rows} for metric, score in ITEM_SCORES[task].items()}
+    return {metric: {str(row["id"]): score(row) for row in rows} for metric, score in TASKS[task].item_scores.items()}
 
 
 def _builds(recipe: dict) -> list[dict]:
@@ -330,25 +309,12 @@ def _resolve_build(build: dict):
     """(builder function, output folder, data folder, options) of a recipe's build, checked: every option is the
     builder's, and data already built in the output folder was built with these options."""
     from bft.data import data_dir
+    from bft.data.builders import BUILDERS, builder_options
 
     options = dict(build)
     builder, out = options.pop("builder"), Path(options.pop("output"))
-    if builder == "go-naming":
-        from bft.data.go_naming import build_go_naming as build_fn
-    elif builder == "gene-profiles":
-        from bft.data.gene_profiles import build_gene_profiles as build_fn
-    elif builder == "pubmedqa":
-        from bft.data.pubmedqa import build_pubmedqa as build_fn
-    elif builder == "gene-knowledge":
-        from bft.data.gene_knowledge import build_gene_knowledge as build_fn
-    elif builder == "gene-facts":
-        from bft.data.gene_facts import build_gene_facts as build_fn
-    else:
-        raise InputError(f"unknown builder {builder!r}: expected go-naming, gene-profiles, pubmedqa, gene-knowledge "
-                         "or gene-facts")
-    source = data_dir(options.pop("data_dir", None))
-    accepted = {name: parameter.default for name, parameter in inspect.signature(build_fn).parameters.items()
-                if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+    accepted = builder_options(builder)
+    build_fn, source = BUILDERS[builder], data_dir(options.pop("data_dir", None))
     unknown = [key for key in options if key not in accepted]
     if unknown:
         raise InputError(f"build {builder!r}: unknown option {', '.join(map(repr, unknown))}; its options are "
@@ -433,11 +399,7 @@ def _evaluate_once(model: Path | str, out: Path, evaluation: dict, record: dict)
         results = json.loads(_results_file(out, evaluation).read_text())
     elif recorded is None:  # written before records were kept: taken as the recipe's
         reuse.write_evaluation_record(out, record)
-    if evaluation["task"] == "represent":
-        profile = results["ggi"]["model profile"]
-        return {"ggi_auroc": profile["auroc"], "ggi_auprc": profile["auprc"],
-                "profile_looping_share": results["profile_quality"]["looping_share"]}
-    return {metric: results[metric] for metric in TASK_METRICS[evaluation["task"]]}
+    return TASKS[evaluation["task"]].scores(results)
 
 
 def _reference_scores(evals: Path, recipe: dict) -> dict:
@@ -464,15 +426,11 @@ def _reusable_results(out: Path, evaluation: dict, record: dict) -> dict | None:
     if not results_file.exists() or reuse.read_evaluation_record(out) not in (None, record):
         return None
     results = json.loads(results_file.read_text())
-    return results if _has_every_metric(results, evaluation["task"]) else None
+    return results if TASKS[evaluation["task"]].scores(results) is not None else None
 
 
 def _results_file(out: Path, evaluation: dict) -> Path:
-    return out / ("summary.json" if evaluation["task"] == "represent" else "results.json")
-
-
-def _has_every_metric(results: dict, task: str) -> bool:
-    return task == "represent" or all(metric in results for metric in TASK_METRICS[task])
+    return out / TASKS[evaluation["task"]].results_file
 
 
 def _evaluate(model: str, out: Path, evaluation: dict) -> None:

@@ -17,7 +17,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 from bft.data.records import DataError
 from bft.data.training import validated_records
 from bft.errors import InputError
-from bft.eval.generate import stop_token_ids
+from bft.generation import stop_token_ids
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards

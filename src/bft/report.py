@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bft.eval.stats import paired_bootstrap
 from bft.files import write_json_atomic, write_text_atomic
 from bft.loss_types import LOSS_TYPES
 from bft.run_folder import SAMPLE_WEIGHTS, read_log_history
+from bft.stats import paired_bootstrap
 
 PEERS = tuple(name for name in LOSS_TYPES if name != "bft")
 GRPO_SUFFIX = "+grpo"  # a method's GRPO second stage
@@ -41,7 +41,7 @@ def tables(runs: dict, baselines=PEERS) -> dict:
     """{task: {metric: {"methods": {method: interval}, "differences": {"bft - nll": interval, ...}}}}.
 
     Differences are paired by seed (t-interval over seeds); where the evaluation scores items one by one, each also
-    gets `bootstrap`: a paired bootstrap over seeds and items (`bft.eval.stats.paired_bootstrap`).
+    gets `bootstrap`: a paired bootstrap over seeds and items (`bft.stats.paired_bootstrap`).
 
     With a GRPO second stage (methods `M+grpo`, each from method `M`), second-stage methods are paired with
     second-stage peers, and each metric also gets `changes` (stage 2 - stage 1 per method, paired by seed) and

@@ -20,8 +20,8 @@ from bft.data.records import DataError
 from bft.data.splits import stable_fraction
 from bft.data.symbols import match_symbols
 from bft.errors import InputError
-from bft.eval.stats import summarise
 from bft.files import write_json_atomic, write_jsonl_atomic
+from bft.stats import summarise
 
 ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 

@@ -21,7 +21,7 @@ from bft.data.gene_profiles import profile_prompt
 from bft.data.records import DataError, read_records
 from bft.data.symbols import case_collisions, examples, match_symbols
 from bft.errors import InputError
-from bft.eval.generate import generate
+from bft.generation import generate
 from bft.run_folder import fingerprint as run_fingerprint
 
 logger = logging.getLogger(__name__)

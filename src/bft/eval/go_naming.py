@@ -17,11 +17,11 @@ from bft.data.go_naming import naming_prompt
 from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
 from bft.eval.answers import parse_process_name
-from bft.eval.generate import generate
 from bft.eval.output import write_evaluation
-from bft.eval.stats import summarise
 from bft.files import atomic_output
+from bft.generation import generate
 from bft.models import DEFAULT_ENCODER, cache_dir, embed, embed_with_cut, load_encoder
+from bft.stats import summarise
 
 
 def percentiles(similarity: np.ndarray, to_all_terms: np.ndarray) -> np.ndarray:

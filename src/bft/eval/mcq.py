@@ -11,9 +11,9 @@ from pathlib import Path
 
 from bft.data.records import DataError, read_records, require_new_id
 from bft.data.splits import fixed_subset
-from bft.eval.loglik import continuation_logprobs, count_cut
 from bft.eval.output import write_evaluation
-from bft.eval.stats import summarise
+from bft.loglik import continuation_logprobs, count_cut
+from bft.stats import summarise
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ The decision is read by `bft.eval.answers.parse_decision`; an answer without one
 from bft.data.pubmedqa import DECISIONS, pubmedqa_prompt, read_pubmedqa
 from bft.data.splits import fixed_subset
 from bft.eval.answers import parse_decision
-from bft.eval.generate import generate
 from bft.eval.output import write_evaluation
-from bft.eval.stats import summarise
+from bft.generation import generate
+from bft.stats import summarise
 
 
 def macro_f1(truth: list[str], predicted: list[str | None]) -> float:

@@ -4,19 +4,17 @@ import time
 from pathlib import Path
 
 from bft.data import data_dir
-from bft.eval.tasks import evaluate
+from bft.eval.tasks import TASKS, evaluate
 from bft.files import write_json_atomic, write_text_atomic
 from bft.models import load_for_eval
 
 MCQ_SETS = ("medqa", "medmcqa", "mmlu", "pubmedqa")
-# task -> (headline metric, second metric) for the summary table
-HEADLINES = {"go-naming": ("semantic_similarity_mean", "percentile_mean"), "mcq": ("accuracy", "accuracy_norm"),
-             "pubmedqa": ("accuracy", "macro_f1")}
 
 
 def evaluate_suite(model_name, output, data_folder=None, dtype="auto", **options) -> dict:
     """go-naming on GeneAgent's sets, MCQ on MedQA, MedMCQA, medical MMLU and PubMedQA, PubMedQA by generation;
-    `options` (limit, batch sizes, encoder) as `bft.eval.tasks.evaluate` takes them."""
+    `options` (limit, batch sizes, encoder) as `bft.eval.tasks.evaluate` takes them, each task given those it
+    takes (`bft.eval.tasks.TASKS`)."""
     folder, output = data_dir(data_folder), Path(output)
     loaded = load_for_eval(model_name, dtype)
     tasks = {"go-naming": ("go-naming", {})}
@@ -25,7 +23,8 @@ def evaluate_suite(model_name, output, data_folder=None, dtype="auto", **options
     rows = {}
     for name, (task, extra) in tasks.items():
         started = time.perf_counter()
-        results = evaluate(task, loaded, output / name, data_dir=folder, **options, **extra)
+        given = {key: value for key, value in {"data_dir": folder, **options}.items() if key in TASKS[task].options}
+        results = evaluate(task, loaded, output / name, **given, **extra)
         rows[name] = {**results, "seconds": time.perf_counter() - started}
     summary = {"model": model_name, "limit": options.get("limit"), "tasks": rows}
     write_json_atomic(output / "summary.json", summary)
@@ -39,7 +38,7 @@ def summary_table(summary: dict) -> str:
              "", "| task | n | metric | value (95% CI) | metric | value | cut to fit | seconds |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for task, row in summary["tasks"].items():
-        first, second = HEADLINES[row["task"]]
+        first, second = TASKS[row["task"]].headline
         base = first.removesuffix("_mean")
         interval = f"{row[first]:.3f} ({row[base + '_ci_low']:.3f}-{row[base + '_ci_high']:.3f})"
         lines.append(f"| {task} | {row['n']} | {first} | {interval} | {second} | {row[second]:.3f} "

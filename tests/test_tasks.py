@@ -1,0 +1,164 @@
+"""The one table of evaluation tasks (`bft.eval.tasks.TASKS`) and of data builders (`bft.data.builders.BUILDERS`):
+what the CLI, the suite, compare and the rewards know of a task comes from it."""
+
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bft import compare
+from bft.cli import build_parser, main
+from bft.data.builders import BUILDERS, builder_options
+from bft.errors import InputError
+from bft.eval import suite
+from bft.eval.tasks import TASKS, EvalTask, check_options, evaluate
+from bft.rewards import REWARDS
+
+# options of `bft eval` that are the command's own, not a task's
+CLI_ONLY = {"help", "command", "task", "model", "output", "overwrite", "predictions", "tasks", "include_path"}
+
+
+def _subcommands(parser):
+    return next(action for action in parser._actions if action.dest in ("command", "task", "builder")).choices
+
+
+def _options(parser) -> dict:
+    return {action.dest: action.default for action in parser._actions if action.dest not in CLI_ONLY}
+
+
+def _eval_commands():
+    return _subcommands(_subcommands(build_parser())["eval"])
+
+
+def test_an_option_of_another_task_is_refused(tmp_path, capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "mcq", "data": "q.jsonl",
+                                                                    "sets": "valid_sets.jsonl"}]}))
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o"), "--plan"]) == 2
+    error = capsys.readouterr().err
+    assert "evaluation 'mcq': unknown option 'sets'; the mcq task takes " + ", ".join(TASKS["mcq"].options) in error
+    with pytest.raises(InputError, match="'pubmedqa': unknown option 'limit_genes'"):
+        evaluate("pubmedqa", "model", tmp_path, limit_genes=3)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_task_runs_with_the_options_of_its_entry(name, tmp_path, monkeypatch):
+    given = []
+    entry = dataclasses.replace(TASKS[name], run=lambda model, output, options: given.append(options) or {})
+    monkeypatch.setitem(TASKS, name, entry)
+    model = "a-model" if entry.loads_model else ("model", "tokenizer")
+    folder = {"data_dir": tmp_path} if "data_dir" in entry.options else {}
+    evaluate(name, model, tmp_path, **folder)
+    assert given == [{**entry.options, **folder, "records": None}]
+
+
+def test_the_cli_takes_each_tasks_options_with_the_tables_defaults():
+    commands = _eval_commands()
+    assert set(commands) == {name for name, entry in TASKS.items() if not entry.loads_model} | {"suite"}
+    for name, parser in commands.items():
+        options = _options(parser)
+        accepted = TASKS[name].options if name != "suite" else {
+            option: default for entry in TASKS.values() for option, default in entry.options.items()}
+        assert set(options) <= set(accepted), name
+        assert all(options[option] in (None, accepted[option]) for option in options), name
+    represent = _options(_subcommands(build_parser())["represent"])
+    represent["generation_batch_size"] = represent.pop("batch_size")
+    assert represent == TASKS["represent"].options
+
+
+def test_the_suite_gives_each_task_its_options_and_heads_its_table_with_their_headlines(tmp_path, monkeypatch):
+    calls = []
+
+    def run(name, model, output, **options):
+        check_options(name, options)  # the suite's options, given to every task, would fail here
+        calls.append(name)
+        headline = TASKS[name].headline
+        base = headline[0].removesuffix("_mean")
+        return {"task": name, "n": 2, headline[0]: 0.5, f"{base}_ci_low": 0.25, f"{base}_ci_high": 0.75,
+                headline[1]: 0.125}
+
+    monkeypatch.setattr(suite, "load_for_eval", lambda name, dtype: ("model", "tokenizer"))
+    monkeypatch.setattr(suite, "evaluate", run)
+    suite.evaluate_suite("m", tmp_path, tmp_path, limit=2, encoder="e", batch_size=4, generation_batch_size=8,
+                         repetition_penalty=1.0)
+    assert set(calls) == {"go-naming", "mcq", "pubmedqa"} and len(calls) == 1 + len(suite.MCQ_SETS) + 1
+    table = (tmp_path / "summary.md").read_text()
+    for name in ("go-naming", "mcq", "pubmedqa"):
+        first, second = TASKS[name].headline
+        assert f"| {first} | 0.500 (0.250-0.750) | {second} | 0.125 |" in table
+
+
+def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
+    def run(model, output, options):
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "predictions.jsonl").write_text("".join(json.dumps({"id": i, "hit": i % 2}) + "\n"
+                                                          for i in range(options["items"])))
+        results = {"hits": options["items"] // 2, "items": options["items"]}
+        (output / "outcome.json").write_text(json.dumps(results))
+        return results
+
+    monkeypatch.setitem(TASKS, "count", EvalTask(run=run, options={"dtype": "auto", "items": 4},
+                                                 metrics=("hits", "items"), results_file="outcome.json",
+                                                 item_scores={"hits": lambda row: float(row["hit"])}))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"train": {"model_name_or_path": "m"}, "evaluations": [
+        {"task": "count", "items": 6}]}))
+    evaluation = compare.load_recipe(recipe)["evaluations"][0]
+    monkeypatch.setattr("bft.models.load_for_eval", lambda name, dtype="auto": ("model", "tokenizer"))
+    out = tmp_path / "evals" / "count"
+    scores = compare._evaluate_once("m", out, evaluation, {"model": "m"})
+    assert scores == {"hits": 3, "items": 6}
+    assert compare._item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
+    recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "count", "limit": 6}]}))
+    with pytest.raises(InputError, match="'count': unknown option 'limit'; the count task takes dtype, items"):
+        compare.load_recipe(recipe)
+
+
+def test_rewards_are_for_table_tasks():
+    assert set(REWARDS) <= set(TASKS)
+
+
+def test_the_data_builders_are_one_table():
+    commands = _subcommands(_subcommands(build_parser())["data"])
+    assert set(commands) == set(BUILDERS)
+    for name, parser in commands.items():
+        options = {key: value for key, value in _options(parser).items() if key != "data_dir"}
+        accepted = builder_options(name)
+        assert set(options) == set(accepted), name
+        for option, default in options.items():  # argparse writes a missing default as None, a repeatable one []
+            assert default == accepted[option] or (default in (None, []) and accepted[option] in
+                                                   (inspect.Parameter.empty, None, ())), (name, option)
+    with pytest.raises(InputError, match="unknown builder 'chess': expected one of go-naming"):
+        builder_options("chess")
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_bft_data_calls_the_tables_builder_with_its_defaults(name, tmp_path, monkeypatch):
+    calls, options = [], builder_options(name)
+
+    @functools.wraps(BUILDERS[name])  # the recorder has the builder's signature
+    def record(source, output, **given):
+        calls.append((source, output, given))
+        return {}
+
+    monkeypatch.setitem(BUILDERS, name, record)
+    required = {"knowledge": str(tmp_path / "knowledge")} if name == "gene-facts" else {}
+    argv = ["data", name, "--data-dir", str(tmp_path), "--output", str(tmp_path / "out")]
+    assert main(argv + [item for option, value in required.items() for item in (f"--{option}", value)]) == 0
+    # the builder's own defaults (a repeatable option's empty tuple arrives as argparse's empty list)
+    expected = {option: [] if default == () else default for option, default in options.items()} | required
+    assert calls == [(tmp_path, str(tmp_path / "out"), expected)]
+
+
+def test_gene_representations_do_not_import_the_evaluations():
+    bio = Path(compare.__file__).parent / "bio"
+    for module in bio.glob("*.py"):
+        imported = [node.module for node in ast.walk(ast.parse(module.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [name for name in imported if name.startswith("bft.eval")], module.name
