@@ -21,6 +21,7 @@ from bft.files import write_json_atomic, write_text_atomic
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
 from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer, NoTrainedTokens
+from bft.upstream import trained_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
         "data": script_args.data,
         "train_loss": result.training_loss,
         "train_runtime": result.metrics["train_runtime"],
-        "train_tokens": trainer._total_train_tokens,
+        "train_tokens": trained_tokens(trainer),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from bft.files import write_json_atomic
 from bft.losses import min_group_confidence
+from bft.upstream import DataCollatorForLanguageModeling
 
 logger = logging.getLogger(__name__)
 
