@@ -19,7 +19,7 @@ casts under bf16) and undoes all of it when `train()` ends, or when a `with BFTT
 import copy
 import logging
 import math
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import datasets
@@ -505,14 +505,15 @@ def _uses_token_head(args, model) -> bool:
 def _skip_adapter_input_casts(model) -> tuple:
     """Under autocast PEFT's cast of each adapter's input to float32 is undone at once: skip it (a copy per layer).
     Returns (undo, redo) functions."""
-    changed = upstream.adapter_input_casts(model)
+    from peft.helpers import disable_input_dtype_casting
 
-    def cast(enabled):
-        for module in changed:
-            upstream.set_adapter_input_cast(module, enabled)
+    skipped = ExitStack()
 
-    cast(False)
-    return lambda: cast(True), lambda: cast(False)
+    def skip():
+        skipped.enter_context(disable_input_dtype_casting(model))
+
+    skip()
+    return skipped.close, skip
 
 
 def _unwrapped(model):

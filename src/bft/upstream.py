@@ -1,8 +1,9 @@
-"""What `bft` uses of TRL, transformers, PEFT and DeepSpeed that they do not promise.
+"""What `bft` uses of TRL, transformers and DeepSpeed that they do not promise.
 
 Private names, module paths outside their documented API, and attributes their trainers keep for themselves: the
 rest of the project takes each of them from here, and tests/test_trl_contract.py has one test per name that fails,
-saying what reads it, when an upgrade moves or reshapes it. Written against TRL 1.16, transformers 5, PEFT 0.21.
+saying what reads it, when an upgrade moves or reshapes it. Written against TRL 1.16 and transformers 5. (Of PEFT
+and accelerate, only documented API is used.)
 
 Three kinds of use cannot be wrapped, and are listed instead, for the contract tests:
 `TRAINER_ATTRIBUTES` (attributes of TRL's and transformers' trainers that `BFTTrainer` reads or sets),
@@ -66,17 +67,6 @@ def attention_implementation(model) -> str:
     """The attention implementation a transformers model uses (`config._attn_implementation`: transformers has no
     public getter; `set_attn_implementation` is the public setter)."""
     return model.config._attn_implementation
-
-
-def adapter_input_casts(model) -> list:
-    """PEFT's adapter layers that cast their input to the adapter's dtype (their `cast_input_dtype_enabled` flag,
-    an attribute PEFT sets in each LoRA layer's __init__ and reads in `_cast_input_dtype`)."""
-    return [module for module in model.modules() if getattr(module, "cast_input_dtype_enabled", False)]
-
-
-def set_adapter_input_cast(module, enabled: bool) -> None:
-    """Switch one adapter layer's input cast (see `adapter_input_casts`)."""
-    module.cast_input_dtype_enabled = enabled
 
 
 def log_metric(trainer, mode: str, name: str, value: float) -> None:
