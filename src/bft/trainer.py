@@ -437,7 +437,7 @@ class BFTTrainer(SFTTrainer):
 
     @contextmanager
     def _patched(self):
-        """The model patched for the trainer meanwhile (as during `train()`), as it was afterwards."""
+        """Within: the model patched as during `train()`. Afterwards: patched or not, as it was before."""
         patched = self._patches.applied
         self._patches.redo()
         try:
