@@ -92,6 +92,7 @@ def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_p
     from bft import rewards
     from bft.grpo import BFTGRPOConfig, use_token_head
     from bft.models import load_model
+    from bft.upstream import grpo_token_logps
 
     torch.manual_seed(0)
     input_ids = torch.randint(3, 300, (3, 12))
@@ -108,8 +109,7 @@ def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_p
                                                                for r in demo_records[:4]]),
                               processing_class=tokenizer)
         assert use_token_head(trainer) is not cuda_branch
-        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention_mask, 5,
-                                                                         compute_entropy=True)
+        logps, entropies = grpo_token_logps(trainer, trainer.model, input_ids, attention_mask, 5, compute_entropy=True)
         (logps * weights).sum().backward()
         return logps.detach(), entropies.detach(), trainer.model.lm_head.weight.grad
 

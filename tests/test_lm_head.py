@@ -76,7 +76,7 @@ def test_no_tokens_gives_empty_figures_and_zero_gradients():
 
 def test_patched_model_matches_its_own_logits_and_trls_head(tiny_model):
     from transformers import AutoModelForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
+    from trl.trainer import add_fused_lm_head
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)

@@ -90,8 +90,9 @@ def test_attention_implementation_reads_what_transformers_set(tiny_model):
     model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="eager")
     assert upstream.attention_implementation(model) == "eager"
     model.set_attn_implementation("sdpa")
-    assert upstream.attention_implementation(model) == "sdpa", "config._attn_implementation no longer follows "
-    "set_attn_implementation: BFTTrainer decides on segment attention from it"
+    assert upstream.attention_implementation(model) == "sdpa", (
+        "config._attn_implementation no longer follows set_attn_implementation: BFTTrainer decides on segment "
+        "attention from it")
 
 
 def test_sdpa_attention_forward_shape():
@@ -158,8 +159,12 @@ def test_deepspeed_compatible_ops_cache():
     """`skip_deepspeed_op` marks an op in DeepSpeed's cache of compatible ops, which its builders consult."""
     ops = pytest.importorskip("deepspeed.ops")
     assert "deepspeed_shm_comm" in ops.__compatible_ops__, "deepspeed.ops.__compatible_ops__ moved or lost the op"
-    upstream.skip_deepspeed_op("deepspeed_shm_comm")
-    assert ops.__compatible_ops__["deepspeed_shm_comm"] is False
+    before = ops.__compatible_ops__["deepspeed_shm_comm"]
+    try:
+        upstream.skip_deepspeed_op("deepspeed_shm_comm")
+        assert ops.__compatible_ops__["deepspeed_shm_comm"] is False
+    finally:
+        ops.__compatible_ops__["deepspeed_shm_comm"] = before
 
 
 def test_sft_trainer_still_refuses_other_loss_types(tiny_model, tmp_path):
