@@ -16,7 +16,8 @@ $(VENV)/.installed: requirements.txt requirements-embedded.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# Debian's Chromium, for the test that opens `bft inspect`'s report in a headless browser (skipped without it)
+# Debian's Chromium, for the test that opens `bft inspect`'s report in a headless browser (skipped without it). CI
+# installs it (.ci/run); `make test` leaves the machine's system packages alone.
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed: the report's browser check will be skipped"
@@ -24,9 +25,9 @@ browser:
 demo: setup
 	$(BIN)/bft train --config configs/demo.yaml --overwrite true
 
-test: setup browser
+test: setup
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"

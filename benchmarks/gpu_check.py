@@ -38,7 +38,7 @@ from transformers import TrainerCallback
 os.environ["TRITON_INTERPRET"] = "0"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bft.files import write_json_atomic  # noqa: E402
-from bft.trainer import LOSS_TYPES, TRL_HEAD_LOSSES  # noqa: E402
+from bft.loss_types import LOSS_TYPES  # noqa: E402
 from bft.upstream import trained_tokens  # noqa: E402
 from tests.conftest import build_tiny_model  # noqa: E402
 from tests.one_step import one_step  # noqa: E402
@@ -84,7 +84,7 @@ def check_losses(folder, device_settings) -> list[dict]:
 def check_heads(folder, device_settings) -> list[dict]:
     """(b): one step through TRL's fused head and through the token head, float32 and bf16 autocast."""
     rows = []
-    for loss_type in TRL_HEAD_LOSSES:
+    for loss_type in (name for name, loss in LOSS_TYPES.items() if not loss.needs_token_head):
         for bf16 in (False, True):
             trl, _ = one_step(folder, loss_type, 6, 1, lm_head="trl", bf16=bf16, learning_rate=LEARNING_RATE,
                               **device_settings)

@@ -10,8 +10,8 @@ import torch
 
 from bft.cli import main
 from bft.errors import InputError
+from bft.loss_types import LOSS_TYPES
 from bft.losses import min_group_confidence
-from bft.trainer import LOSS_TYPES
 from tests import reference_losses as ref
 from tests.families import FAMILIES, build_family
 from tests.one_step import one_step

@@ -75,7 +75,8 @@ def test_inspect_end_to_end_and_report_renders(tiny_model, tmp_path, demo_record
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed: the page was checked without a browser")
+        pytest.skip("chromium is not installed (`make browser` installs Debian's, as CI does): the report was "
+                    "checked without a browser")
     result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                              "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                              "--dump-dom", f"file://{out / 'report.html'}"],

@@ -12,16 +12,12 @@ anything runs.
 import shutil
 from pathlib import Path
 
+from bft import run_folder
 from bft.errors import InputError
+from bft.reuse import EVALUATION_RECORD
 
 REPORT_FILES = ("*.md", "*.json", "*.yaml", "*.png")  # report.md, report.json, train-recipe.yaml, plots
-RUN_FILES = ("config.yaml", "start.yaml", "metrics.json", "log_history.json", "sample_weights.json")
-EVALUATION_FILES = ("evaluation.yaml", "results.json", "summary.json", "predictions.jsonl")
-
-
-def has_model(run_dir: Path) -> bool:
-    """Whether a run folder holds its trained model (full weights or a LoRA adapter), not only its records."""
-    return any(Path(run_dir).glob("*.safetensors")) or any(Path(run_dir).glob("*model*.bin"))  # not training_args.bin
+EVALUATION_FILES = (EVALUATION_RECORD, "results.json", "summary.json", "predictions.jsonl")
 
 
 def archive_comparison(output, archive) -> dict:
@@ -34,7 +30,7 @@ def archive_comparison(output, archive) -> dict:
     if kept == made or made in kept.parents or kept in made.parents:
         raise InputError(f"--archive {archive} and the comparison's folder {output} must not hold one another")
     files = sorted({*[path for pattern in REPORT_FILES for path in output.glob(pattern)],
-                    *[path for name in RUN_FILES for path in output.glob(f"runs/*/{name}")],
+                    *[path for name in run_folder.RECORDS for path in output.glob(f"runs/*/{name}")],
                     *[path for name in EVALUATION_FILES for path in output.glob(f"evals/*/*/{name}")]})
     staging = archive.with_name(f".{archive.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -260,24 +260,26 @@ def _end_distributed():
 def _train(argv):
     from accelerate import PartialState
 
+    from bft.run_folder import read_metrics
     from bft.train import parse_train_args, run_training
 
     run_dir = run_training(*parse_train_args(argv))
     if not PartialState().is_main_process:
         return None
-    return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
+    return {"run": str(run_dir), "metrics": read_metrics(run_dir)}
 
 
 def _grpo(argv):
     from accelerate import PartialState
 
     from bft.grpo import parse_grpo_args, run_grpo
+    from bft.run_folder import read_metrics
 
     argv = ["--model_name_or_path" if arg == "--model" else arg for arg in argv]
     run_dir = run_grpo(*parse_grpo_args(argv))
     if not PartialState().is_main_process:
         return None
-    return {"run": str(run_dir), "metrics": json.loads((run_dir / "metrics.json").read_text())}
+    return {"run": str(run_dir), "metrics": read_metrics(run_dir)}
 
 
 def _data(args):

@@ -32,8 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from bft import reuse
-from bft.archive import has_model
+from bft import reuse, run_folder
 from bft.errors import InputError
 from bft.eval.tasks import check_options, evaluate
 from bft.files import write_text_atomic
@@ -190,14 +189,14 @@ def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
 
 
 def _training_state(run_dir: Path) -> str:
-    if (run_dir / "metrics.json").exists():
-        return "finished" if has_model(run_dir) else "finished (results only: no model)"
-    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
-    return f"to resume from {checkpoints[-1].name}" if checkpoints else "to train"
+    if run_folder.is_finished(run_dir):
+        return "finished" if run_folder.has_model(run_dir) else "finished (results only: no model)"
+    checkpoint = run_folder.latest_checkpoint(run_dir)
+    return f"to resume from {checkpoint.name}" if checkpoint else "to train"
 
 
 def _evaluation_state(model: Path | str, out: Path, evaluation: dict) -> str:
-    if isinstance(model, Path) and reuse.fingerprint(model) is None:
+    if isinstance(model, Path) and not run_folder.is_finished(model):
         return "to evaluate"
     record = reuse.evaluation_record(_made_by(model), evaluation)
     return "to evaluate" if _reusable_results(out, evaluation, record) is None else "done"
@@ -241,11 +240,11 @@ def _check_models_at_hand(recipe: dict, output: Path, plan) -> None:
     for method, settings, seed in plan:
         run_dir = runs / run_name(method, seed)
         stages = [run_dir]
-        if "init_from" in settings and not (run_dir / "metrics.json").exists():
+        if "init_from" in settings and not run_folder.is_finished(run_dir):
             needed.append((runs / run_name(settings["init_from"], seed), f"{run_dir.name} is to be trained from it"))
         if "grpo" in recipe:
             stages.append(runs / run_name(method + GRPO_SUFFIX, seed))
-            if not (stages[1] / "metrics.json").exists():
+            if not run_folder.is_finished(stages[1]):
                 needed.append((run_dir, f"{stages[1].name} is to be trained from it"))
         for stage in stages:
             for evaluation in recipe.get("evaluations", []):
@@ -253,7 +252,7 @@ def _check_models_at_hand(recipe: dict, output: Path, plan) -> None:
                 if _evaluation_state(stage, output / "evals" / stage.name / key, evaluation) == "to evaluate":
                     needed.append((stage, f"its {key} evaluation is to be made"))
     missing = [f"{run_dir} ({why})" for run_dir, why in needed
-               if (run_dir / "metrics.json").exists() and not has_model(run_dir)]
+               if run_folder.is_finished(run_dir) and not run_folder.has_model(run_dir)]
     if missing:
         raise InputError(f"finished runs without their model are still needed: {'; '.join(missing)}. Delete such a "
                          "run to train it again, or copy its model back into its folder")
@@ -302,7 +301,7 @@ def _evaluations(state, model: Path | str, evals: Path, recipe: dict) -> tuple[d
 
 def _made_by(model: Path | str) -> dict:
     """The model of an evaluation's record: a run (its folder) by name and fingerprint, else the model's name."""
-    return {"model": model.name, "run": reuse.fingerprint(model)} if isinstance(model, Path) else {"model": model}
+    return {"model": model.name, "run": run_folder.fingerprint(model)} if isinstance(model, Path) else {"model": model}
 
 
 def _item_scores(out: Path, task: str) -> dict:
@@ -397,11 +396,11 @@ def _grpo_once(run_dir: Path, fields: dict) -> None:
 
 def _run_once(run_dir: Path, fields: dict, run) -> None:
     """Run (train or GRPO) unless finished; a run killed after a checkpoint continues from its last one."""
-    if (run_dir / "metrics.json").exists():
+    if run_folder.is_finished(run_dir):
         logger.info("reusing the finished run %s", run_dir)
         return
     fields = {**fields, "output_dir": str(run_dir), "overwrite": True}
-    if any(run_dir.glob("checkpoint-*")):
+    if run_folder.is_resumable(run_dir):
         logger.info("resuming %s from its last checkpoint", run_dir)
         fields["resume_from_checkpoint"] = True
     run(fields)
@@ -414,7 +413,7 @@ def _drop_checkpoints(state, run_dir: Path, recipe: dict) -> None:
     state.wait_for_everyone()
     if recipe.get("keep_checkpoints") or not state.is_main_process:
         return
-    for checkpoint in sorted(run_dir.glob("checkpoint-*")):
+    for checkpoint in run_folder.checkpoints(run_dir):
         shutil.rmtree(checkpoint)
         logger.info("removed %s (the run is finished; keep_checkpoints: true keeps them)", checkpoint)
 

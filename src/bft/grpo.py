@@ -1,31 +1,30 @@
 """`bft grpo`: reinforcement learning with sparse biomedical rewards (TRL's GRPOTrainer) after `bft train`.
 
 The model is a `bft train` run folder (a LoRA adapter is merged into its base first), a model name, or the embedded
-default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder holds
-the model (or a new LoRA adapter), `config.yaml` (written when training starts), `log_history.json`, `reward.png`
-and, written last, `metrics.json` (reward mean and spread, KL to the starting model, completion length and the
-share of completions cut at `max_completion_length`, `completions/clipped_ratio`, at the end).
+default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder
+(`bft.run_folder`) holds the model (or a new LoRA adapter), `config.yaml` (written when training starts),
+`log_history.json`, `reward.png` and, written last, `metrics.json` (reward mean and spread, KL to the starting
+model, completion length and the share of completions cut at `max_completion_length`, `completions/clipped_ratio`,
+at the end).
 """
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import validated_records
 from bft.errors import InputError
 from bft.eval.generate import stop_token_ids
-from bft.files import write_json_atomic, write_text_atomic
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.rewards import REWARDS
-from bft.train import resolved_recipe, resume_argument
+from bft.run_folder import refuse_finished, train_run
+from bft.train import resolved_recipe
 from bft.trainer import checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -155,9 +154,7 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
         raise InputError("no prompts: pass --data FILE (a training split; see `bft grpo --help`)")
     prompts = load_prompts(script_args.data, script_args.task)
     output_dir = Path(config.output_dir)
-    if (output_dir / "metrics.json").exists() and not script_args.overwrite:
-        raise InputError(f"{output_dir} already holds a finished run; pass --overwrite true or another --output_dir")
-    (output_dir / "metrics.json").unlink(missing_ok=True)
+    refuse_finished(output_dir, script_args.overwrite)
     # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
@@ -171,21 +168,14 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
                           train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))
     use_token_head(trainer)
-    if trainer.is_world_process_zero():
-        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
-    trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():
-        history = trainer.state.log_history
-        write_json_atomic(output_dir / "log_history.json", history)
+
+    def metrics(history, result) -> dict:
         plot_rewards(history, output_dir / "reward.png")
         last = next((row for row in reversed(history) if "reward" in row), {})
-        metrics = {"task": script_args.task, "rewards": names, "model": model_args.model_name_or_path,
-                   "data": script_args.data, "global_step": result.global_step,
-                   "train_runtime": result.metrics["train_runtime"],
-                   **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length",
-                                                 "completions/clipped_ratio") if key in last}}
-        write_json_atomic(output_dir / "metrics.json", metrics)
-        logger.info("GRPO run written to %s: %s", output_dir, json.dumps(metrics))
-    trainer.accelerator.wait_for_everyone()
-    return output_dir
+        return {"task": script_args.task, "rewards": names, "model": model_args.model_name_or_path,
+                "data": script_args.data, "global_step": result.global_step,
+                "train_runtime": result.metrics["train_runtime"],
+                **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length",
+                                              "completions/clipped_ratio") if key in last}}
+
+    return train_run(trainer, output_dir, resolved, config.resume_from_checkpoint, metrics)

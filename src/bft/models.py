@@ -7,7 +7,6 @@ What a run records of its model names no cache folder (`model_id`): a LoRA adapt
 `smollm2-135m-instruct`, so a run folder copied to another machine or cache loads there (`adapter_base`).
 """
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -65,13 +64,6 @@ def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:
     if Path(name_or_path).expanduser().is_dir():
         return str(Path(name_or_path).expanduser().resolve())
     return _download(name_or_path)
-
-
-def run_fingerprint(folder) -> str | None:
-    """Which training made a finished `bft train` or `bft grpo` run folder: a digest of its `metrics.json`, which
-    every training writes anew (None: not a finished run)."""
-    metrics = Path(folder) / "metrics.json"
-    return hashlib.sha256(metrics.read_bytes()).hexdigest()[:16] if metrics.is_file() else None
 
 
 def is_adapter(folder: str) -> bool:

@@ -36,7 +36,10 @@ def resolve_precision(config) -> None:
     """For a TrainingArguments subclass, before its own `__post_init__`: `bf16=None` becomes whether the device
     multiplies bf16 natively, and CPU runs get `use_cpu` where transformers needs it (bf16 on a CPU; processes
     launched on CPUs, which would otherwise each train alone, never synchronising; DeepSpeed then does not compile
-    its CPU communication op, which training does not use)."""
+    its CPU communication op, which training does not use). Without an accelerator, DeepSpeed (which accelerate imports
+    when a model is saved) is told it runs on the CPU, instead of finding out and warning on every run."""
+    if not accelerator_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
         config.use_cpu = True
         if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":

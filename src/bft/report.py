@@ -1,6 +1,7 @@
 """The comparison report: per evaluation, each method's mean over seeds with a 95% t-interval, the paired
 difference of every BFT method (any method whose loss_type is bft) against each baseline (by default the methods
-named nll, dft, asft, eaft; a recipe's `baselines` names others), and plots (loss curves, BFT's weights, scores)."""
+named after the other loss types of `bft.loss_types`; a recipe's `baselines` names others), and plots (loss curves,
+BFT's weights, scores)."""
 
 import json
 import math
@@ -10,8 +11,10 @@ import numpy as np
 
 from bft.eval.stats import paired_bootstrap
 from bft.files import write_json_atomic, write_text_atomic
+from bft.loss_types import LOSS_TYPES
+from bft.run_folder import SAMPLE_WEIGHTS, read_log_history
 
-PEERS = ("nll", "dft", "asft", "eaft")
+PEERS = tuple(name for name in LOSS_TYPES if name != "bft")
 GRPO_SUFFIX = "+grpo"  # a method's GRPO second stage
 
 
@@ -85,7 +88,7 @@ def sample_weight_summary(runs: dict) -> dict:
     BFT keep its weight on the samples SFT is least sure of (a negative correlation)?"""
     from scipy import stats
 
-    files = {name: Path(run["run_dir"]) / "sample_weights.json" for name, run in runs.items() if run["run_dir"]}
+    files = {name: Path(run["run_dir"]) / SAMPLE_WEIGHTS for name, run in runs.items() if run["run_dir"]}
     tracked = {name: json.loads(file.read_text()) for name, file in files.items() if file.exists()}
     summary = {}
     for name, weights in tracked.items():
@@ -189,7 +192,7 @@ def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    histories = {name: json.loads((Path(run["run_dir"]) / "log_history.json").read_text())
+    histories = {name: read_log_history(run["run_dir"])
                  for name, run in runs.items() if run["run_dir"]}  # the untrained base model has none
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():

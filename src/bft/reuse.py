@@ -3,13 +3,14 @@
 A comparison reruns cheaply because it reuses finished runs and evaluations; it must never reuse one made otherwise
 than the recipe now asks, or the report would show old numbers under new settings. Each output says what made it:
 
-- a run, its `config.yaml` (the resolved training settings, written when training starts);
+- a run, its `config.yaml` (the resolved training settings, written when training starts; `bft.run_folder`);
 - a run started from another run (BFT after SFT, a GRPO stage), `start.yaml`: that run's fingerprint;
 - built data, its `meta.json` (the builder's options);
 - an evaluation, `evaluation.yaml` beside its results: the model (a run's name and fingerprint, or the untrained
   model's name), the task and the recipe's options.
 
-A run's fingerprint is a digest of its `metrics.json`, which every training writes anew. Data built or a run trained
+A run's fingerprint (`bft.run_folder.fingerprint`) is a digest of its `metrics.json`, which every training writes
+anew. Data built or a run trained
 otherwise (another training of its start included) fails before any training (rebuilding and retraining are the
 user's call: they cost hours); an evaluation made otherwise is evaluated again.
 """
@@ -21,17 +22,16 @@ import yaml
 
 from bft.errors import InputError
 from bft.files import write_text_atomic
-from bft.models import run_fingerprint as fingerprint
+from bft.run_folder import START, fingerprint, is_finished, is_resumable, read_config
 
 EVALUATION_RECORD = "evaluation.yaml"
-START_RECORD = "start.yaml"
 # Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
 NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
 
 
 def is_reused(run_dir: Path) -> bool:
     """A finished run is reused, and a killed one resumed from its last checkpoint."""
-    return (run_dir / "metrics.json").exists() or any(run_dir.glob("checkpoint-*"))
+    return is_finished(run_dir) or is_resumable(run_dir)
 
 
 def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None:
@@ -42,8 +42,8 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
     from bft.train import RENAMED
 
     ignore = (*NOT_SETTINGS, "model_name_or_path") if start is not None else NOT_SETTINGS  # the start is checked
-    if (run_dir / "config.yaml").exists():
-        recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    recorded = read_config(run_dir)
+    if recorded is not None:
         recorded = {RENAMED.get(key, key): value for key, value in recorded.items()}  # runs recorded before a rename
         different = differences({key: value for key, value in recorded.items() if key not in ignore},
                                 {key: value for key, value in requested.items() if key not in ignore})
@@ -52,7 +52,7 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
                              f"this comparison would reuse it. Give another --output, or delete {run_dir} to train "
                              "it again")
     if start is not None:
-        recorded = yaml.safe_load((run_dir / START_RECORD).read_text()) if (run_dir / START_RECORD).exists() else None
+        recorded = yaml.safe_load((run_dir / START).read_text()) if (run_dir / START).exists() else None
         current = fingerprint(start)
         if current is None or (recorded is not None and recorded["fingerprint"] != current):
             why = "which is to be trained again" if current is None else "as it was before it was trained again"
@@ -73,7 +73,7 @@ def check_data(folder: Path, builder: str, options: dict) -> None:
 
 def record_start(run_dir: Path, start: Path) -> None:
     """Note which training of `start` the run `run_dir` starts (or started) from."""
-    write_text_atomic(run_dir / START_RECORD, yaml.safe_dump({"run": start.name, "fingerprint": fingerprint(start)}))
+    write_text_atomic(run_dir / START, yaml.safe_dump({"run": start.name, "fingerprint": fingerprint(start)}))
 
 
 def evaluation_record(made_by: dict, evaluation: dict) -> dict:

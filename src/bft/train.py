@@ -1,8 +1,8 @@
 """`bft train`: one fine-tuning run (SFT, DFT or BFT; full or LoRA) from a YAML recipe and command-line overrides.
 
-A run folder holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe, written when
-training starts: rerun it with `bft train --config RUN/config.yaml`), `log_history.json`, `loss.png` and, written
-last, `metrics.json`. A folder without `metrics.json` is not a finished run.
+A run folder (`bft.run_folder`) holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe,
+written when training starts: rerun it with `bft train --config RUN/config.yaml`), `log_history.json`, `loss.png`
+and, written last, `metrics.json`. A folder without `metrics.json` is not a finished run.
 """
 
 import dataclasses
@@ -11,16 +11,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import load_training_dataset
 from bft.errors import InputError
-from bft.files import write_json_atomic, write_text_atomic
+from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.trainer import DIAGNOSTICS, BFTConfig, BFTTrainer, NoTrainedTokens
+from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
+from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 from bft.upstream import trained_tokens
 
 logger = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ class TrainArguments:
 # Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one)
 RENAMED = {"gradient_checkpointing": "activation_checkpointing",
            "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
-
-
-class RunExistsError(InputError):
-    """The output folder already holds a finished run."""
 
 
 def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
@@ -84,10 +80,7 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     train_dataset = load_training_dataset(script_args.data)
     eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
     output_dir = Path(config.output_dir)
-    if (output_dir / "metrics.json").exists() and not script_args.overwrite:
-        raise RunExistsError(f"{output_dir} already holds a finished run; pass --overwrite true or another "
-                             "--output_dir")
-    (output_dir / "metrics.json").unlink(missing_ok=True)
+    refuse_finished(output_dir, script_args.overwrite)
 
     # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
     # accelerate's Accelerator
@@ -105,18 +98,13 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     except NoTrainedTokens as error:  # the data emptied by truncation: stop before anything is written
         data = script_args.data if error.split == "train" else script_args.eval_data
         raise DataError(data, None, str(error)) from None
-    if trainer.is_world_process_zero():
-        write_text_atomic(output_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if script_args.track_sample_weights:
         from bft.weight_tracking import SampleWeightTracker
 
-        trainer.add_callback(SampleWeightTracker(trainer, output_dir / "sample_weights.json"))
-    result = trainer.train(resume_from_checkpoint=resume_argument(config.resume_from_checkpoint))
-    trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():
-        _write_run_files(output_dir, trainer, result, script_args, config, model_args)
-    trainer.accelerator.wait_for_everyone()
-    return output_dir
+        trainer.add_callback(SampleWeightTracker(trainer, output_dir / SAMPLE_WEIGHTS))
+    return train_run(trainer, output_dir, resolved, config.resume_from_checkpoint,
+                     lambda history, result: _metrics(output_dir, history, trainer, result, script_args, config,
+                                                      model_args))
 
 
 def _load_model_and_tokenizer(model_args: ModelConfig, config: BFTConfig):
@@ -133,22 +121,12 @@ def _load_model_and_tokenizer(model_args: ModelConfig, config: BFTConfig):
                       model_args.model_revision, model_args.attn_implementation)
 
 
-def resume_argument(value):
-    """`--resume_from_checkpoint true` means the last checkpoint in output_dir; any other string is a folder."""
-    if isinstance(value, str) and value.lower() in ("true", "yes", "1"):
-        return True
-    if isinstance(value, str) and value.lower() in ("false", "no", "0", "none", ""):
-        return None
-    return value
-
-
-def _write_run_files(output_dir, trainer, result, script_args, config, model_args):
-    history = trainer.state.log_history
-    write_json_atomic(output_dir / "log_history.json", history)
+def _metrics(output_dir, history, trainer, result, script_args, config, model_args) -> dict:
+    """The plots of a finished run, and its metrics.json: the run's settings, its trainer's figures and the last
+    logged value of each loss diagnostic."""
     plot_training(history, output_dir / "loss.png")
-    if (output_dir / "sample_weights.json").exists():
-        plot_sample_weights(json.loads((output_dir / "sample_weights.json").read_text()),
-                            output_dir / "sample_weights.png")
+    if (output_dir / SAMPLE_WEIGHTS).exists():
+        plot_sample_weights(json.loads((output_dir / SAMPLE_WEIGHTS).read_text()), output_dir / "sample_weights.png")
     metrics = {
         "loss_type": config.loss_type,
         "model": model_args.model_name_or_path,
@@ -160,14 +138,13 @@ def _write_run_files(output_dir, trainer, result, script_args, config, model_arg
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),
     }
-    keys = [*(f"{name}_{stat}" for name in DIAGNOSTICS for stat in ("mean", "std")), "nll", "eval_nll",
+    keys = [*(f"{name}_{stat}" for name in diagnostics() for stat in ("mean", "std")), "nll", "eval_nll",
             "eval_perplexity"]
     for key in keys:  # the last logged value
         logged = [row[key] for row in history if key in row]
         if logged:
             metrics[key] = logged[-1]
-    write_json_atomic(output_dir / "metrics.json", metrics)
-    logger.info("Run written to %s: %s", output_dir, json.dumps(metrics))
+    return metrics
 
 
 def resolved_recipe(script_args, config, model_args) -> dict:

@@ -1,15 +1,11 @@
 """`BFTTrainer`: TRL's `SFTTrainer` with five losses, each reduced over the whole optimizer step.
 
-Every loss is computed here from the per-token figures of the LM head (`bft.lm_head`; TRL's Triton kernel on
-GPUs for the losses it covers), never from the full `(B, T, vocab)` logits:
-
-- `nll` and `dft`: TRL's own formulas, divided by the trained tokens of the step (all micro-batches, processes);
-- `bft`: `bft.losses.bft_loss`, divided by the number of samples of the step (rows or packed segments);
-- `asft`: DFT plus `asft_alpha` times the KL divergence from the starting model, per token;
-- `eaft`: the NLL weighted by the normalised top-k entropy, per token.
-
-So the update does not depend on how a batch is split into micro-batches, processes or packed rows
-(docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`) and accepts
+Every loss is computed from the per-token figures of the LM head (`bft.lm_head`; TRL's Triton kernel on GPUs for
+the losses it covers), never from the full `(B, T, vocab)` logits. What each loss type computes, what the head must
+give it, how it is reduced and what it logs is one entry of `bft.loss_types.LOSS_TYPES`: per-token losses are
+divided by the trained tokens of the whole optimizer step (all micro-batches, all processes), BFT by its samples
+(rows or packed sequences). So the update does not depend on how a batch is split into micro-batches, processes or
+packed rows (docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`) and accepts
 `padding_free=True` without packing: the very batches of padded training, concatenated into one row.
 
 The trainer patches the model it trains (its forward, for the LM head; its attention on CPUs; PEFT's adapter input
@@ -30,35 +26,14 @@ from bft import upstream
 from bft.attention import use_segment_attention
 from bft.errors import InputError
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
-from bft.losses import (
-    TOKEN_WEIGHTINGS,
-    WINDOW_ALIGNMENTS,
-    asft_loss,
-    bft_loss,
-    dft_loss,
-    dft_token_weights,
-    eaft_loss,
-    sft_loss,
-)
+from bft.loss_types import LOSS_TYPES, diagnostics
+from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS
 from bft.precision import describe_precision, resolve_precision
 
 logger = logging.getLogger(__name__)
 
-LOSS_TYPES = ("nll", "dft", "bft", "asft", "eaft")
-# The LM heads that can compute the per-token figures: TRL's fused head covers nll, dft and bft only
+# The LM heads that can compute the per-token figures: TRL's fused head gives log-probs only (bft.loss_types)
 LM_HEADS = ("auto", "trl", "token")
-TRL_HEAD_LOSSES = ("nll", "dft", "bft")
-# The losses with DFT's token weights, which `token_weight_floor` raises
-FLOORED_LOSSES = ("dft", "bft", "asft")
-# Diagnostics: name -> (loss type that logs it, what it summarises)
-DIAGNOSTICS = {
-    "bft/sample_weight": ("bft", "s_b = 1 - P_b ** gamma, per sample"),
-    "bft/min_group_conf": ("bft", "P_b, the geometric-mean probability of the sample's weakest window"),
-    "bft/token_weight": ("bft", "token weight (DFT's probability or v3's group-normalised one), per trained token"),
-    "asft/kl": ("asft", "KL(pi_ref || pi_theta) over the vocabulary, per trained token"),
-    "asft/token_weight": ("asft", "DFT's token weight, the detached probability, per trained token"),
-    "eaft/token_weight": ("eaft", "(H_k / ln k) ** alpha, per trained token"),
-}
 
 
 def checkpointing_fields() -> tuple:
@@ -135,13 +110,14 @@ class BFTConfig(SFTConfig):
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        loss = LOSS_TYPES[self.loss_type]
         if self.bft_token_weighting not in TOKEN_WEIGHTINGS:
             raise InputError(f"bft_token_weighting must be one of {TOKEN_WEIGHTINGS}, got {self.bft_token_weighting!r}")
         if self.bft_window_alignment not in WINDOW_ALIGNMENTS:
             raise InputError(f"bft_window_alignment must be one of {WINDOW_ALIGNMENTS}")
         if self.lm_head not in LM_HEADS:
             raise InputError(f"lm_head must be one of {', '.join(LM_HEADS)}, got {self.lm_head!r}")
-        if self.lm_head == "trl" and self.loss_type not in TRL_HEAD_LOSSES:
+        if self.lm_head == "trl" and loss.needs_token_head:
             raise InputError(f"lm_head='trl' computes log-probs only; loss_type={self.loss_type!r} also needs "
                              "the top-k entropy or the reference KL of the project's head: use lm_head 'auto' or "
                              "'token'")
@@ -150,8 +126,9 @@ class BFTConfig(SFTConfig):
             (self.bft_gamma > 0, f"bft_gamma must be positive (0 would weigh every sample 0), got {self.bft_gamma}"),
             (0 <= self.token_weight_floor <= 1, f"token_weight_floor must be in [0, 1], got "
                                                 f"{self.token_weight_floor}"),
-            (self.token_weight_floor == 0 or self.loss_type in FLOORED_LOSSES,
-             f"token_weight_floor applies to the DFT token weights of {', '.join(FLOORED_LOSSES)}; loss_type "
+            (self.token_weight_floor == 0 or "token_weight_floor" in loss.fields,
+             f"token_weight_floor applies to the DFT token weights of "
+             f"{', '.join(n for n, t in LOSS_TYPES.items() if 'token_weight_floor' in t.fields)}; loss_type "
              f"{self.loss_type!r} has none"),
             (self.asft_alpha >= 0, f"asft_alpha must be non-negative, got {self.asft_alpha}"),
             (self.eaft_alpha >= 0, f"eaft_alpha must be non-negative, got {self.eaft_alpha}"),
@@ -264,12 +241,12 @@ class BFTTrainer(SFTTrainer):
         if _uses_token_head(self.args, unwrapped):
             install_token_head(unwrapped)  # over TRL's head: undone with it, by _ModelPatches
         self.ref_model = None
-        if loss_type == "asft" and not hasattr(self.model, "disable_adapter"):
+        if LOSS_TYPES[loss_type].needs_reference and not hasattr(self.model, "disable_adapter"):
             self.ref_model = self._frozen_reference(unwrapped, ref_model)
         # compute_loss divides by the step's count itself, so Trainer must not divide by the GA steps
         self.loss_is_scaled_for_ga = not self._trl_computes_loss or self.loss_is_scaled_for_ga
         # Per mode and diagnostic: (count, sum, sum of squares) since the last log
-        self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in DIAGNOSTICS}
+        self._diagnostic_sums = {mode: {name: torch.zeros(3, dtype=torch.float64) for name in diagnostics()}
                                  for mode in ("train", "eval")}
         # (sum of per-item losses, items, NLL summed over trained tokens, trained tokens)
         self._eval_loss_sums = torch.zeros(4, dtype=torch.float64)
@@ -308,18 +285,21 @@ class BFTTrainer(SFTTrainer):
             special.append("tensor, context or sequence parallelism")
         if not special:
             return False
-        if self.args.loss_type == "nll" or (self.args.loss_type == "dft" and self.args.token_weight_floor == 0):
+        loss = self._loss_type
+        if loss.trl_name is not None and all(getattr(self.args, name) == BFTConfig.__dataclass_fields__[name].default
+                                             for name in loss.fields):
             return True
         raise InputError(f"loss_type={self.args.loss_type!r}"
                          f"{' with token_weight_floor' if self.args.token_weight_floor else ''} does not support "
-                         f"{', '.join(special)}; use loss_type 'nll' or 'dft' (no floor) with it, or leave it out")
+                         f"{', '.join(special)}; use loss_type 'nll' or 'dft' (with its default settings) with it, "
+                         "or leave it out")
 
     def _get_num_items_in_batch(self, batch_samples, device):
         """The optimizer step's count over all processes: samples (rows or packed segments) for BFT, trained tokens
         for the token-level losses (TRL's count; per process for nll/dft with average_tokens_across_devices off)."""
         if not self._counts_whole_step:
             return super()._get_num_items_in_batch(batch_samples, device)
-        if self.args.loss_type == "bft":
+        if self._loss_type.per_sample:
             count = sum(_count_samples(batch) for batch in batch_samples)
         else:
             count = sum(int((batch["labels"][..., 1:] != -100).sum()) for batch in batch_samples)
@@ -332,26 +312,31 @@ class BFTTrainer(SFTTrainer):
     def _counts_whole_step(self) -> bool:
         if self._trl_computes_loss:
             return False
-        return self.args.loss_type not in ("nll", "dft") or self.args.average_tokens_across_devices
+        return self._loss_type.trl_name is None or self.args.average_tokens_across_devices
+
+    @property
+    def _loss_type(self):
+        """The table entry of `args.loss_type` (bft.loss_types)."""
+        return LOSS_TYPES[self.args.loss_type]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self._trl_computes_loss:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if self.model.training else "eval"
         inputs["use_cache"] = False
-        extra = {}
-        if self.args.loss_type == "eaft":
-            extra["head_topk"] = self.args.eaft_topk
-        elif self.args.loss_type == "asft":
+        loss_type, extra = self._loss_type, {}
+        if loss_type.topk_field is not None:
+            extra["head_topk"] = getattr(self.args, loss_type.topk_field)
+        if loss_type.needs_reference:
             extra.update(self._reference(model, inputs))
         outputs = model(**inputs, fused_lm_head=True, **extra)
-        loss, diagnostics = self._loss(outputs, inputs, num_items_in_batch)
+        loss, diagnostics = loss_type.compute(outputs, self.args, num_items_in_batch, _segment_ids(inputs))
         if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
             # num_items_in_batch counts every process's items, and DDP/FSDP/DeepSpeed average the gradients
             loss = loss * self.accelerator.num_processes
         self._record(mode, inputs, outputs, diagnostics)
         if mode == "eval":
-            items = _count_samples(inputs) if self.args.loss_type == "bft" else outputs.label_mask.sum()
+            items = _count_samples(inputs) if loss_type.per_sample else outputs.label_mask.sum()
             nll, tokens = _summed_nll(outputs)
             self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
                                                   float(tokens)], dtype=torch.float64)
@@ -360,29 +345,6 @@ class BFTTrainer(SFTTrainer):
                 outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             return loss, outputs
         return loss
-
-    def _loss(self, outputs, inputs, num_items):
-        """The loss of `args.loss_type` and its diagnostics (name -> detached values)."""
-        args, log_probs, mask = self.args, outputs.log_probs, outputs.label_mask
-        if args.loss_type == "nll":
-            return sft_loss(log_probs, mask, num_items), {}
-        if args.loss_type == "dft":
-            return dft_loss(log_probs, mask, num_items, args.token_weight_floor), {}
-        if args.loss_type == "eaft":
-            weights = outputs.topk_entropy.clamp(min=0).pow(args.eaft_alpha)
-            return (eaft_loss(log_probs, mask, outputs.topk_entropy, args.eaft_alpha, num_items),
-                    {"eaft/token_weight": weights[mask]})
-        if args.loss_type == "asft":
-            return (asft_loss(log_probs, mask, outputs.kl, args.asft_alpha, num_items, args.token_weight_floor),
-                    {"asft/kl": outputs.kl.detach()[mask],
-                     "asft/token_weight": dft_token_weights(log_probs, args.token_weight_floor)[mask]})
-        loss, details = bft_loss(
-            log_probs, mask, group_size=args.bft_group_size, gamma=args.bft_gamma, num_samples=num_items,
-            token_weighting=args.bft_token_weighting, segment_ids=_segment_ids(inputs),
-            window_alignment=args.bft_window_alignment, token_weight_floor=args.token_weight_floor,
-            return_details=True)
-        return loss, {"bft/sample_weight": details.sample_weights, "bft/min_group_conf": details.min_group_confidence,
-                      "bft/token_weight": details.token_weights[mask]}
 
     def _reference(self, model, inputs) -> dict:
         """ASFT: the reference model's last hidden states for this batch, and its LM head."""
@@ -493,7 +455,7 @@ def _uses_token_head(args, model) -> bool:
     """Whether the project's token head computes the per-token figures (`args.lm_head`; else TRL's fused head,
     installed by `SFTTrainer`). Raises `InputError` where the head asked for cannot serve the model or the loss."""
     plain = supports_token_head(model)
-    if args.lm_head == "token" or args.loss_type not in TRL_HEAD_LOSSES:
+    if args.lm_head == "token" or LOSS_TYPES[args.loss_type].needs_token_head:
         if not plain:
             needs = "lm_head='token'" if args.lm_head == "token" else f"loss_type={args.loss_type!r}"
             raise InputError(f"{needs} needs a plain linear LM head; {type(model).__name__} scales or softcaps its "
@@ -576,17 +538,19 @@ def _moments(values: torch.Tensor) -> torch.Tensor:
 
 def _check_supported(config, kwargs):
     """Fail early on settings under which a loss would silently compute something else."""
-    if config.loss_type not in ("nll", "dft") and kwargs.get("compute_loss_func") is not None:
+    loss = LOSS_TYPES[config.loss_type]
+    if loss.trl_name is None and kwargs.get("compute_loss_func") is not None:
         raise InputError(f"loss_type={config.loss_type!r} computes its own loss: do not pass compute_loss_func")
-    if config.loss_type != "bft":
+    if not loss.per_sample:
         return
     if config.packing and config.packing_strategy == "wrapped":
-        raise InputError("loss_type='bft' cannot use packing_strategy='wrapped': it cuts documents into rows without "
-                         "marking where each starts, so its samples cannot be found; use 'bfd' (the default)")
+        raise InputError(f"loss_type={config.loss_type!r} cannot use packing_strategy='wrapped': it cuts documents "
+                         "into rows without marking where each starts, so its samples cannot be found; use 'bfd' (the "
+                         "default)")
     padding_free = config.padding_free or (config.packing and config.packing_strategy in ("bfd", "bfd_split"))
     if padding_free and config.pad_to_multiple_of is not None:
-        raise InputError("loss_type='bft' with padding-free batches cannot use pad_to_multiple_of: its padding tokens "
-                         "would look like extra packed samples")
+        raise InputError(f"loss_type={config.loss_type!r} with padding-free batches cannot use pad_to_multiple_of: "
+                         "its padding tokens would look like extra packed samples")
 
 
 def _segment_starts(position_ids: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from bft.data.records import DataError, read_records
 from bft.data.symbols import case_collisions, examples, match_symbols
 from bft.errors import InputError
 from bft.eval.generate import generate
-from bft.models import run_fingerprint
+from bft.run_folder import fingerprint as run_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def read_gene_list(path) -> list[str]:
 
 def writer(model_name: str, template: str, max_new_tokens: int, repetition_penalty: float) -> dict:
     """What writes a profile: the model and the settings of its generation. A `bft train` run folder is named by
-    its folder's name and its training's fingerprint (`bft.models.run_fingerprint`), so that a copied or moved folder
+    its folder's name and its training's fingerprint (`bft.run_folder.fingerprint`), so that a copied or moved folder
     carries on; another local folder by its full path; an embedded name or hub id as given."""
     model, run = model_name, None
     if Path(model_name).exists():
