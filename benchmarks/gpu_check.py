@@ -97,7 +97,7 @@ def check_heads(folder, device_settings) -> list[dict]:
 
 
 def _token_head(trainer) -> bool:
-    with trainer._patched():  # train() restored the model's own forward
+    with trainer.patched():  # train() restored the model's own forward
         return trainer.model.forward.__func__.__code__.co_qualname.startswith("install_token_head")
 
 

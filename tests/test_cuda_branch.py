@@ -43,7 +43,7 @@ def take_cuda_branch(monkeypatch) -> list:
 def head_of(trainer) -> str:
     """Which patch serves the model's `fused_lm_head=True` calls in training: TRL's `add_fused_lm_head` or our token
     head. (train() restores the model's own forward when it ends.)"""
-    with trainer._patched():
+    with trainer.patched():
         return trainer.model.forward.__func__.__code__.co_qualname.split(".")[0]
 
 

@@ -32,7 +32,7 @@ def test_train_restores_the_model_and_evaluate_after_it_patches_it_again(tiny_mo
     evaluation afterwards computes the loss through the patches again, and gives the model back unpatched."""
     _, trainer = one_step(tiny_model, "bft", 2, 1, padding_free=True)
     assert_unpatched(trainer.model)
-    with trainer._patched():  # what training ran with
+    with trainer.patched():  # what training ran with
         assert token_head_serves(trainer.model)
         assert upstream.attention_implementation(trainer.model) == "bft_sdpa"
     assert_unpatched(trainer.model)
@@ -45,7 +45,7 @@ def test_lora_under_bf16_gets_its_adapter_input_casts_back(tiny_model):
     _, trainer = one_step(tiny_model, "dft", 2, 1, bf16=True, peft_config=tiny_lora())
     layers = [m for m in trainer.model.modules() if hasattr(m, "cast_input_dtype_enabled")]
     assert layers and all(m.cast_input_dtype_enabled for m in layers)
-    with trainer._patched():
+    with trainer.patched():
         assert not any(m.cast_input_dtype_enabled for m in layers)
     assert_unpatched(trainer.model)
 

@@ -193,8 +193,8 @@ class BFTTrainer(SFTTrainer):
     `ref_model` (ASFT with full fine-tuning): the frozen reference; by default a copy of the model at the start.
 
     Building it patches the model (see the module's docstring); `train()` undoes the patches when it ends, and
-    `evaluate()`/`predict()` redo them meanwhile if needed. Used without `train()`, restore the model with
-    `restore_model()`, or build the trainer in a `with` block.
+    `evaluate()`/`predict()` redo them meanwhile if needed (as `with trainer.patched():` does for one's own calls).
+    Used without `train()`, restore the model with `restore_model()`, or build the trainer in a `with` block.
     """
 
     _tag_names = ["trl", "sft", "bft"]
@@ -366,7 +366,7 @@ class BFTTrainer(SFTTrainer):
         """Trainer averages batch losses weighted by rows; the eval loss here is the training loss's reduction over
         the whole evaluation set: per trained token, or per sample (packed segments included) for BFT."""
         self._eval_loss_sums.zero_()
-        with self._patched():  # evaluate() after train(), which restored the model
+        with self.patched():  # evaluate() after train(), which restored the model
             output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
             prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
@@ -398,8 +398,9 @@ class BFTTrainer(SFTTrainer):
         self.restore_model()
 
     @contextmanager
-    def _patched(self):
-        """Within: the model patched as during `train()`. Afterwards: patched or not, as it was before."""
+    def patched(self):
+        """A context manager: within, the model patched as during `train()` (for `model(..., fused_lm_head=True)`
+        calls of one's own); afterwards, patched or not, as it was before."""
         patched = self._patches.applied
         self._patches.redo()
         try:
