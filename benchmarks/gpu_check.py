@@ -39,6 +39,7 @@ os.environ["TRITON_INTERPRET"] = "0"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bft.files import write_json_atomic  # noqa: E402
 from bft.loss_types import LOSS_TYPES  # noqa: E402
+from bft.upstream import trained_tokens  # noqa: E402
 from tests.conftest import build_tiny_model  # noqa: E402
 from tests.one_step import one_step  # noqa: E402
 
@@ -96,7 +97,8 @@ def check_heads(folder, device_settings) -> list[dict]:
 
 
 def _token_head(trainer) -> bool:
-    return trainer.model.forward.__func__.__code__.co_qualname.startswith("install_token_head")
+    with trainer.patched():  # train() restored the model's own forward
+        return trainer.model.forward.__func__.__code__.co_qualname.startswith("install_token_head")
 
 
 def full_logits_bft(outputs, labels, num_items_in_batch=None):
@@ -186,14 +188,14 @@ class StepTimer(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         if self.cuda:
             torch.cuda.synchronize()
-        self.started, self.tokens_before = time.perf_counter(), self.trainer._total_train_tokens
+        self.started, self.tokens_before = time.perf_counter(), trained_tokens(self.trainer)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.cuda:
             torch.cuda.synchronize()
         if state.global_step > self.warmup_steps:
             self.times.append(time.perf_counter() - self.started)
-            self.tokens.append(self.trainer._total_train_tokens - self.tokens_before)
+            self.tokens.append(trained_tokens(self.trainer) - self.tokens_before)
 
 
 BASELINE = "TRL SFTTrainer dft, padding-free"

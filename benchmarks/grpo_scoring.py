@@ -24,6 +24,7 @@ from bft.files import write_json_atomic
 from bft.grpo import BFTGRPOConfig, load_prompts, use_token_head
 from bft.models import load_model
 from bft.rewards import go_naming_format
+from bft.upstream import grpo_token_logps
 
 
 def make_trainer(model, tokenizer, prompts, batch, bf16):
@@ -37,11 +38,11 @@ def score(trainer, input_ids, attention_mask, completion):
     """One step's scoring: the policy with gradients, then the reference; seconds and the policy's log-probs."""
     trainer.model.zero_grad()
     started = time.perf_counter()
-    logps, entropies, _ = trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention_mask,
-                                                                     completion, compute_entropy=True)
+    logps, entropies = grpo_token_logps(trainer, trainer.model, input_ids, attention_mask, completion,
+                                        compute_entropy=True)
     (logps.sum() + entropies.sum()).backward()
     with torch.no_grad():
-        trainer._get_per_token_logps_and_entropies(trainer.ref_model, input_ids, attention_mask, completion)
+        grpo_token_logps(trainer, trainer.ref_model, input_ids, attention_mask, completion)
     return time.perf_counter() - started, logps.detach()
 
 

@@ -30,7 +30,7 @@ def peak_mb() -> float:
 def child(variant: str, batch: int, length: int) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
+    from trl.trainer import add_fused_lm_head
 
     from bft.losses import bft_loss
 

@@ -26,6 +26,7 @@ from bft.data.training import load_training_dataset
 from bft.files import write_json_atomic
 from bft.models import resolve
 from bft.trainer import BFTConfig, BFTTrainer
+from bft.upstream import trained_tokens
 
 BASELINE = "TRL SFTTrainer dft, fp32, padded, full"
 # name -> (trainer, LoRA?, settings); every BFTTrainer configuration runs loss_type=bft
@@ -46,7 +47,7 @@ class StepTimer(TrainerCallback):
         self.trainer, self.times, self.tokens, self.optimizer_times = None, [], [], []
 
     def on_step_begin(self, args, state, control, **kwargs):
-        self.started, self.tokens_before = time.perf_counter(), self.trainer._total_train_tokens
+        self.started, self.tokens_before = time.perf_counter(), trained_tokens(self.trainer)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.optimizer_started = time.perf_counter()
@@ -58,7 +59,7 @@ class StepTimer(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step > 1:
             self.times.append(time.perf_counter() - self.started)
-            self.tokens.append(self.trainer._total_train_tokens - self.tokens_before)
+            self.tokens.append(trained_tokens(self.trainer) - self.tokens_before)
 
 
 def matmul_peak(dtype, size=2048, repeats=8) -> float:

@@ -46,7 +46,8 @@ def test_packed_batch_through_the_model_equals_the_padded_batch(tiny_model):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-    assert use_segment_attention(model) == "sdpa"
+    restore = use_segment_attention(model)
+    assert model.config._attn_implementation == "bft_sdpa"
     g = torch.Generator().manual_seed(0)
     lengths = [7, 11, 4]
     sequences = [torch.randint(3, model.config.vocab_size, (n,), generator=g) for n in lengths]
@@ -58,3 +59,5 @@ def test_packed_batch_through_the_model_equals_the_padded_batch(tiny_model):
                               position_ids=torch.cat([torch.arange(n) for n in lengths])[None]).logits[0]
     expected = torch.cat([padded_logits[i, :n] for i, n in enumerate(lengths)])
     torch.testing.assert_close(packed_logits, expected, rtol=1e-5, atol=1e-5)
+    restore()
+    assert model.config._attn_implementation == "sdpa"

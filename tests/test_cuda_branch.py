@@ -36,13 +36,15 @@ def take_cuda_branch(monkeypatch) -> list:
     monkeypatch.setattr(trl_utils, "_use_triton", use_triton)
     monkeypatch.setattr(bft.trainer, "has_triton_head", lambda device: True)
     monkeypatch.setattr(bft.grpo, "has_triton_head", lambda device: True)
-    monkeypatch.setattr(bft.trainer, "use_segment_attention", lambda model: None)
+    monkeypatch.setattr(bft.trainer, "use_segment_attention", lambda model: lambda: None)  # transformers' attention
     return launches
 
 
 def head_of(trainer) -> str:
-    """Which patch serves the model's `fused_lm_head=True` calls: TRL's `add_fused_lm_head` or our token head."""
-    return trainer.model.forward.__func__.__code__.co_qualname.split(".")[0]
+    """Which patch serves the model's `fused_lm_head=True` calls in training: TRL's `add_fused_lm_head` or our token
+    head. (train() restores the model's own forward when it ends.)"""
+    with trainer.patched():
+        return trainer.model.forward.__func__.__code__.co_qualname.split(".")[0]
 
 
 @pytest.mark.slow
@@ -53,7 +55,7 @@ def test_triton_head_gives_the_token_heads_update(tiny_model, monkeypatch, loss_
     launches = take_cuda_branch(monkeypatch)
     whole, trainer = one_step(tiny_model, loss_type, 6, 1)
     assert launches, "TRL's Triton kernel did not run"
-    assert head_of(trainer) == "add_fused_lm_head" and trainer._original_attention is None
+    assert head_of(trainer) == "add_fused_lm_head"
     assert relative_difference(whole, expected) < 1e-5
     split, _ = one_step(tiny_model, loss_type, 4, 2)
     assert relative_difference(split, expected) < 1e-5
@@ -90,6 +92,7 @@ def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_p
     from bft import rewards
     from bft.grpo import BFTGRPOConfig, use_token_head
     from bft.models import load_model
+    from bft.upstream import grpo_token_logps
 
     torch.manual_seed(0)
     input_ids = torch.randint(3, 300, (3, 12))
@@ -106,8 +109,7 @@ def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_p
                                                                for r in demo_records[:4]]),
                               processing_class=tokenizer)
         assert use_token_head(trainer) is not cuda_branch
-        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention_mask, 5,
-                                                                         compute_entropy=True)
+        logps, entropies = grpo_token_logps(trainer, trainer.model, input_ids, attention_mask, 5, compute_entropy=True)
         (logps * weights).sum().backward()
         return logps.detach(), entropies.detach(), trainer.model.lm_head.weight.grad
 

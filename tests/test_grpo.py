@@ -97,6 +97,7 @@ def test_grpo_scores_completions_with_the_token_head(tiny_model, tmp_path, demo_
 
     from bft.grpo import BFTGRPOConfig, use_token_head
     from bft.models import load_model
+    from bft.upstream import grpo_token_logps
 
     model, tokenizer = load_model(tiny_model)
     prompts = [{"prompt": r["messages"][:1], "answer": "x"} for r in demo_records[:4]]
@@ -111,18 +112,17 @@ def test_grpo_scores_completions_with_the_token_head(tiny_model, tmp_path, demo_
 
     def scored(model):
         model.zero_grad()
-        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(model, input_ids, attention_mask, 5,
-                                                                         compute_entropy=True)
+        logps, entropies = grpo_token_logps(trainer, model, input_ids, attention_mask, 5, compute_entropy=True)
         (logps * torch.linspace(0.5, 1.5, 5)).sum().backward()
         return logps.detach(), entropies.detach(), model.lm_head.weight.grad.clone()
 
     trls = scored(trainer.model)
     with torch.no_grad():
-        trls_reference = trainer._get_per_token_logps_and_entropies(trainer.ref_model, input_ids, attention_mask, 5)[0]
+        trls_reference = grpo_token_logps(trainer, trainer.ref_model, input_ids, attention_mask, 5)[0]
     assert use_token_head(trainer)
     ours = scored(trainer.model)
     with torch.no_grad():
-        ours_reference = trainer._get_per_token_logps_and_entropies(trainer.ref_model, input_ids, attention_mask, 5)[0]
+        ours_reference = grpo_token_logps(trainer, trainer.ref_model, input_ids, attention_mask, 5)[0]
     for theirs, mine in zip((*trls, trls_reference), (*ours, ours_reference)):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
     assert trls[2].abs().sum() > 0

@@ -76,7 +76,7 @@ def test_no_tokens_gives_empty_figures_and_zero_gradients():
 
 def test_patched_model_matches_its_own_logits_and_trls_head(tiny_model):
     from transformers import AutoModelForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
+    from trl.trainer import add_fused_lm_head
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
@@ -91,7 +91,8 @@ def test_patched_model_matches_its_own_logits_and_trls_head(tiny_model):
         expected = full.gather(2, input_ids[:, 1:, None]).squeeze(2)
         add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
         trl = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
-        install_token_head(model)
+        trl_forward = model.forward
+        restore = install_token_head(model)
         ours = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
     mask = labels[:, 1:] != -100
     assert torch.equal(ours.label_mask, mask)
@@ -103,6 +104,10 @@ def test_patched_model_matches_its_own_logits_and_trls_head(tiny_model):
     # without fused_lm_head the forward is the model's own
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
     torch.testing.assert_close(torch.log_softmax(logits[:, :-1], -1), full)
+    restore()  # the forward it replaced, TRL's head
+    assert model.forward == trl_forward
+    del model.forward
+    assert install_token_head(model)() is None and "forward" not in vars(model)  # the class's forward again
 
 
 def test_bf16_head_is_finite_and_close_to_float32():

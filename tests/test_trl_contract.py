@@ -1,13 +1,17 @@
-"""What BFTTrainer relies on in TRL and transformers beyond their documented API. An upgrade that changes any of
-it fails here, with a message that says what `bft` reads and where, instead of training something else quietly."""
+"""What `bft` relies on in TRL, transformers and DeepSpeed beyond their documented API (`bft.upstream`), one test
+per name. An upgrade that moves or reshapes any of it fails here, with a message that says what `bft` reads and
+where, instead of training something else quietly."""
 
+import importlib
 import inspect
 
 import pytest
+import torch
 import trl
-from transformers import AutoTokenizer, Trainer
+from transformers import AttentionMaskInterface, AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
+from bft import upstream
 from bft.data.training import load_training_dataset
 from bft.trainer import BFTConfig, BFTTrainer
 
@@ -15,26 +19,100 @@ from bft.trainer import BFTConfig, BFTTrainer
 @pytest.fixture(scope="module")
 def trainer(tiny_model, tmp_path_factory):
     config = BFTConfig(output_dir=str(tmp_path_factory.mktemp("contract")), loss_type="bft", report_to="none",
-                       bf16=False, padding_free=True)
-    return BFTTrainer(model=tiny_model, args=config, train_dataset=load_training_dataset("demo").select(range(4)),
-                      processing_class=AutoTokenizer.from_pretrained(tiny_model))
+                       bf16=False, padding_free=True, lm_head="trl")
+    with BFTTrainer(model=tiny_model, args=config, train_dataset=load_training_dataset("demo").select(range(4)),
+                    processing_class=AutoTokenizer.from_pretrained(tiny_model)) as trainer:
+        yield trainer
 
 
 def test_trl_is_the_pinned_minor_version():
     assert trl.__version__.startswith("1.16."), f"TRL {trl.__version__}: bft is written against 1.16 (pyproject.toml)"
 
 
-@pytest.mark.parametrize("name, reader", [
-    ("_metrics", "BFTTrainer._record appends entropy/accuracy/num_tokens to it"),
-    ("_total_train_tokens", "BFTTrainer._record counts the trained tokens"),
-    ("_tp_size", "BFTTrainer._record divides the token count by it"),
-    ("aux_loss_enabled", "BFTTrainer._check_loss_path refuses MoE router losses for its own losses"),
-    ("label_smoother", "BFTTrainer._check_loss_path leaves label smoothing to TRL"),
-    ("compute_loss_func", "BFTTrainer._check_loss_path leaves custom losses to TRL"),
-    ("loss_is_scaled_for_ga", "BFTTrainer sets it: its losses divide by the whole step's count"),
-])
-def test_trainer_attributes(trainer, name, reader):
-    assert hasattr(trainer, name), f"TRL/transformers no longer set `{name}` ({reader})"
+@pytest.mark.parametrize("name", upstream.TRAINER_ATTRIBUTES)
+def test_trainer_attributes(trainer, name):
+    assert hasattr(trainer, name), f"TRL/transformers no longer set `{name}` ({upstream.TRAINER_ATTRIBUTES[name]})"
+
+
+@pytest.mark.parametrize("owner, name", upstream.OVERRIDDEN_METHODS)
+def test_overridden_and_called_methods_keep_their_parameters(owner, name):
+    module, cls = owner.rsplit(".", 1)
+    method = getattr(getattr(importlib.import_module(module), cls), name, None)
+    parameters, why = upstream.OVERRIDDEN_METHODS[owner, name]
+    assert method is not None, f"{owner}.{name} is gone ({why})"
+    found = tuple(inspect.signature(method).parameters)[1:len(parameters) + 1]
+    assert found == parameters, f"{owner}.{name} now takes {found}, not {parameters} ({why})"
+
+
+def test_sft_trainer_logs_the_metrics_and_tokens_we_add(trainer):
+    """`log_metric`, `add_trained_tokens` and `set_logged_tokens` write SFTTrainer's `_metrics` and
+    `_total_train_tokens`; SFTTrainer must still average and log them."""
+    trainer.model.train()
+    before = upstream.trained_tokens(trainer)
+    upstream.log_metric(trainer, "train", "entropy", 1.0)
+    upstream.log_metric(trainer, "train", "entropy", 2.0)
+    upstream.add_trained_tokens(trainer, 10)
+    upstream.set_logged_tokens(trainer, "train")
+    trainer.log({})
+    assert upstream.trained_tokens(trainer) == before + 10
+    logged = trainer.state.log_history[-1]
+    assert logged["entropy"] == 1.5 and logged["num_tokens"] == before + 10, (
+        f"SFTTrainer no longer logs what BFTTrainer._record adds to `_metrics`: {logged}")
+
+
+def test_router_aux_loss_flag(trainer):
+    assert upstream.uses_router_aux_loss(trainer) is False, "a dense model got a router loss, or the flag moved"
+
+
+def test_fused_head_outputs(trainer):
+    """TRL's fused head (what SFTTrainer installs, lm_head='trl') returns the per-token fields BFTTrainer reads."""
+    batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    with torch.no_grad():
+        outputs = trainer.model(**batch, fused_lm_head=True, use_cache=False)
+    shape = (batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1)
+    for name in upstream.FUSED_HEAD_FIELDS:
+        value = getattr(outputs, name, None)
+        assert isinstance(value, torch.Tensor) and value.shape == shape, (
+            f"TRL's fused head output `{name}` changed: on GPUs BFTTrainer reads it per token, {shape}")
+    assert torch.equal(outputs.label_mask, batch["labels"][:, 1:] != -100)
+
+
+def test_lm_head_gather_is_a_context_over_parameters():
+    """`gather_lm_head` (TRL's `maybe_gather_lm_head_ctx`): any number of parameters; without ZeRO-3, a no-op."""
+    kinds = [p.kind for p in inspect.signature(upstream.maybe_gather_lm_head_ctx).parameters.values()]
+    assert kinds == [inspect.Parameter.VAR_POSITIONAL], "maybe_gather_lm_head_ctx no longer takes *params"
+    weight = torch.nn.Parameter(torch.ones(3, 2))
+    with upstream.gather_lm_head(weight):
+        assert weight.shape == (3, 2)
+
+
+def test_attention_implementation_reads_what_transformers_set(tiny_model):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="eager")
+    assert upstream.attention_implementation(model) == "eager"
+    model.set_attn_implementation("sdpa")
+    assert upstream.attention_implementation(model) == "sdpa", (
+        "config._attn_implementation no longer follows set_attn_implementation: BFTTrainer decides on segment "
+        "attention from it")
+
+
+def test_sdpa_attention_forward_shape():
+    """bft.attention falls back to it for batches that are not packed: (module, q, k, v, mask, **kw) -> (out, _)."""
+    parameters = list(inspect.signature(upstream.sdpa_attention_forward).parameters)
+    assert parameters[:5] == ["module", "query", "key", "value", "attention_mask"]
+    query = torch.randn(1, 2, 4, 8)
+    module = torch.nn.Module()
+    module.is_causal = True
+    output, _ = upstream.sdpa_attention_forward(module, query, query, query, None)
+    assert output.shape == (1, 4, 2, 8), "sdpa_attention_forward returns another layout than [batch, T, heads, d]"
+
+
+def test_sdpa_mask_is_transformers_sdpa_mask():
+    """bft.attention registers transformers' own `sdpa` mask for `bft_sdpa`."""
+    assert AttentionMaskInterface()["sdpa"] is upstream.sdpa_mask
+
+
+def test_is_triton_available():
+    assert isinstance(upstream.is_triton_available(), bool)
 
 
 def test_padding_free_collator(trainer):
@@ -46,11 +124,47 @@ def test_padding_free_collator(trainer):
         "padding-free batches changed shape: bft.trainer._count_samples and _segment_ids read position_ids")
 
 
-def test_overridden_methods_keep_their_signatures():
-    assert list(inspect.signature(Trainer._get_num_items_in_batch).parameters) == ["self", "batch_samples", "device"]
-    assert list(inspect.signature(Trainer.evaluation_loop).parameters)[1:6] == [
-        "dataloader", "description", "prediction_loss_only", "ignore_keys", "metric_key_prefix"]
-    assert "num_items_in_batch" in inspect.signature(SFTTrainer.compute_loss).parameters
+def test_collator_pads_rows_by_pad_token_id():
+    """bft.weight_tracking builds TRL's collator from `pad_token_id` alone, for padded rows."""
+    collate = upstream.DataCollatorForLanguageModeling(pad_token_id=0)
+    batch = collate([{"input_ids": [5, 6, 7]}, {"input_ids": [8]}])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["labels"].tolist() == [[5, 6, 7], [8, -100, -100]]
+
+
+def test_grpo_token_logps(tiny_model, tmp_path, demo_records):
+    """GRPOTrainer's completion scoring returns per-token log-probs (and entropies) of the last tokens."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from bft import rewards
+    from bft.grpo import BFTGRPOConfig
+
+    config = BFTGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=2, bf16=False,
+                           report_to="none", max_completion_length=4)
+    trainer = GRPOTrainer(model=tiny_model, reward_funcs=[rewards.go_naming_format], args=config,
+                          train_dataset=Dataset.from_list([{"prompt": r["messages"][:1], "answer": "x"}
+                                                           for r in demo_records[:2]]),
+                          processing_class=AutoTokenizer.from_pretrained(tiny_model))
+    input_ids = torch.randint(3, 300, (2, 9))
+    with torch.no_grad():
+        logps, entropies = upstream.grpo_token_logps(trainer, trainer.model, input_ids, torch.ones_like(input_ids), 3,
+                                                     compute_entropy=True)
+        full = torch.log_softmax(trainer.model(input_ids=input_ids).logits[:, -4:-1].float(), -1)
+    torch.testing.assert_close(logps, full.gather(2, input_ids[:, -3:, None])[..., 0], rtol=1e-4, atol=1e-4)
+    assert entropies.shape == (2, 3)
+
+
+def test_deepspeed_compatible_ops_cache():
+    """`skip_deepspeed_op` marks an op in DeepSpeed's cache of compatible ops, which its builders consult."""
+    ops = pytest.importorskip("deepspeed.ops")
+    assert "deepspeed_shm_comm" in ops.__compatible_ops__, "deepspeed.ops.__compatible_ops__ moved or lost the op"
+    before = ops.__compatible_ops__["deepspeed_shm_comm"]
+    try:
+        upstream.skip_deepspeed_op("deepspeed_shm_comm")
+        assert ops.__compatible_ops__["deepspeed_shm_comm"] is False
+    finally:
+        ops.__compatible_ops__["deepspeed_shm_comm"] = before
 
 
 def test_sft_trainer_still_refuses_other_loss_types(tiny_model, tmp_path):
@@ -59,15 +173,3 @@ def test_sft_trainer_still_refuses_other_loss_types(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="loss_type"):
         SFTTrainer(model=tiny_model, args=config, train_dataset=load_training_dataset("demo").select(range(2)),
                    processing_class=AutoTokenizer.from_pretrained(tiny_model))
-
-
-def test_fused_head_outputs_and_zero3_gather():
-    from trl.trainer.utils import FusedCausalLMOutput, add_fused_lm_head, maybe_gather_lm_head_ctx
-
-    fields = set(FusedCausalLMOutput.__dataclass_fields__)
-    assert {"log_probs", "entropy", "is_top1", "label_mask", "aux_loss"} <= fields, (
-        "TRL's fused head outputs changed: on GPUs BFTTrainer reads log_probs, entropy, is_top1, label_mask")
-    assert callable(add_fused_lm_head) and callable(maybe_gather_lm_head_ctx)
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling  # bft.weight_tracking pads rows with it
-
-    assert "padding_free" in DataCollatorForLanguageModeling.__dataclass_fields__

@@ -8,14 +8,16 @@ positions stop counting up by one, as transformers' own masks do), lays them out
 to the longest) and attends with plain matrix products, softmax in float32. Batches that are not packed go to
 transformers' SDPA, in float32 on CPUs, whose bf16 kernels are slower than float32 ones (docs/benchmarks.md).
 
-`use_segment_attention(model)` switches a model to it under the name `bft_sdpa` and returns the previous name
-(to restore before the model is saved or generates). Batches that are not packed go to transformers' SDPA as before.
+`use_segment_attention(model)` switches a model to it under the name `bft_sdpa` and returns a function that switches
+it back (before the model is saved or generates). Batches that are not packed go to transformers' SDPA as before.
 """
 
+from collections.abc import Callable
+
 import torch
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers import AttentionInterface, AttentionMaskInterface
+
+from bft.upstream import attention_implementation, sdpa_attention_forward, sdpa_mask
 
 NAME = "bft_sdpa"
 
@@ -81,8 +83,9 @@ AttentionInterface.register(NAME, segment_sdpa)
 AttentionMaskInterface.register(NAME, sdpa_mask)
 
 
-def use_segment_attention(model) -> str:
-    """Switch `model` (and its sub-models) to `bft_sdpa`; returns the implementation it had."""
-    previous = model.config._attn_implementation
+def use_segment_attention(model) -> Callable[[], None]:
+    """Switch `model` (and its sub-models) to `bft_sdpa`; returns a function that switches it back to the
+    implementation it had."""
+    previous = attention_implementation(model)
     model.set_attn_implementation(NAME)
-    return previous
+    return lambda: model.set_attn_implementation(previous)

@@ -36,22 +36,23 @@ def score_dataset(model, tokenizer, data: str, limit=None, batch_size=8, max_len
         trainer = BFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     except NoTrainedTokens as error:
         raise DataError(data, None, str(error)) from None
-    prepared = trainer.train_dataset
     samples = []
     model.eval()
-    for start in tqdm(range(0, len(prepared), batch_size), desc=f"scoring {Path(data).name}", unit="batch"):
-        rows = [prepared[i] for i in range(start, min(start + batch_size, len(prepared)))]
-        batch = trainer.data_collator([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
-        with torch.no_grad():
-            outputs = trainer.model(**{k: v.to(trainer.model.device) for k, v in batch.items()}, fused_lm_head=True,
-                                    use_cache=False)
-        targets = batch["input_ids"][:, 1:]
-        for row, record in enumerate(rows):
-            mask = outputs.label_mask[row]
-            mask = mask.cpu()
-            samples.append({"index": record["sample_index"],
-                            "token_ids": targets[row][mask].tolist(),
-                            "logprobs": outputs.log_probs[row].cpu()[mask].double().numpy()})
+    with trainer:  # the model is given back as it came, without the trainer's LM head and attention
+        prepared = trainer.train_dataset
+        for start in tqdm(range(0, len(prepared), batch_size), desc=f"scoring {Path(data).name}", unit="batch"):
+            rows = [prepared[i] for i in range(start, min(start + batch_size, len(prepared)))]
+            batch = trainer.data_collator([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+            with torch.no_grad():
+                outputs = trainer.model(**{k: v.to(trainer.model.device) for k, v in batch.items()},
+                                        fused_lm_head=True, use_cache=False)
+            targets = batch["input_ids"][:, 1:]
+            for row, record in enumerate(rows):
+                mask = outputs.label_mask[row]
+                mask = mask.cpu()
+                samples.append({"index": record["sample_index"],
+                                "token_ids": targets[row][mask].tolist(),
+                                "logprobs": outputs.log_probs[row].cpu()[mask].double().numpy()})
     for sample in samples:
         sample["tokens"] = [tokenizer.decode([t]) for t in sample.pop("token_ids")]
     return samples

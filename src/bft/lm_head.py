@@ -13,18 +13,20 @@ weight, a tile of tokens at a time:
   tile's logits from the hidden states otherwise (memory then stays one tile, whatever the batch).
 
 `install_token_head` routes a model's `fused_lm_head=True` calls (the contract TRL's `SFTTrainer` uses) through it.
-Nothing here imports the rest of the project.
+Of the rest of the project, only `bft.upstream` is imported.
 """
 
 import functools
 import math
 import types
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from transformers.utils import ModelOutput
+
+from bft.upstream import gather_lm_head, is_triton_available
 
 # Elements of one logits tile ([tokens, vocab]): 8 M floats = 32 MB; at least one token a tile
 TILE_ELEMENTS = 1 << 23
@@ -191,11 +193,7 @@ def _normalised_topk_entropy(logits: torch.Tensor, k: int) -> torch.Tensor:
 
 def _gathered(weight, bias):
     """Under DeepSpeed ZeRO-3 the head's parameters are shards outside its own forward: gather them meanwhile."""
-    try:
-        from trl.trainer.utils import maybe_gather_lm_head_ctx
-    except ImportError:
-        return nullcontext()
-    return maybe_gather_lm_head_ctx(*(p for p in (weight, bias) if isinstance(p, torch.nn.Parameter)))
+    return gather_lm_head(*(p for p in (weight, bias) if isinstance(p, torch.nn.Parameter)))
 
 
 @dataclass
@@ -217,8 +215,6 @@ class TokenHeadOutput(ModelOutput):
 
 def has_triton_head(device) -> bool:
     """TRL's Triton kernel serves CUDA/XPU devices; elsewhere its torch fallback is slower than our token head."""
-    from transformers.utils import is_triton_available
-
     return device.type in ("cuda", "xpu") and is_triton_available()
 
 
@@ -228,8 +224,9 @@ def supports_token_head(model) -> bool:
     return all(getattr(config, name, None) in (None, 1, 1.0) for name in _LOGIT_TRANSFORMS)
 
 
-def install_token_head(model) -> None:
-    """Make `model(..., labels=..., fused_lm_head=True)` return a `TokenHeadOutput` computed by `token_statistics`.
+def install_token_head(model) -> Callable[[], None]:
+    """Make `model(..., labels=..., fused_lm_head=True)` return a `TokenHeadOutput` computed by `token_statistics`;
+    returns a function that puts back the forward it replaced.
 
     Extra keyword arguments of such a call: `head_topk=K` (EAFT's top-k entropy) and `reference_hidden=H` (the
     reference model's last hidden states for the same inputs, `[batch, length, hidden]`) with
@@ -268,7 +265,16 @@ def install_token_head(model) -> None:
         loss = -per_token["log_probs"].sum() / mask.sum().clamp(min=1)
         return TokenHeadOutput(loss=loss, label_mask=mask, **per_token)
 
+    replaced = vars(model).get("forward")  # None: the class's forward
     model.forward = types.MethodType(forward, model)
+
+    def restore():
+        if replaced is None:
+            del model.forward
+        else:
+            model.forward = replaced
+
+    return restore
 
 
 def _full(parameter):

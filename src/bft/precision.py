@@ -67,8 +67,6 @@ def _skip_deepspeed_shared_memory_op() -> None:
     communication starts: a C++ compiler is then needed at run time, and the first run waits minutes for it. Only
     DeepSpeed's tensor-parallel inference calls that op; training reduces through torch.distributed (gloo), so it is
     marked unavailable and never built."""
-    import deepspeed.ops
+    from bft.upstream import skip_deepspeed_op
 
-    compatible = getattr(deepspeed.ops, "__compatible_ops__", None)
-    if isinstance(compatible, dict):
-        compatible["deepspeed_shm_comm"] = False
+    skip_deepspeed_op("deepspeed_shm_comm")

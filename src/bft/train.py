@@ -21,6 +21,7 @@ from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
 from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
+from bft.upstream import trained_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _metrics(output_dir, history, trainer, result, script_args, config, model_ar
         "data": script_args.data,
         "train_loss": result.training_loss,
         "train_runtime": result.metrics["train_runtime"],
-        "train_tokens": trainer._total_train_tokens,
+        "train_tokens": trained_tokens(trainer),
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
         "global_step": result.global_step,
         "epoch": result.metrics.get("epoch"),

@@ -7,17 +7,22 @@ divided by the trained tokens of the whole optimizer step (all micro-batches, al
 (rows or packed sequences). So the update does not depend on how a batch is split into micro-batches, processes or
 packed rows (docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`) and accepts
 `padding_free=True` without packing: the very batches of padded training, concatenated into one row.
+
+The trainer patches the model it trains (its forward, for the LM head; its attention on CPUs; PEFT's adapter input
+casts under bf16) and undoes all of it when `train()` ends, or when a `with BFTTrainer(...) as trainer:` block ends.
 """
 
 import copy
 import logging
 import math
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import datasets
 import torch
 from trl import SFTConfig, SFTTrainer
 
+from bft import upstream
 from bft.attention import use_segment_attention
 from bft.errors import InputError
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
@@ -186,6 +191,10 @@ class BFTTrainer(SFTTrainer):
     """`SFTTrainer` whose `loss_type` may also be `bft`, `asft` or `eaft`. Use it exactly like `SFTTrainer`.
 
     `ref_model` (ASFT with full fine-tuning): the frozen reference; by default a copy of the model at the start.
+
+    Building it patches the model (see the module's docstring); `train()` undoes the patches when it ends, and
+    `evaluate()`/`predict()` redo them meanwhile if needed (as `with trainer.patched():` does for one's own calls).
+    Used without `train()`, restore the model with `restore_model()`, or build the trainer in a `with` block.
     """
 
     _tag_names = ["trl", "sft", "bft"]
@@ -202,23 +211,35 @@ class BFTTrainer(SFTTrainer):
             config.padding_free = False  # TRL then truncates to max_length as for padded batches
         given = {"train": kwargs.get("train_dataset"), "eval": kwargs.get("eval_dataset")}
         given = {split: len(data) if isinstance(data, datasets.Dataset) else None for split, data in given.items()}
+        model = kwargs["model"] if "model" in kwargs else (args[0] if args else None)
+        # SFTTrainer's __init__ replaces the forward by TRL's fused LM head's: the one to restore is this one
+        original_forward = _instance_forward(_unwrapped(model)) if isinstance(model, torch.nn.Module) else None
         try:
             super().__init__(*args, **kwargs)
         finally:
             config.loss_type = loss_type
             config.padding_free = config.padding_free or padding_free_batches
+        self._patches = _ModelPatches(_unwrapped(self.model), original_forward)
+        try:
+            self._set_up(loss_type, ref_model, padding_free_batches, given)
+        except BaseException:  # a model that could not be trained is left as it was given
+            self.restore_model()
+            raise
+
+    def _set_up(self, loss_type, ref_model, padding_free_batches, given):
+        """The rest of __init__, once SFTTrainer's has run."""
         if padding_free_batches:
             # The batches padded training would see, concatenated into one row: the same examples per step
             self.data_collator.padding_free = True
         self._trl_computes_loss = self._check_loss_path()
         logger.info("Precision: %s", describe_precision(self.args))
-        self._original_attention = None
-        unwrapped = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        if self.args.device.type == "cpu" and unwrapped.config._attn_implementation == "sdpa":
-            self._original_attention = use_segment_attention(unwrapped)
-        self._adapter_casts = _skip_adapter_input_casts(self.model) if self.args.bf16 else []
+        unwrapped = _unwrapped(self.model)
+        if self.args.device.type == "cpu" and upstream.attention_implementation(unwrapped) == "sdpa":
+            self._patches.add(use_segment_attention(unwrapped), lambda: use_segment_attention(unwrapped))
+        if self.args.bf16:
+            self._patches.add(*_skip_adapter_input_casts(self.model))
         if _uses_token_head(self.args, unwrapped):
-            install_token_head(unwrapped)
+            install_token_head(unwrapped)  # over TRL's head: undone with it, by _ModelPatches
         self.ref_model = None
         if LOSS_TYPES[loss_type].needs_reference and not hasattr(self.model, "disable_adapter"):
             self.ref_model = self._frozen_reference(unwrapped, ref_model)
@@ -257,7 +278,7 @@ class BFTTrainer(SFTTrainer):
             special.append("compute_loss_func")
         if self.label_smoother is not None:
             special.append("label_smoothing_factor")
-        if self.aux_loss_enabled:
+        if upstream.uses_router_aux_loss(self):
             special.append("a MoE router auxiliary loss (output_router_logits)")
         parallelism = self.accelerator.parallelism_config
         if parallelism is not None and (parallelism.tp_enabled or parallelism.cp_enabled or parallelism.sp_enabled):
@@ -345,7 +366,8 @@ class BFTTrainer(SFTTrainer):
         """Trainer averages batch losses weighted by rows; the eval loss here is the training loss's reduction over
         the whole evaluation set: per trained token, or per sample (packed segments included) for BFT."""
         self._eval_loss_sums.zero_()
-        output = super().evaluation_loop(*args, **kwargs)
+        with self.patched():  # evaluate() after train(), which restored the model
+            output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
             prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
             total, items, nll, tokens = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device),
@@ -358,15 +380,34 @@ class BFTTrainer(SFTTrainer):
         return output
 
     def train(self, *args, **kwargs):
+        self._patches.redo()
         try:
             return super().train(*args, **kwargs)
-        finally:  # a saved or reused model attends and casts as it did before
-            if self._original_attention is not None:
-                unwrapped = self.accelerator.unwrap_model(self.model)
-                unwrapped = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
-                unwrapped.set_attn_implementation(self._original_attention)
-            for module in self._adapter_casts:
-                module.cast_input_dtype_enabled = True
+        finally:  # a saved or reused model computes, attends and casts as it did before
+            self.restore_model()
+
+    def restore_model(self) -> None:
+        """Undo the trainer's patches of the model: its forward, attention and adapter casts are again what they
+        were when the trainer was built. `train()`, `evaluate()` and `predict()` redo them while they run."""
+        self._patches.undo()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.restore_model()
+
+    @contextmanager
+    def patched(self):
+        """A context manager: within, the model patched as during `train()` (for `model(..., fused_lm_head=True)`
+        calls of one's own); afterwards, patched or not, as it was before."""
+        patched = self._patches.applied
+        self._patches.redo()
+        try:
+            yield
+        finally:
+            if not patched:
+                self.restore_model()
 
     def log(self, logs, start_time=None):
         """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics, and in
@@ -392,16 +433,16 @@ class BFTTrainer(SFTTrainer):
         nll, _ = _summed_nll(outputs)
         counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
         num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
-        self._metrics[mode]["entropy"].append(entropy / max(num_valid, 1))
-        self._metrics[mode]["mean_token_accuracy"].append(correct / max(num_valid, 1))
+        upstream.log_metric(self, mode, "entropy", entropy / max(num_valid, 1))
+        upstream.log_metric(self, mode, "mean_token_accuracy", correct / max(num_valid, 1))
         if mode == "train":
             self._nll_sums += torch.tensor([nll, num_valid], dtype=torch.float64)
             if "attention_mask" in inputs:
                 tokens = inputs["attention_mask"].sum()
             else:
                 tokens = torch.tensor(inputs["position_ids"].size(1))
-            self._total_train_tokens += int(gather(tokens.to(mask.device)[None]).sum()) // self._tp_size
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            upstream.add_trained_tokens(self, int(gather(tokens.to(mask.device)[None]).sum()))
+        upstream.set_logged_tokens(self, mode)
         if not diagnostics:
             return
         # (count, sum, sum of squares) of each diagnostic, gathered from every process in one collective call
@@ -424,15 +465,65 @@ def _uses_token_head(args, model) -> bool:
     return args.lm_head == "auto" and plain and not has_triton_head(args.device)
 
 
-def _skip_adapter_input_casts(model) -> list:
+def _skip_adapter_input_casts(model) -> tuple:
     """Under autocast PEFT's cast of each adapter's input to float32 is undone at once: skip it (a copy per layer).
-    Returns the adapter layers changed."""
-    changed = []
-    for module in model.modules():
-        if getattr(module, "cast_input_dtype_enabled", False):
-            module.cast_input_dtype_enabled = False
-            changed.append(module)
-    return changed
+    Returns (undo, redo) functions."""
+    from peft.helpers import disable_input_dtype_casting
+
+    skipped = ExitStack()
+
+    def skip():
+        skipped.enter_context(disable_input_dtype_casting(model))
+
+    skip()
+    return skipped.close, skip
+
+
+def _unwrapped(model):
+    """The model whose forward and attention the trainers patch: under PEFT, the base model."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _instance_forward(model):
+    """The forward set on the model object itself (by a patch or a hook), or None where it is the class's."""
+    return vars(model).get("forward")
+
+
+def _set_forward(model, forward) -> None:
+    if forward is None:
+        vars(model).pop("forward", None)
+    else:
+        model.forward = forward
+
+
+class _ModelPatches:
+    """What a trainer changed in its model, as (undo, redo) pairs, undone last first. The first is the forward:
+    `original_forward` (see `_instance_forward`) is what it was before TRL's and the project's LM heads replaced it."""
+
+    def __init__(self, model, original_forward):
+        self.applied, self._pairs, patched = True, [], {}
+
+        def undo_forward():
+            patched["forward"] = _instance_forward(model)
+            _set_forward(model, original_forward)
+
+        self.add(undo_forward, lambda: _set_forward(model, patched["forward"]))
+
+    def add(self, undo, redo) -> None:
+        """Record a patch already applied."""
+        self._pairs.append((undo, redo))
+
+    def undo(self) -> None:
+        if self.applied:
+            for undo, _ in reversed(self._pairs):
+                undo()
+            self.applied = False
+
+    def redo(self) -> None:
+        if not self.applied:
+            for _, redo in self._pairs:
+                redo()
+            self.applied = True
 
 
 def _summed_nll(outputs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from bft.files import write_json_atomic
 from bft.losses import min_group_confidence
+from bft.upstream import DataCollatorForLanguageModeling
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +61,19 @@ class SampleWeightTracker(TrainerCallback):
         was_training = model.training
         model.eval()
         values = [0.0] * len(rows)
-        try:
-            for chunk in batches_by_length([len(ids) for ids in rows["input_ids"]], self.batch_size):
-                batch = collate([{"input_ids": rows[i]["input_ids"], "labels": rows[i]["labels"]} for i in chunk])
-                batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
-                with trainer.accelerator.autocast():  # the run's precision
-                    outputs = model(**batch, fused_lm_head=True, use_cache=False)
-                confidences = min_group_confidence(outputs.log_probs.float(), outputs.label_mask,
-                                                   trainer.args.bft_group_size)
-                for i, value in zip(chunk, confidences.tolist()):
-                    values[i] = value
-        finally:
-            model.train(was_training)
+        with trainer.patched():  # the trainer's LM head, also after train() gave the model back
+            try:
+                for chunk in batches_by_length([len(ids) for ids in rows["input_ids"]], self.batch_size):
+                    batch = collate([{"input_ids": rows[i]["input_ids"], "labels": rows[i]["labels"]} for i in chunk])
+                    batch = {k: v.to(trainer.args.device) for k, v in batch.items()}
+                    with trainer.accelerator.autocast():  # the run's precision
+                        outputs = model(**batch, fused_lm_head=True, use_cache=False)
+                    confidences = min_group_confidence(outputs.log_probs.float(), outputs.label_mask,
+                                                       trainer.args.bft_group_size)
+                    for i, value in zip(chunk, confidences.tolist()):
+                        values[i] = value
+            finally:
+                model.train(was_training)
         return values
 
 
