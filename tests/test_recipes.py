@@ -36,12 +36,36 @@ def test_demo_recipe_parses(tmp_path):
 @pytest.mark.parametrize("name", ["sweep-go-naming.yaml", "speed-quality-go-naming.yaml"])
 def test_go_naming_recipes_share_the_comparison_and_their_variants_parse(tmp_path, name):
     recipe, comparison = load_recipe(CONFIGS / name), load_recipe(CONFIGS / "compare-go-naming.yaml")
+    assert "extends: compare-go-naming.yaml" in (CONFIGS / name).read_text()  # what keeps them in step
     assert recipe["train"] == comparison["train"] and recipe["evaluations"] == comparison["evaluations"]
     assert set(comparison["loss_types"]) == {"nll", "dft", "bft", "asft", "eaft"}
     for settings in methods(recipe).values():  # as bft compare builds them: in memory
         _, config, model_args = train_arguments({**recipe["train"], **settings, "output_dir": str(tmp_path)})
         assert config.loss_type == settings["loss_type"]
         assert model_args.lora_target_modules == settings.get("lora_target_modules")
+
+
+def test_a_recipe_extends_another(tmp_path):
+    """`extends`: the base's keys, this recipe's replacing them, `train` fields overridden one by one; a cycle and a
+    missing base are errors naming the files."""
+    from bft.errors import InputError
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.yaml").write_text(
+        "name: base\ntrain: {data: demo, max_steps: 30, learning_rate: 5.0e-5}\nseeds: [0, 1, 2]\n"
+        "evaluations: [{task: go-naming, limit: 60}]\n")
+    (tmp_path / "child.yaml").write_text("extends: shared/base.yaml\nname: child\ntrain: {max_steps: 10}\n"
+                                         "seeds: [0]\n")
+    child = load_recipe(tmp_path / "child.yaml")
+    assert child["name"] == "child" and child["seeds"] == [0] and "extends" not in child
+    assert child["train"] == {"data": "demo", "max_steps": 10, "learning_rate": 5.0e-5}
+    assert child["evaluations"] == [{"task": "go-naming", "limit": 60}]
+    (tmp_path / "shared" / "base.yaml").write_text("extends: ../child.yaml\ntrain: {data: demo}\n")
+    with pytest.raises(InputError, match="which extends it in turn"):
+        load_recipe(tmp_path / "child.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: gone.yaml\ntrain: {data: demo}\n")
+    with pytest.raises(InputError, match="gone.yaml: cannot read the recipe"):
+        load_recipe(tmp_path / "orphan.yaml")
 
 
 def test_grpo_recipes_parse(tmp_path):

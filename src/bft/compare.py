@@ -1,6 +1,8 @@
 """`bft compare`: the same model trained on the same data with each loss type and seed, then evaluated alike.
 
-A comparison recipe (YAML) has an optional `build` (one `bft data` builder's options, or a list of them, run once),
+A comparison recipe (YAML) may start with `extends: FILE` (a recipe it builds on, its path relative to this one's
+folder: its keys are taken, this recipe's replace them, and its `train` fields are overridden one by one), and has
+an optional `build` (one `bft data` builder's options, or a list of them, run once),
 a `train` section (a `bft train` recipe shared by every run: same data, steps, data order and learning rate),
 `loss_types` (default nll, dft, bft), optional `variants` (named settings that include their `loss_type`, e.g.
 `bft-g32: {loss_type: bft, bft_group_size: 32}`; any field, lists and mappings included; `init_from: METHOD` starts
@@ -47,11 +49,9 @@ REFERENCE_EMBEDDINGS = ("NCBI summary", "gene symbol")
 
 
 def load_recipe(path) -> dict:
-    try:
-        recipe = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"{path}: cannot read the recipe ({error})") from error
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("train"), dict):
+    """The recipe of `path` (with what it `extends`), checked: keys, evaluations' options, methods."""
+    recipe = _read_recipe(Path(path))
+    if not isinstance(recipe.get("train"), dict):
         raise InputError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
     unknown = [key for key in recipe if key not in RECIPE_KEYS]
     if unknown:
@@ -69,6 +69,25 @@ def load_recipe(path) -> dict:
                          f"{', '.join(map(repr, repeated))}: give each a distinct `name`")
     methods(recipe, path)
     return recipe
+
+
+def _read_recipe(path: Path, extended_by: tuple = ()) -> dict:
+    """The YAML mapping of `path`, on top of the recipe it `extends` (recursively): its keys replace the base's, and
+    its `train` fields override the base's `train` one by one."""
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise InputError(f"{path}: cannot read the recipe ({error})") from error
+    if not isinstance(recipe, dict):
+        raise InputError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
+    if "extends" not in recipe:
+        return recipe
+    base_path = path.parent / str(recipe.pop("extends"))
+    if base_path.resolve() in extended_by:
+        raise InputError(f"{path}: extends {base_path}, which extends it in turn")
+    base = _read_recipe(base_path, (*extended_by, path.resolve()))
+    train = {**(base.get("train") or {}), **(recipe.get("train") or {})}
+    return {**base, **recipe, "train": train}
 
 
 def methods(recipe, path="the recipe") -> dict[str, dict]:
