@@ -1,4 +1,11 @@
-"""The `bft` command line: each subcommand parses its arguments and calls one function of the library."""
+"""The `bft` command line: each subcommand parses its arguments and calls one function of the library.
+
+`bft train` and `bft grpo` take their options from TRL's config dataclasses (`bft.train`, `bft.grpo`); the others
+are argparse subcommands, whose evaluation and generation defaults come from `bft.eval.tasks`. Commands with an
+`--overwrite` option refuse to replace finished results in `--output` without it (the file written last marks them
+finished: `FINISHED_MARKERS`). Bad input (`bft.errors.InputError`, a missing file) prints one line and exits with
+code 2; `BFT_DEBUG=1` shows the traceback instead. A command's result, where it returns one, is printed as JSON.
+"""
 
 import argparse
 import json

@@ -1,8 +1,11 @@
 """`bft inspect`: a teacher-forced pass over a data set that shows where the model's knowledge gaps are.
 
 Token log-probabilities come from the trainer's own path: the data is prepared by `BFTTrainer` (TRL's tokenization,
-chat template and completion mask) and scored by TRL's fused LM head, so what is shown is what BFT would weight.
-Writes `samples.jsonl` (per-sample figures), `summary.json` and a self-contained `report.html`.
+chat template and completion mask) and scored by the trainer's LM head (`model(..., fused_lm_head=True)`: the
+project's token head, or TRL's Triton head on GPUs), so what is shown is what BFT would weight. `P_b`, the sample
+weight and the v3 token weights come from `bft.losses`, the window statistics from `bft.gaps`. Writes
+`samples.jsonl` (per-sample figures), a self-contained `report.html` (`bft.inspection_report`) and, last,
+`summary.json`.
 """
 
 import tempfile

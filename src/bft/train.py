@@ -1,8 +1,13 @@
-"""`bft train`: one fine-tuning run (SFT, DFT or BFT; full or LoRA) from a YAML recipe and command-line overrides.
+"""`bft train`: one fine-tuning run (any loss of `bft.loss_types`; full or LoRA) from a YAML recipe and overrides.
 
-A run folder (`bft.run_folder`) holds the model (or LoRA adapter) and tokenizer, `config.yaml` (the resolved recipe,
-written when training starts: rerun it with `bft train --config RUN/config.yaml`), `log_history.json`, `loss.png`
-and, written last, `metrics.json`. A folder without `metrics.json` is not a finished run.
+The recipe is parsed TRL's way into `TrainArguments`, `BFTConfig` and `ModelConfig`; the data is validated before
+anything is written (`InputError`/`DataError`, exit code 2). `bft.run_folder` owns the run folder's lifecycle
+(`refuse_finished` before the model loads; `train_run`: `config.yaml` first, training resumed from a checkpoint where
+asked, `metrics.json` last, each file written atomically). The folder holds the model (or LoRA adapter) and
+tokenizer, `config.yaml` (the resolved recipe, written when training starts: rerun it with
+`bft train --config RUN/config.yaml`), `log_history.json`, `loss.png`, with `--track_sample_weights true`
+`sample_weights.json` and `sample_weights.png`, and, written last, `metrics.json` (the run's settings, its trainer's
+figures and the last logged value of each loss's diagnostics). A folder without `metrics.json` is not a finished run.
 """
 
 import dataclasses
