@@ -1,0 +1,139 @@
+"""What does BFT's sample weight add over DFT at the same token-weight floor, and which samples does it favour?
+
+Reads a finished (or partly finished) `bft compare` output of configs/compare-gene-facts.yaml: for each pair of
+methods that differ only in the sample weight (`bft` / `dft`, `bft-floor0.1` / `dft-floor0.1`, ...) and each
+trained-fact probe, the accuracy of both and their paired difference over the seeds both have (95% interval,
+resampling seeds and items as `bft compare` does). Then, from the BFT run's `sample_weights.json` (`P_b` and
+`s_b = 1 - P_b` of every training sample before training and after each epoch):
+
+- the weight a gene's facts got while training: the mean `s_b` of its samples over the records that precede an
+  epoch (before training, after epoch 1, after epoch 2, for 3 epochs), averaged over the seeds;
+- the paired BFT - DFT difference on the genes BFT weighted most (upper half) and least (lower half): if the
+  sample weight helps where it acts, the upper half gains more;
+- what the favoured samples are: the Spearman correlation of a gene's weight with the length of its process name
+  (words) and with whether the base model already answered its probe, and the median and share of `s_b` above 0.5
+  per epoch record.
+
+    python benchmarks/sample_weight_effect.py --output ~/bft-runs/compare-gene-facts [--data data/gene-facts-600]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from bft.files import write_json_atomic
+from bft.stats import paired_bootstrap
+
+PROBES = ("facts-question-trained", "facts-cloze-trained")
+FLOORS = ("", "-floor0.05", "-floor0.1", "-floor0.2")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def seeds_of(output: Path, method: str) -> list[int]:
+    return sorted(int(run.name.rsplit("-seed", 1)[1]) for run in (output / "runs").glob(f"{method}-seed*")
+                  if (run / "metrics.json").exists())
+
+
+def probe_scores(output: Path, run: str, probe: str, genes: list[str]) -> dict[str, float] | None:
+    """{gene: 1.0 if the probe was answered right else 0.0}, in the probe file's order; None if not evaluated."""
+    predictions = output / "evals" / run / probe / "predictions.jsonl"
+    if not predictions.exists():
+        return None
+    return {gene: float(row["correct"]) for gene, row in zip(genes, read_jsonl(predictions), strict=True)}
+
+
+def gene_weights(run_dir: Path, sample_genes: list[str]) -> tuple[dict[str, float], list[dict]]:
+    """The mean s_b of each gene's samples over the records that precede an epoch, and per-record summaries."""
+    tracked = json.loads((run_dir / "sample_weights.json").read_text())
+    records = tracked["epochs"]
+    if tracked["samples"] != len(sample_genes):
+        raise SystemExit(f"{run_dir}: {tracked['samples']} tracked samples, the training file has {len(sample_genes)}")
+    during = np.array([record["sample_weight"] for record in records[:-1]]).mean(axis=0)
+    weights: dict[str, list[float]] = {}
+    for gene, weight in zip(sample_genes, during):
+        weights.setdefault(gene, []).append(float(weight))
+    summary = [{"epoch": record["epoch"], "median_s_b": float(np.median(record["sample_weight"])),
+                "share_above_0.5": float(np.mean(np.array(record["sample_weight"]) > 0.5))} for record in records]
+    return {gene: float(np.mean(values)) for gene, values in weights.items()}, summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=Path, required=True, help="the bft compare output folder")
+    parser.add_argument("--data", type=Path, default=Path("data/gene-facts-600"), help="bft data gene-facts output")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    sample_genes = [row["id"].rsplit(":", 1)[0] for row in read_jsonl(args.data / "train.jsonl")]
+    probes = {probe: read_jsonl(args.data / f"{probe.split('-')[1]}_trained.jsonl") for probe in PROBES}
+    genes = {probe: [row["gene"] for row in rows] for probe, rows in probes.items()}
+    process_words = {row["gene"]: len(row["answer"].split()) for row in probes[PROBES[0]]}
+    results = []
+    for floor in FLOORS:
+        bft, dft = f"bft{floor}", f"dft{floor}"
+        seeds = sorted(set(seeds_of(args.output, bft)) & set(seeds_of(args.output, dft)))
+        if not seeds:
+            continue
+        tracked = [gene_weights(args.output / "runs" / f"{bft}-seed{seed}", sample_genes) for seed in seeds]
+        weight = {gene: float(np.mean([w[gene] for w, _ in tracked])) for gene in tracked[0][0]}
+        upper = {gene for gene in weight if weight[gene] >= np.median(list(weight.values()))}
+        row = {"bft": bft, "dft": dft, "seeds": seeds, "per_epoch": [s for _, s in tracked],
+               "median_gene_weight": float(np.median(list(weight.values())))}
+        for probe in PROBES:
+            a = {seed: probe_scores(args.output, f"{bft}-seed{seed}", probe, genes[probe]) for seed in seeds}
+            b = {seed: probe_scores(args.output, f"{dft}-seed{seed}", probe, genes[probe]) for seed in seeds}
+            base = probe_scores(args.output, "base", probe, genes[probe])
+            if any(scores is None for scores in [*a.values(), *b.values()]):
+                continue
+            halves = {}
+            for name, keep in (("upper", upper), ("lower", set(weight) - upper)):
+                halves[name] = paired_bootstrap({s: {g: v for g, v in a[s].items() if g in keep} for s in seeds},
+                                                {s: {g: v for g, v in b[s].items() if g in keep} for s in seeds})
+            in_order = [g for g in sorted(weight) if base is not None and g in base]
+            row[probe] = {
+                "bft_accuracy": float(np.mean([np.mean(list(a[s].values())) for s in seeds])),
+                "dft_accuracy": float(np.mean([np.mean(list(b[s].values())) for s in seeds])),
+                "bft_minus_dft": paired_bootstrap(a, b),
+                "bft_minus_dft_by_weight": halves,
+                "spearman_weight_vs_base_correct": None if base is None else float(
+                    spearmanr([weight[g] for g in in_order], [base[g] for g in in_order]).statistic),
+            }
+        row["spearman_weight_vs_process_words"] = float(
+            spearmanr([weight[g] for g in sorted(weight) if g in process_words],
+                      [process_words[g] for g in sorted(weight) if g in process_words]).statistic)
+        results.append(row)
+        print_row(row)
+    if args.out:
+        write_json_atomic(args.out, results)
+
+
+def print_row(row: dict) -> None:
+    print(f"\n{row['bft']} vs {row['dft']}, seeds {row['seeds']}; median weight of a gene's samples while training "
+          f"{row['median_gene_weight']:.3f}; Spearman(weight, process name words) "
+          f"{row['spearman_weight_vs_process_words']:+.2f}")
+    for seed, records in zip(row["seeds"], row["per_epoch"]):
+        print(f"  seed {seed} s_b by record: " + ", ".join(
+            f"epoch {r['epoch']:g}: median {r['median_s_b']:.3f}, {100 * r['share_above_0.5']:.0f}% > 0.5"
+            for r in records))
+    for probe in PROBES:
+        if probe not in row:
+            continue
+        p = row[probe]
+
+        def interval(d):
+            return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+
+        base, halves = p["spearman_weight_vs_base_correct"], p["bft_minus_dft_by_weight"]
+        print(f"  {probe}: BFT {p['bft_accuracy']:.3f}, DFT {p['dft_accuracy']:.3f}, BFT - DFT "
+              f"{interval(p['bft_minus_dft'])}; on the genes BFT weighted most {interval(halves['upper'])}, "
+              f"least {interval(halves['lower'])}"
+              + ("" if base is None else f"; Spearman(weight, base answered right) {base:+.2f}"))
+
+
+if __name__ == "__main__":
+    main()
