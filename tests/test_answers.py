@@ -155,10 +155,9 @@ def test_pubmedqa_counts_answers_without_a_decision(tmp_path, monkeypatch):
 
 def test_compare_tabulates_the_answered_share(tmp_path, monkeypatch):
     """`bft compare` reads the answered share of each evaluation into its tables, beside the scores."""
-    from bft import reuse
-    from bft.compare import evaluations
+    from bft.compare import evaluations, reuse
+    from bft.compare.report import markdown, tables
     from bft.eval.go_naming import evaluate_given_names
-    from bft.report import markdown, tables
 
     sets = tmp_path / "sets.tsv"
     sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tDNA repair\nS2\tEGFR KRAS\tcell cycle\n")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bft import compare, reuse
+from bft import compare
 from bft.cli import main
-from bft.compare import builds, evaluations, plan, runs
+from bft.compare import builds, evaluations, plan, reuse, runs
+from bft.compare.report import paired_difference, t_interval
 from bft.errors import InputError
 from bft.eval.tasks import TASKS
-from bft.report import paired_difference, t_interval
 
 
 def test_statistics_hand_computed():
@@ -407,7 +407,7 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
 
 
 def test_ggi_of_summaries_and_symbols_stands_beside_the_profiles_in_the_report(tmp_path):
-    from bft.report import markdown, tables
+    from bft.compare.report import markdown, tables
 
     def scores(auroc):
         return {"auroc": auroc, "auroc_ci_low": auroc - 0.05, "auroc_ci_high": auroc + 0.05,
@@ -455,7 +455,7 @@ def test_data_folder_setting(monkeypatch, tmp_path):
 
 def test_sample_weight_summary_by_hand(tmp_path):
     """Percentiles, the share of low weights and the rank correlation with SFT's P_b, against hand-computed values."""
-    from bft.report import markdown, sample_weight_summary
+    from bft.compare.report import markdown, sample_weight_summary
 
     def tracked_run(name, loss_type, p_min_by_epoch):
         folder = tmp_path / name

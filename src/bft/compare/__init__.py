@@ -20,18 +20,21 @@ evaluation's table also shows the NCBI summaries' and bare symbols' GGI scores o
 Each run's configuration is built in memory from the recipe (no round trip through command-line strings), and
 every method's is parsed before the first run starts. Finished runs and evaluations are reused, and a run killed
 after a checkpoint continues from it, so a killed comparison restarted with the same command goes on where it
-stopped; what was made otherwise than the recipe now asks is not reused (`bft.reuse`). `--plan` checks the same
-and lists what is done and what is left, running nothing. Runs restored from an archive (`bft.archive`: the results
-without the models) are reused alike, as long as no evaluation or run still needs their model.
+stopped; what was made otherwise than the recipe now asks is not reused (`bft.compare.reuse`). `--plan` checks the
+same and lists what is done and what is left, running nothing. Runs restored from an archive
+(`bft.compare.archive`: the results without the models) are reused alike, as long as no evaluation or run still
+needs their model.
 Under `accelerate launch` every process trains; the main process evaluates and writes the report.
 
 Modules: `recipe` (the recipe read and checked, methods, each run's settings), `builds` (the recipe's data),
 `evaluations` (evaluations made once and reused), `plan` (what is to be done, checked before anything runs;
-`--plan`), `runs` (the comparison run).
+`--plan`), `runs` (the comparison run), `report` (tables and plots), `reuse` (what an earlier invocation left that
+may be reused) and `archive` (`--archive`).
 """
 
+from bft.compare.archive import archive_comparison
 from bft.compare.plan import plan_comparison
 from bft.compare.recipe import load_recipe, methods, select_methods
 from bft.compare.runs import run_comparison
 
-__all__ = ["load_recipe", "methods", "plan_comparison", "run_comparison", "select_methods"]
+__all__ = ["archive_comparison", "load_recipe", "methods", "plan_comparison", "run_comparison", "select_methods"]

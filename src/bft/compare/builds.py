@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bft import reuse
+from bft.compare import reuse
 from bft.errors import InputError
 
 

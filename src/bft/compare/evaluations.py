@@ -1,13 +1,14 @@
 """A comparison's evaluations: each model's results under `evals/METHOD-seedS/TASK/`, reused while their record
-(`bft.reuse`) matches the model and options the recipe asks for, made anew otherwise; the scores and per-item scores
-the report is made of."""
+(`bft.compare.reuse`) matches the model and options the recipe asks for, made anew otherwise; the scores and
+per-item scores the report is made of."""
 
 import json
 import logging
 import shutil
 from pathlib import Path
 
-from bft import reuse, run_folder
+from bft import run_folder
+from bft.compare import reuse
 from bft.compare.recipe import task_key
 from bft.eval.tasks import TASKS, evaluate
 

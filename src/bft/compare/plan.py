@@ -1,9 +1,11 @@
 """What a comparison is to do, checked before anything runs: the runs of every method x seed, what of an earlier
-invocation into the same folder they reuse (`bft.reuse`), and the state of each run and evaluation (`--plan`)."""
+invocation into the same folder they reuse (`bft.compare.reuse`), and the state of each run and evaluation
+(`--plan`)."""
 
 from pathlib import Path
 
-from bft import reuse, run_folder
+from bft import run_folder
+from bft.compare import reuse
 from bft.compare.builds import builds, resolve_build
 from bft.compare.evaluations import made_by, reusable_results
 from bft.compare.recipe import (
@@ -17,8 +19,8 @@ from bft.compare.recipe import (
     task_key,
     training_fields,
 )
+from bft.compare.report import GRPO_SUFFIX
 from bft.errors import InputError
-from bft.report import GRPO_SUFFIX
 
 
 def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
@@ -78,7 +80,7 @@ def _evaluation_state(model: Path | str, out: Path, evaluation: dict) -> str:
 
 def _check_what_is_reused(recipe: dict, output: Path, plan) -> None:
     """Fail, before anything runs, when a run that this comparison would reuse or resume was made otherwise than the
-    recipe asks (`bft.reuse`)."""
+    recipe asks (`bft.compare.reuse`)."""
     from bft.grpo import grpo_arguments
     from bft.train import resolved_recipe, train_arguments
 

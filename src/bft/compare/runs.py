@@ -7,13 +7,14 @@ from pathlib import Path
 
 import yaml
 
-from bft import reuse, run_folder
+from bft import run_folder
+from bft.compare import reuse
 from bft.compare.builds import build_data, builds
 from bft.compare.evaluations import evaluate_model, reference_scores
 from bft.compare.plan import prepare
 from bft.compare.recipe import BASE, grpo_fields, run_name, training_fields
+from bft.compare.report import GRPO_SUFFIX, write_report
 from bft.files import write_text_atomic
-from bft.report import GRPO_SUFFIX, write_report
 
 logger = logging.getLogger(__name__)
 
