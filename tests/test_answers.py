@@ -155,9 +155,9 @@ def test_pubmedqa_counts_answers_without_a_decision(tmp_path, monkeypatch):
 
 def test_compare_tabulates_the_answered_share(tmp_path, monkeypatch):
     """`bft compare` reads the answered share of each evaluation into its tables, beside the scores."""
-    from bft import compare, reuse
+    from bft.compare import evaluations, reuse
+    from bft.compare.report import markdown, tables
     from bft.eval.go_naming import evaluate_given_names
-    from bft.report import markdown, tables
 
     sets = tmp_path / "sets.tsv"
     sets.write_text("id\tgenes\tname\nS1\tTP53 BAX\tDNA repair\nS2\tEGFR KRAS\tcell cycle\n")
@@ -169,12 +169,13 @@ def test_compare_tabulates_the_answered_share(tmp_path, monkeypatch):
                          + json.dumps({"id": "S2", "name": "cell cycle" if model == "bft" else " "}) + "\n")
         evaluate_given_names(sets, names, out, go_dir=go_dir)
 
-    monkeypatch.setattr(compare, "_evaluate", evaluate)
+    monkeypatch.setattr(evaluations, "_evaluate", evaluate)
     evaluation = {"task": "go-naming", "name": "go"}
     runs = {}
     for method in ("nll", "bft"):
         out = tmp_path / method
-        scores = compare._evaluate_once(method, out, evaluation, reuse.evaluation_record({"model": method}, evaluation))
+        record = reuse.evaluation_record({"model": method}, evaluation)
+        scores = evaluations._evaluate_once(method, out, evaluation, record)
         runs[method] = {"method": method, "loss_type": method, "seed": 0, "scores": {"go": scores}}
     assert runs["nll"]["scores"]["go"]["answered_share"] == 0.5 and runs["bft"]["scores"]["go"]["answered_share"] == 1
     table = tables(runs)["go"]["answered_share"]

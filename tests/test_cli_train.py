@@ -192,7 +192,7 @@ def test_train_warns_of_no_deprecated_setting_of_ours(tiny_model, small_data, tm
     and the recipes use the current names, so a run, and a rerun of its config.yaml, warns of nothing deprecated."""
     import warnings
 
-    from bft import reuse
+    from bft.compare import reuse
     from bft.grpo import grpo_arguments
     from bft.train import resolved_recipe, train_arguments
 

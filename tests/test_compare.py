@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bft import compare, reuse
+from bft import compare
 from bft.cli import main
+from bft.compare import builds, evaluations, plan, reuse, runs
+from bft.compare.report import paired_difference, t_interval
+from bft.errors import InputError
 from bft.eval.tasks import TASKS
-from bft.report import paired_difference, t_interval
 
 
 def test_statistics_hand_computed():
@@ -79,8 +81,8 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     (out / "evals" / "bft-seed1" / "mcq-mcq" / "results.json").unlink()
     evaluated = []
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
-    real_evaluate = compare._evaluate
-    monkeypatch.setattr(compare, "_evaluate", lambda *a: evaluated.append(a) or real_evaluate(*a))
+    real_evaluate = evaluations._evaluate
+    monkeypatch.setattr(evaluations, "_evaluate", lambda *a: evaluated.append(a) or real_evaluate(*a))
     # --plan runs nothing and lists what is left to do
     capsys.readouterr()
     assert main(["compare", "--config", str(recipe), "--output", str(out), "--plan"]) == 0
@@ -192,8 +194,8 @@ def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_
 
     # resume: a lost GRPO run is redone from its first stage, nothing else, and the new run evaluated again
     (out / "runs" / "bft+grpo-seed1" / "metrics.json").unlink()
-    evaluated, real_evaluate = [], compare._evaluate
-    monkeypatch.setattr(compare, "_evaluate", lambda *a: evaluated.append(Path(a[1])) or real_evaluate(*a))
+    evaluated, real_evaluate = [], evaluations._evaluate
+    monkeypatch.setattr(evaluations, "_evaluate", lambda *a: evaluated.append(Path(a[1])) or real_evaluate(*a))
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
     import bft.grpo
 
@@ -293,27 +295,27 @@ def test_methods_can_be_chosen_with_those_they_start_from(tmp_path):
 
 def test_the_plan_names_the_checkpoint_a_killed_run_resumes_from(tmp_path):
     run_dir = tmp_path / "bft-seed0"
-    assert compare._training_state(run_dir) == "to train"
+    assert plan._training_state(run_dir) == "to train"
     for step in (100, 20):
         (run_dir / f"checkpoint-{step}").mkdir(parents=True)
-    assert compare._training_state(run_dir) == "to resume from checkpoint-100"
+    assert plan._training_state(run_dir) == "to resume from checkpoint-100"
     (run_dir / "metrics.json").write_text("{}")
-    assert compare._training_state(run_dir) == "finished (results only: no model)"  # as restored from an archive
+    assert plan._training_state(run_dir) == "finished (results only: no model)"  # as restored from an archive
     (run_dir / "training_args.bin").write_bytes(b"")  # the trainer's settings are no model
-    assert compare._training_state(run_dir) == "finished (results only: no model)"
+    assert plan._training_state(run_dir) == "finished (results only: no model)"
     (run_dir / "model.safetensors").write_bytes(b"")
-    assert compare._training_state(run_dir) == "finished"
+    assert plan._training_state(run_dir) == "finished"
 
 
 def test_a_killed_run_continues_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "runs" / "bft-seed0"
     (run_dir / "checkpoint-20").mkdir(parents=True)
     calls = []
-    compare._run_once(run_dir, {"learning_rate": 1e-4}, calls.append)
+    runs._run_once(run_dir, {"learning_rate": 1e-4}, calls.append)
     assert calls == [{"learning_rate": 1e-4, "output_dir": str(run_dir), "overwrite": True,
                       "resume_from_checkpoint": True}]
     (run_dir / "metrics.json").write_text("{}")  # finished: not run again
-    compare._run_once(run_dir, {}, calls.append)
+    runs._run_once(run_dir, {}, calls.append)
     assert len(calls) == 1
 
 
@@ -322,7 +324,7 @@ def test_a_killed_run_made_with_other_settings_is_not_resumed(tmp_path):
     (run_dir / "checkpoint-20").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"learning_rate": 1e-4, "seed": 0, "output_dir": "/moved"}))
     reuse.check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
-    with pytest.raises(compare.InputError, match=r"\(bft_gamma: None there, 0.5 in the recipe; learning_rate: 0.0001 "
+    with pytest.raises(InputError, match=r"\(bft_gamma: None there, 0.5 in the recipe; learning_rate: 0.0001 "
                                                  r"there, 5e-05 in the recipe\)"):
         reuse.check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})
     # a folder with nothing to reuse starts afresh, whatever its config.yaml says
@@ -338,7 +340,7 @@ def test_a_run_started_from_another_training_of_its_start_is_not_reused(tmp_path
     (run_dir / "metrics.json").write_text("{}")
     reuse.check_run(run_dir, {}, start)  # the same training of its start: reused
     (start / "metrics.json").write_text('{"train_runtime": 2.0}')  # its start trained again since
-    with pytest.raises(compare.InputError, match="as it was before it was trained again"):
+    with pytest.raises(InputError, match="as it was before it was trained again"):
         reuse.check_run(run_dir, {}, start)
 
 
@@ -348,7 +350,7 @@ def test_data_built_otherwise_is_not_reused(tmp_path):
     (folder / "meta.json").write_text(json.dumps({"task": "go-naming", "min_genes": 3, "max_genes": 20,
                                                   "valid_fraction": 0.1, "seed": 0, "limit": 100}))
     build = {"builder": "go-naming", "output": str(folder), "max_genes": 20, "limit": 100}
-    compare._build_data(build)  # the same options (the defaults included): reused, not built again
+    builds.build_data(build)  # the same options (the defaults included): reused, not built again
     assert sorted(path.name for path in folder.iterdir()) == ["meta.json"]
     for change, message in (({"limit": 200}, "(limit: 100 there, 200 in the recipe)"),
                             ({"max_genes": None}, "(max_genes: 20 there, 100 in the recipe)"),  # back to the default
@@ -356,8 +358,8 @@ def test_data_built_otherwise_is_not_reused(tmp_path):
                              "builder: 'go-naming' there, 'gene-profiles' in the recipe"),
                             ({"max_gene": 20}, "unknown option 'max_gene'; its options are exclude, min_genes")):
         changed = {key: value for key, value in {**build, **change}.items() if value is not None}
-        with pytest.raises(compare.InputError) as error:
-            compare._build_data(changed)
+        with pytest.raises(InputError) as error:
+            builds.build_data(changed)
         assert message in str(error.value)
 
 
@@ -371,18 +373,18 @@ def test_an_evaluation_made_otherwise_is_evaluated_again(tmp_path, monkeypatch):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").write_text(json.dumps(dict.fromkeys(TASKS["go-naming"].metrics, 0.5)))
 
-    monkeypatch.setattr(compare, "_evaluate", evaluate)
+    monkeypatch.setattr(evaluations, "_evaluate", evaluate)
     first = reuse.evaluation_record({"model": "bft-seed0", "run": "aaa"}, evaluation)
-    compare._evaluate_once("runs/bft-seed0", out, evaluation, first)
-    compare._evaluate_once("runs/bft-seed0", out, evaluation, first)
+    evaluations._evaluate_once("runs/bft-seed0", out, evaluation, first)
+    evaluations._evaluate_once("runs/bft-seed0", out, evaluation, first)
     assert evaluated == ["runs/bft-seed0"]  # the same: read back
     (out / "profiles.jsonl").write_text("{}\n")
     retrained = reuse.evaluation_record({"model": "bft-seed0", "run": "bbb"}, evaluation)
-    compare._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
+    evaluations._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
     assert len(evaluated) == 2 and reuse.read_evaluation_record(out) == retrained
     # results written before records were kept are taken as the recipe's
     (out / "evaluation.yaml").unlink()
-    compare._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
+    evaluations._evaluate_once("runs/bft-seed0", out, evaluation, retrained)
     assert len(evaluated) == 2 and reuse.read_evaluation_record(out) == retrained
 
 
@@ -394,18 +396,18 @@ def test_results_written_before_a_metric_existed_are_evaluated_again(tmp_path, m
         scores = dict.fromkeys(TASKS["go-naming"].metrics, 0.5)
         (out / "results.json").write_text(json.dumps(scores))
 
-    monkeypatch.setattr(compare, "_evaluate", evaluate)
+    monkeypatch.setattr(evaluations, "_evaluate", evaluate)
     evaluation = {"task": "go-naming", "name": "go"}
     (tmp_path / "results.json").write_text(json.dumps({"semantic_similarity_mean": 0.3}))  # an older results file
     record = reuse.evaluation_record({"model": "run"}, evaluation)
     reuse.write_evaluation_record(tmp_path, record)
-    assert compare._evaluate_once("run", tmp_path, evaluation, record)["distinct_name_share"] == 0.5
-    assert compare._evaluate_once("run", tmp_path, evaluation, record)["semantic_similarity_mean"] == 0.5
+    assert evaluations._evaluate_once("run", tmp_path, evaluation, record)["distinct_name_share"] == 0.5
+    assert evaluations._evaluate_once("run", tmp_path, evaluation, record)["semantic_similarity_mean"] == 0.5
     assert evaluated == ["run"]  # complete results are read back, not evaluated again
 
 
 def test_ggi_of_summaries_and_symbols_stands_beside_the_profiles_in_the_report(tmp_path):
-    from bft.report import markdown, tables
+    from bft.compare.report import markdown, tables
 
     def scores(auroc):
         return {"auroc": auroc, "auroc_ci_low": auroc - 0.05, "auroc_ci_high": auroc + 0.05,
@@ -416,7 +418,7 @@ def test_ggi_of_summaries_and_symbols_stands_beside_the_profiles_in_the_report(t
         (tmp_path / "evals" / run / "represent").mkdir(parents=True)
         (tmp_path / "evals" / run / "represent" / "summary.json").write_text(json.dumps({"ggi": ggi}))
     recipe = {"evaluations": [{"task": "represent", "limit_genes": 600}, {"task": "mcq", "data": "medqa/test.jsonl"}]}
-    references = compare._reference_scores(tmp_path / "evals", recipe)
+    references = evaluations.reference_scores(tmp_path / "evals", recipe)
     assert list(references) == ["represent"] and list(references["represent"]) == ["NCBI summary", "gene symbol"]
     assert references["represent"]["gene symbol"]["ggi_auroc"] == pytest.approx(
         {"mean": 0.486, "ci_low": 0.436, "ci_high": 0.536})
@@ -436,9 +438,9 @@ def test_a_finished_runs_checkpoints_are_dropped_unless_kept(tmp_path):
         (run_dir / f"checkpoint-{step}").mkdir(parents=True)
         (run_dir / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"0" * 10)
     (run_dir / "model.safetensors").write_bytes(b"0")
-    compare._drop_checkpoints(PartialState(), run_dir, {"keep_checkpoints": True})
+    runs._drop_checkpoints(PartialState(), run_dir, {"keep_checkpoints": True})
     assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoint-100", "checkpoint-200", "model.safetensors"]
-    compare._drop_checkpoints(PartialState(), run_dir, {})
+    runs._drop_checkpoints(PartialState(), run_dir, {})
     assert [path.name for path in run_dir.iterdir()] == ["model.safetensors"]
 
 
@@ -453,7 +455,7 @@ def test_data_folder_setting(monkeypatch, tmp_path):
 
 def test_sample_weight_summary_by_hand(tmp_path):
     """Percentiles, the share of low weights and the rank correlation with SFT's P_b, against hand-computed values."""
-    from bft.report import markdown, sample_weight_summary
+    from bft.compare.report import markdown, sample_weight_summary
 
     def tracked_run(name, loss_type, p_min_by_epoch):
         folder = tmp_path / name
@@ -505,7 +507,7 @@ def test_a_comparison_continues_from_its_archive_elsewhere(tiny_model, tmp_path,
     restored = tmp_path / "elsewhere"
     shutil.copytree(archive, restored)
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("a finished run was trained again"))
-    monkeypatch.setattr(compare, "_evaluate", lambda *a: pytest.fail("a finished evaluation was made again"))
+    monkeypatch.setattr(evaluations, "_evaluate", lambda *a: pytest.fail("a finished evaluation was made again"))
     capsys.readouterr()
     assert main(["compare", "--config", str(recipe), "--output", str(restored), "--methods", "dft", "--plan"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"]["dft-seed0"] == {

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import bft.bio
 from bft import compare
 from bft.cli import build_parser, main
+from bft.compare import evaluations
 from bft.data.builders import BUILDERS, builder_options
 from bft.errors import InputError
 from bft.eval import suite
@@ -112,9 +114,9 @@ def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
     evaluation = compare.load_recipe(recipe)["evaluations"][0]
     monkeypatch.setattr("bft.models.load_for_eval", lambda name, dtype="auto": ("model", "tokenizer"))
     out = tmp_path / "evals" / "count"
-    scores = compare._evaluate_once("m", out, evaluation, {"model": "m"})
+    scores = evaluations._evaluate_once("m", out, evaluation, {"model": "m"})
     assert scores == {"hits": 3, "items": 6}
-    assert compare._item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
+    assert evaluations._item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "count", "limit": 6}]}))
     with pytest.raises(InputError, match="'count': unknown option 'limit'; the count task takes dtype, items"):
         compare.load_recipe(recipe)
@@ -157,7 +159,7 @@ def test_bft_data_calls_the_tables_builder_with_its_defaults(name, tmp_path, mon
 
 
 def test_gene_representations_do_not_import_the_evaluations():
-    bio = Path(compare.__file__).parent / "bio"
+    bio = Path(bft.bio.__file__).parent
     for module in bio.glob("*.py"):
         imported = [node.module for node in ast.walk(ast.parse(module.read_text()))
                     if isinstance(node, ast.ImportFrom) and node.module]

@@ -394,8 +394,7 @@ def _represent(args):
 
 
 def _compare(args):
-    from bft.archive import archive_comparison
-    from bft.compare import plan_comparison, run_comparison
+    from bft.compare import archive_comparison, plan_comparison, run_comparison
 
     if args.archive:
         return archive_comparison(args.output, args.archive)

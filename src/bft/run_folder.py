@@ -7,7 +7,7 @@ The contract, in one place:
 - `checkpoint-STEP/` folders (transformers' checkpoints) mean a killed run can be resumed from the last one;
 - `metrics.json` is written last: a folder holds a finished run exactly when it exists, and a digest of it
   (`fingerprint`) names the training that made it, as every training writes it anew;
-- `log_history.json` (the trainer's log), `start.yaml` (the run it started from, `bft.reuse.record_start`) and
+- `log_history.json` (the trainer's log), `start.yaml` (the run it started from, `bft.compare.reuse.record_start`) and
   `sample_weights.json` (`bft train --track_sample_weights`) beside them; with the model they are what
   `bft compare --archive` keeps.
 

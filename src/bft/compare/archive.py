@@ -4,7 +4,7 @@ A comparison's models and checkpoints take gigabytes; what its report is made of
 settings, metrics, loss log and sample weights, each evaluation's record, results and per-item predictions, and the
 report itself. The archive holds those files alone, in the comparison's own layout, so it can be kept in version
 control or moved to another machine. Copied back into a comparison's `--output`, its runs count as finished and
-evaluated: `bft compare` reuses them (the same checks as for any run, `bft.reuse`) and trains only what is left.
+evaluated: `bft compare` reuses them (the same checks as for any run, `bft.compare.reuse`) and trains only what is left.
 Its runs have no model, so none of them can be evaluated anew or started from; the comparison says so before
 anything runs.
 """
@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 from bft import run_folder
+from bft.compare.reuse import EVALUATION_RECORD
 from bft.errors import InputError
-from bft.reuse import EVALUATION_RECORD
 
 REPORT_FILES = ("*.md", "*.json", "*.yaml", "*.png")  # report.md, report.json, train-recipe.yaml, plots
 EVALUATION_FILES = (EVALUATION_RECORD, "results.json", "summary.json", "predictions.jsonl")
