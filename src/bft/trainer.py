@@ -62,8 +62,9 @@ class BFTConfig(SFTConfig):
     default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere; and activation
     checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
 
-    activation_checkpointing: bool | None = checkpointing_fields()[0]
-    gradient_checkpointing: bool | None = checkpointing_fields()[1]
+    activation_checkpointing: bool | None
+    gradient_checkpointing: bool | None
+    activation_checkpointing, gradient_checkpointing = checkpointing_fields()
 
     loss_type: str = field(
         default="nll",
@@ -334,10 +335,10 @@ class BFTTrainer(SFTTrainer):
         if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
             # num_items_in_batch counts every process's items, and DDP/FSDP/DeepSpeed average the gradients
             loss = loss * self.accelerator.num_processes
-        self._record(mode, inputs, outputs, diagnostics)
+        nll, tokens = _summed_nll(outputs)
+        self._record(mode, inputs, outputs, diagnostics, nll)
         if mode == "eval":
             items = _count_samples(inputs) if loss_type.per_sample else outputs.label_mask.sum()
-            nll, tokens = _summed_nll(outputs)
             self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
                                                   float(tokens)], dtype=torch.float64)
         if return_outputs:  # compute_metrics wants the logits: one more forward builds them
@@ -426,11 +427,11 @@ class BFTTrainer(SFTTrainer):
             self._diagnostic_sums[mode][name].zero_()
         super().log(logs, start_time)
 
-    def _record(self, mode, inputs, outputs, diagnostics):
-        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics."""
+    def _record(self, mode, inputs, outputs, diagnostics, nll):
+        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics; `nll`:
+        this process's NLL summed over the batch's trained tokens (`_summed_nll`)."""
         gather = self.accelerator.gather_for_metrics
         mask = outputs.label_mask
-        nll, _ = _summed_nll(outputs)
         counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
         num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
         upstream.log_metric(self, mode, "entropy", entropy / max(num_valid, 1))
