@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import validated_records
@@ -25,7 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.run_folder import refuse_finished, train_run
 from bft.train import resolved_recipe
-from bft.trainer import checkpointing_fields, default_activation_checkpointing
+from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -157,10 +157,26 @@ def use_token_head(trainer) -> bool:
     return True
 
 
-def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
-    """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written."""
-    from trl import GRPOTrainer
+class BFTGRPOTrainer(RestoresModelMixin, GRPOTrainer):
+    """TRL's `GRPOTrainer`, scoring completions through `bft.lm_head` where `use_token_head` says, that gives its
+    model back as it came, as `BFTTrainer` does: building it patches the model's forward (TRL's fused LM head, and
+    ours over it); `train()` undoes that when it ends, and `evaluate()` (as `with trainer.patched():`) redoes it
+    meanwhile. Used without `train()`, restore the model with `restore_model()`."""
 
+    def __init__(self, *args, model, **kwargs):
+        original_forward = self.forward_before(model)
+        super().__init__(*args, model=model, **kwargs)
+        self.track_patches(original_forward)
+        try:
+            use_token_head(self)  # over TRL's head: undone with it
+        except BaseException:
+            self.restore_model()
+            raise
+
+
+def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
+    """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written. The
+    model is given back unpatched (`BFTGRPOTrainer`)."""
     if not script_args.data:
         raise InputError("no prompts: pass --data FILE (a training split; see `bft grpo --help`)")
     prompts = load_prompts(script_args.data, script_args.task)
@@ -176,10 +192,10 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     tokenizer.padding_side = "left"
     # completions end where an assistant turn ends, as the chat template and bft eval have it
     model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
-    trainer = GRPOTrainer(model=model, reward_funcs=[rewards[n] for n in names], args=config,
-                          train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
+    trainer = BFTGRPOTrainer(model=model, reward_funcs=[rewards[n] for n in names], args=config,
+                             train_dataset=prompts, processing_class=tokenizer,
+                             peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))
-    use_token_head(trainer)
 
     def metrics(history, result) -> dict:
         plot_rewards(history, output_dir / "reward.png")
