@@ -151,7 +151,7 @@ def _pubmedqa_dir(options):
 
 
 def _check_pubmedqa(options):
-    """None: the task reads its fixed test split itself; this checks that it is there and well-formed."""
+    """Check that the test split is there and well-formed (no records: the task reads that fixed split itself)."""
     from bft.data.pubmedqa import read_pubmedqa
 
     read_pubmedqa(_pubmedqa_dir(options), "test")
