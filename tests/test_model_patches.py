@@ -84,3 +84,29 @@ def test_inspect_gives_the_model_back_unpatched(tiny_model, tmp_path, demo_recor
     assert_unpatched(model, attention)
     for a, b in zip(first, second):
         torch.testing.assert_close(torch.tensor(a["logprobs"]), torch.tensor(b["logprobs"]))
+
+
+def test_grpo_gives_the_model_back_unpatched(tiny_model, tmp_path, demo_records):
+    """`bft grpo`'s trainer scores through TRL's fused head and, on CPU, the token head over it; after `train()` the
+    model has its own forward again, and `patched()` puts the heads back for a while."""
+    from datasets import Dataset
+
+    from bft import rewards
+    from bft.grpo import BFTGRPOConfig, BFTGRPOTrainer
+    from bft.models import load_model
+
+    model, tokenizer = load_model(tiny_model)
+    tokenizer.padding_side = "left"
+    prompts = Dataset.from_list([{"prompt": r["messages"][:1], "answer": "x"} for r in demo_records[:2]])
+    config = BFTGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=2, max_steps=1,
+                           max_completion_length=3, bf16=False, report_to="none", save_strategy="no",
+                           disable_tqdm=True)
+    trainer = BFTGRPOTrainer(model=model, reward_funcs=[rewards.go_naming_format], args=config,
+                             train_dataset=prompts, processing_class=tokenizer)
+    assert token_head_serves(model)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert_unpatched(model)
+    with trainer.patched():
+        assert token_head_serves(model)
+    assert_unpatched(model)

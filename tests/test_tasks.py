@@ -1,5 +1,5 @@
 """The one table of evaluation tasks (`bft.eval.tasks.TASKS`) and of data builders (`bft.data.builders.BUILDERS`):
-what the CLI, the suite, compare and the rewards know of a task comes from it."""
+what the CLI (`bft eval TASK` and its --help), the suite, compare and GRPO's rewards know of a task comes from it."""
 
 import ast
 import dataclasses
@@ -18,8 +18,8 @@ from bft.compare import evaluations
 from bft.data.builders import BUILDERS, builder_options
 from bft.errors import InputError
 from bft.eval import suite
-from bft.eval.tasks import TASKS, EvalTask, check_options, evaluate
-from bft.rewards import REWARDS
+from bft.eval.tasks import TASKS, EvalTask, Option, check_options, evaluate
+from bft.grpo import task_rewards
 
 # options of `bft eval` that are the command's own, not a task's
 CLI_ONLY = {"help", "command", "task", "model", "output", "overwrite", "predictions", "tasks", "include_path"}
@@ -67,8 +67,8 @@ def test_the_cli_takes_each_tasks_options_with_the_tables_defaults():
         options = _options(parser)
         accepted = TASKS[name].options if name != "suite" else {
             option: default for entry in TASKS.values() for option, default in entry.options.items()}
-        assert set(options) <= set(accepted), name
-        assert all(options[option] in (None, accepted[option]) for option in options), name
+        assert set(options) == set(accepted) if name != "suite" else set(options) <= set(accepted), name
+        assert all(options[option] == accepted[option] for option in options), name
     represent = _options(_subcommands(build_parser())["represent"])
     represent["generation_batch_size"] = represent.pop("batch_size")
     assert represent == TASKS["represent"].options
@@ -106,6 +106,7 @@ def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
         return results
 
     monkeypatch.setitem(TASKS, "count", EvalTask(run=run, options={"dtype": "auto", "items": 4},
+                                                 option_help={"items": Option("items to count")},
                                                  metrics=("hits", "items"), results_file="outcome.json",
                                                  item_scores={"hits": lambda row: float(row["hit"])}))
     recipe = tmp_path / "recipe.yaml"
@@ -122,8 +123,89 @@ def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
         compare.load_recipe(recipe)
 
 
-def test_rewards_are_for_table_tasks():
-    assert set(REWARDS) <= set(TASKS)
+@pytest.mark.parametrize("name", [name for name, entry in TASKS.items() if not entry.loads_model])
+def test_each_tasks_options_are_in_its_help_with_their_meaning_type_and_default(name, capsys):
+    entry = TASKS[name]
+    with pytest.raises(SystemExit):
+        main(["eval", name, "--help"])
+    help = capsys.readouterr().out
+
+    def unwrapped(text):  # argparse wraps lines, at spaces and hyphens: compared without any white space
+        return "".join(text.split())
+
+    for option, default in entry.options.items():
+        meaning = entry.option(option)
+        assert f"--{option.replace('_', '-')} " in help, option
+        described = meaning.help if default is None else f"{meaning.help} (default: {default})"
+        assert unwrapped(described) in unwrapped(help), option
+        if meaning.choices:
+            assert "{" + ",".join(meaning.choices) + "}" in help, option
+    parser = _eval_commands()[name]
+    types = {action.dest: action.type for action in parser._actions}
+    assert types["limit"] is int and all(types[option] is type(default) for option, default in entry.options.items()
+                                         if default is not None), name
+
+
+def _toy_task(calls, read):
+    """A task that records what it is given: options `items` (int), `scale` (float) and `label` (required)."""
+    def run(model, output, options):
+        calls.append((model, output, options))
+        return {"hits": options["items"]}
+
+    return EvalTask(run=run, options={"dtype": "auto", "limit": None, "items": 4, "scale": 0.5, "label": None},
+                    help="count things", metrics=("hits", "hits"), results_file="counts.json",
+                    read_inputs=lambda options: read.append(options) or ["record"],
+                    option_help={"items": Option("items to count"), "scale": Option("a weight"),
+                                 "label": Option("what is counted", required=True)})
+
+
+def test_a_task_added_to_the_table_is_a_bft_eval_command(tmp_path, monkeypatch, capsys):
+    calls, read = [], []
+    monkeypatch.setitem(TASKS, "count", _toy_task(calls, read))
+    monkeypatch.setattr("bft.models.load_for_eval", lambda name, dtype="auto": (f"loaded {name}", dtype))
+    out = tmp_path / "out"
+    argv = ["eval", "count", "--model", "m", "--output", str(out), "--label", "genes"]
+    assert main(argv + ["--items", "6", "--scale", "2", "--dtype", "float32"]) == 0
+    options = {"dtype": "float32", "limit": None, "items": 6, "scale": 2.0, "label": "genes"}
+    assert read == [options]  # read and checked before the model loads, every option resolved
+    assert calls == [(("loaded m", "float32"), out, {**options, "records": ["record"]})]
+    assert json.loads(capsys.readouterr().out) == {"hits": 6}
+    assert main(argv) == 0  # the table's defaults
+    assert calls[-1][2] == {"dtype": "auto", "limit": None, "items": 4, "scale": 0.5, "label": "genes",
+                            "records": ["record"]}
+    capsys.readouterr()
+    # bad input exits 2 with the message, before the task runs
+    for bad, message in [(["--items", "six"], "argument --items: invalid int value: 'six'"),
+                         (["--dtype", "int3"], "argument --dtype: invalid choice: 'int3'"),
+                         (["--sets", "s.tsv"], "unrecognized arguments: --sets s.tsv")]:
+        with pytest.raises(SystemExit) as exit:
+            main(argv + bad)
+        assert exit.value.code == 2 and message in capsys.readouterr().err, bad
+    with pytest.raises(SystemExit):
+        main(argv[:-2])
+    assert "the following arguments are required: --label" in capsys.readouterr().err
+    assert main(argv + ["--limit", "0"]) == 2
+    assert "bft eval: error: evaluation 'count': limit must be at least 1" in capsys.readouterr().err
+    (out / "counts.json").parent.mkdir()
+    (out / "counts.json").write_text("{}")  # the task's results file marks its output finished
+    assert main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert len(calls) == 2
+
+
+def test_an_option_without_a_meaning_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match=r"option\(s\) items have no meaning"):
+        EvalTask(run=print, options={"dtype": "auto", "items": 4}, metrics=("a", "b"))
+
+
+def test_grpo_rewards_are_the_tables():
+    assert {name: list(task_rewards(name)) for name, entry in TASKS.items() if entry.rewards} == {
+        "go-naming": ["similarity", "percentile", "format"], "mcq": ["correct", "format"],
+        "pubmedqa": ["correct", "format"]}
+    with pytest.raises(InputError, match="task 'represent' has no GRPO reward: the tasks with rewards are "
+                                         "go-naming, mcq, pubmedqa"):
+        task_rewards("represent")
+    with pytest.raises(InputError, match="task 'chess' is not an evaluation task: the tasks with rewards are"):
+        task_rewards("chess")
 
 
 def test_the_data_builders_are_one_table():

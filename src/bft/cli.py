@@ -16,11 +16,12 @@ from pathlib import Path
 
 from bft.data import data_dir
 from bft.errors import InputError
-from bft.eval.tasks import GENERATION, SCORING_BATCH_SIZE, TASKS
+from bft.eval.suite import SUITE_OPTIONS
+from bft.eval.tasks import GENERATION, OPTIONS, TASKS
 from bft.models import DEFAULT_ENCODER
 
 EXIT_BAD_INPUT = 2
-DATA_DIR_HELP = "the biomedical data folder (default: $BFT_DATA_DIR, else ../shared/data)"
+DATA_DIR_HELP = OPTIONS["data_dir"].help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,27 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate a model; writes results.json and predictions.jsonl")
     tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
-    naming = tasks.add_parser("go-naming", help="name the biological process of gene sets (or score given names)")
-    _eval_common(naming, generation=True, model_required=False)
-    naming.add_argument("--predictions", help="instead of --model: names another system proposed (TSV/CSV/JSONL of "
-                                              "set id and name), scored the same way; missing sets are reported")
-    naming.add_argument("--sets", required=True, help="gene-set file: CSV/TSV/JSONL with id, genes, name "
-                                                      "(or GeneAgent's GO_terms.csv)")
-    naming.add_argument("--go-dir", help="GO names for the percentile (default: DATA_DIR/go_bp)")
-    naming.add_argument("--encoder", default=DEFAULT_ENCODER, help="sentence encoder (default: the bundled one)")
-    naming.add_argument("--max-new-tokens", type=int, help="length limit of each name (default 32)")
-    mcq = tasks.add_parser("mcq", help="multiple choice scored by log-likelihood (lm-evaluation-harness style)")
-    _eval_common(mcq, generation=False)
-    mcq.add_argument("--data", help="JSONL with question, options {letter: text}, answer_idx")
-    mcq.add_argument("--tasks", help="instead of --data: comma-separated lm-evaluation-harness tasks (e.g. "
-                                     "medqa_4options,medmcqa; their data must be reachable)")
-    mcq.add_argument("--include-path", help="folder of extra harness task YAML files (with --tasks)")
-    pubmedqa = tasks.add_parser("pubmedqa", help="PubMedQA test set by generation: accuracy and macro-F1")
-    _eval_common(pubmedqa, generation=True)
-    pubmedqa.add_argument("--max-new-tokens", type=int, help="length limit of each reasoning + answer (default 128)")
+    for name, entry in TASKS.items():
+        if not entry.loads_model:  # (those that do have a command of their own: bft represent)
+            _eval_task(tasks, name, entry)
     suite = tasks.add_parser("suite", help="go-naming, MedQA, MedMCQA, MMLU, PubMedQA: one summary table")
-    _eval_common(suite, generation=None)
-    suite.add_argument("--encoder", default=DEFAULT_ENCODER)
+    _eval_io(suite, "summary.json, summary.md and each task's folder")
+    defaults = {option: default for entry in TASKS.values() for option, default in entry.options.items()}
+    for option in SUITE_OPTIONS:
+        _add_task_option(suite, option, OPTIONS[option], defaults[option])
 
     inspect = commands.add_parser("inspect", help="show where a model's knowledge gaps are, token by token")
     inspect.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
@@ -183,32 +171,55 @@ def _overwrite(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace finished results already in --output")
 
 
-def _eval_common(parser, generation, model_required=True):
-    """`generation`: True for generated answers, False for scored options, None for both (the suite)."""
-    parser.add_argument("--model", required=model_required, help="embedded name, local folder, run folder or hub id")
-    parser.add_argument("--output", required=True, help="folder for results.json and predictions.jsonl")
-    parser.add_argument("--limit", type=int, help="only N items, a fixed pseudo-random subset (a quick pass)")
+def _eval_task(tasks, name, entry):
+    """`bft eval NAME`: --model, --output, --overwrite, then each option of the task's table entry (`--limit` for
+    `limit`), with its meaning, type and default; and the task's other inputs, where it has some."""
+    parser = tasks.add_parser(name, help=entry.help)
+    # (go-naming: or --predictions, names given)
+    parser.add_argument("--model", required=name != "go-naming", help="embedded name, local folder, run folder or "
+                                                                      "hub id")
+    _eval_io(parser, f"{entry.results_file} and predictions.jsonl")
+    for option, default in entry.options.items():
+        _add_task_option(parser, option, entry.option(option), default)
+    if name in EVAL_INPUTS:
+        EVAL_INPUTS[name](parser)
+
+
+def _eval_io(parser, written):
+    parser.add_argument("--output", required=True, help=f"folder for {written}")
     _overwrite(parser)
-    if generation is not False:  # (multiple choice reads --data, or the harness's tasks)
-        parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-        parser.add_argument("--generation-batch-size", type=int, default=GENERATION["generation_batch_size"],
-                            help="prompts generated at once")
-        _repetition_penalty(parser)
-    if generation is not True:
-        parser.add_argument("--batch-size", type=int, default=SCORING_BATCH_SIZE, help="options scored at once")
-    _dtype(parser)
+
+
+def _add_task_option(parser, option, meaning, default):
+    """`--option-name` from a task's option (`bft.eval.tasks.Option`) and its default."""
+    help = meaning.help if default is None else f"{meaning.help} (default: {default})"
+    parser.add_argument("--" + option.replace("_", "-"), required=meaning.required, choices=meaning.choices,
+                        type=meaning.type or (str if default is None else type(default)), default=default,
+                        help=help.replace("%", "%%"))
+
+
+def _given_names(parser):
+    parser.add_argument("--predictions", help="instead of --model: names another system proposed (TSV/CSV/JSONL of "
+                                              "set id and name), scored the same way; missing sets are reported")
+
+
+def _harness_tasks(parser):
+    parser.add_argument("--tasks", help="instead of --data: comma-separated lm-evaluation-harness tasks (e.g. "
+                                        "medqa_4options,medmcqa; their data must be reachable)")
+    parser.add_argument("--include-path", help="folder of extra harness task YAML files (with --tasks)")
+
+
+# `bft eval TASK`'s inputs other than the table's: names given instead of a model's, the lm-evaluation-harness's
+# data sets
+EVAL_INPUTS = {"go-naming": _given_names, "mcq": _harness_tasks}
 
 
 def _repetition_penalty(parser):
-    parser.add_argument("--repetition-penalty", type=float, default=GENERATION["repetition_penalty"],
-                        help="above 1 penalises tokens already in the prompt or answer during greedy generation (a "
-                             "common remedy for looping text); default 1: plain greedy")
+    _add_task_option(parser, "repetition_penalty", OPTIONS["repetition_penalty"], GENERATION["repetition_penalty"])
 
 
 def _dtype(parser):
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="weights and compute: auto = bf16 where the hardware multiplies it natively (scores agree "
-                             "with float32 within their intervals, docs/benchmarks.md), float32 elsewhere")
+    _add_task_option(parser, "dtype", OPTIONS["dtype"], "auto")
 
 
 def main(argv=None) -> int:
@@ -243,16 +254,17 @@ def _refuse_finished_output(command, args):
     last, so a killed run never looks finished)."""
     if not getattr(args, "overwrite", True):
         marker = FINISHED_MARKERS.get(command)
-        if command == "eval" and args.task == "suite":
-            marker = "summary.json"
+        if command == "eval":
+            marker = "summary.json" if args.task == "suite" else TASKS[args.task].results_file
         path = Path(args.output) if marker is None else Path(args.output) / marker
         if path.is_file():
             raise InputError(f"{path} exists: {args.output} holds finished results; pass --overwrite or another "
                              "--output")
 
 
-# command -> the file written last into --output (None: --output is itself that file)
-FINISHED_MARKERS = {"data": "meta.json", "eval": "results.json", "inspect": "summary.json", "embed": None,
+# command -> the file written last into --output (None: --output is itself that file); bft eval: its task's
+# `results_file`, the suite's summary.json
+FINISHED_MARKERS = {"data": "meta.json", "inspect": "summary.json", "embed": None,
                     "downstream": "results.json", "represent": "summary.json"}
 
 
@@ -297,13 +309,12 @@ def _data(args):
 
 
 def _eval(args):
-    from bft.eval.tasks import evaluate
+    from bft.eval.tasks import evaluate, read_inputs
 
     if args.task == "suite":
         from bft.eval.suite import evaluate_suite
 
-        options = {key: value for key, value in vars(args).items()
-                   if key in ("limit", "encoder", "batch_size", "generation_batch_size", "repetition_penalty")}
+        options = {key: getattr(args, key) for key in SUITE_OPTIONS if key not in ("data_dir", "dtype")}
         return evaluate_suite(args.model, args.output, args.data_dir, args.dtype, **options)
     if args.task == "mcq" and args.tasks:
         from bft.eval.harness import run_harness
@@ -312,6 +323,8 @@ def _eval(args):
         model, tokenizer = load_for_eval(args.model, args.dtype)
         return run_harness(model, tokenizer, args.tasks.split(","), args.output, include_path=args.include_path,
                            limit=args.limit, batch_size=args.batch_size)
+    if args.task == "mcq" and not args.data:
+        raise InputError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
     if args.task == "go-naming" and (args.predictions is None) == (args.model is None):
         raise InputError("bft eval go-naming needs --model (to generate names) or --predictions (given names)")
     if args.task == "go-naming" and args.predictions:
@@ -319,28 +332,9 @@ def _eval(args):
 
         return evaluate_given_names(args.sets, args.predictions, args.output, limit=args.limit, encoder=args.encoder,
                                     go_dir=args.go_dir or data_dir(args.data_dir) / "go_bp")
-    records = _read_inputs(args)  # bad input fails in a second, before a model loads
     options = {key: value for key, value in vars(args).items() if key in TASKS[args.task].options}
+    records = read_inputs(args.task, **options)  # bad input fails in a second, before a model loads
     return evaluate(args.task, args.model, args.output, records, **options)
-
-
-def _read_inputs(args):
-    """The evaluation's input records, validated (None where the task reads a fixed data set)."""
-    if args.task == "go-naming":
-        from bft.eval.go_naming import read_evaluation_sets
-
-        return read_evaluation_sets(args.sets)
-    if args.task == "mcq":
-        from bft.eval.mcq import read_mcq
-
-        if not args.data:
-            raise ValueError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
-        return read_mcq(args.data)
-    if args.task == "pubmedqa":
-        from bft.data.pubmedqa import read_pubmedqa
-
-        read_pubmedqa(data_dir(args.data_dir) / "pubmedqa", "test")
-    return None
 
 
 def _inspect(args):

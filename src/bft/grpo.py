@@ -1,31 +1,31 @@
 """`bft grpo`: reinforcement learning with sparse biomedical rewards (TRL's GRPOTrainer) after `bft train`.
 
 The model is a `bft train` run folder (a LoRA adapter is merged into its base first), a model name, or the embedded
-default. Prompts come from training splits only (`load_prompts`); rewards are `bft.rewards`'. The run folder
-(`bft.run_folder`) holds the model (or a new LoRA adapter), `config.yaml` (written when training starts),
-`log_history.json`, `reward.png` and, written last, `metrics.json` (reward mean and spread, KL to the starting
-model, completion length and the share of completions cut at `max_completion_length`, `completions/clipped_ratio`,
-at the end).
+default. Prompts come from training splits only (`load_prompts`); rewards are the task's (`EvalTask.rewards` in
+`bft.eval.tasks.TASKS`: functions of `bft.rewards`). The run folder (`bft.run_folder`) holds the model (or a new
+LoRA adapter), `config.yaml` (written when training starts), `log_history.json`, `reward.png` and, written last,
+`metrics.json` (reward mean and spread, KL to the starting model, completion length and the share of completions cut
+at `max_completion_length`, `completions/clipped_ratio`, at the end).
 """
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import validated_records
 from bft.errors import InputError
+from bft.eval.tasks import TASKS, with_rewards
 from bft.generation import stop_token_ids
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
-from bft.rewards import REWARDS
 from bft.run_folder import refuse_finished, train_run
 from bft.train import resolved_recipe
-from bft.trainer import checkpointing_fields, default_activation_checkpointing
+from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
 EVALUATION_FILES = ("GO_terms.csv",)
@@ -37,10 +37,12 @@ class GRPOArguments:
 
     data: str | None = field(default=None, metadata={"help": "Prompts: a training split of `bft data go-naming` or "
                                                               "`bft data pubmedqa`, or an MCQ JSONL (task mcq)."})
-    task: str = field(default="go-naming", metadata={"help": "go-naming, pubmedqa or mcq."})
+    task: str = field(default="go-naming", metadata={"help": f"The task whose rewards score the answers: "
+                                                             f"{', '.join(with_rewards())}."})
     rewards: list[str] | None = field(
-        default=None, metadata={"help": "Reward names of the task (bft.rewards.REWARDS); default: its first, e.g. "
-                                        "go-naming's similarity. Weights: GRPOConfig's reward_weights."})
+        default=None, metadata={"help": "Reward names of the task (its `rewards` in bft.eval.tasks.TASKS); default: "
+                                        "its first, e.g. go-naming's similarity. Weights: GRPOConfig's "
+                                        "reward_weights."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
 
 
@@ -49,8 +51,9 @@ class BFTGRPOConfig(GRPOConfig):
     """TRL's `GRPOConfig`; `bf16` defaults to bf16 exactly where the hardware multiplies it natively, and activation
     checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
 
-    activation_checkpointing: bool | None = checkpointing_fields()[0]
-    gradient_checkpointing: bool | None = checkpointing_fields()[1]
+    activation_checkpointing: bool | None
+    gradient_checkpointing: bool | None
+    activation_checkpointing, gradient_checkpointing = checkpointing_fields()
 
     def __post_init__(self):
         resolve_precision(self)
@@ -81,13 +84,21 @@ def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelCon
 def _checked(script_args, config, model_args):
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
-    if script_args.task not in REWARDS:
-        raise InputError(f"task must be one of {', '.join(REWARDS)}, got {script_args.task!r}")
-    unknown = set(script_args.rewards or []) - set(REWARDS[script_args.task])
+    rewards = task_rewards(script_args.task)
+    unknown = set(script_args.rewards or []) - set(rewards)
     if unknown:
         raise InputError(f"unknown reward(s) {', '.join(sorted(unknown))} for task {script_args.task}: expected "
-                         f"{', '.join(REWARDS[script_args.task])}")
+                         f"{', '.join(rewards)}")
     return script_args, config, model_args
+
+
+def task_rewards(name: str) -> dict:
+    """Task `name`'s rewards (`EvalTask.rewards`: name -> function, the first the default); raises InputError for a
+    task without any, naming those with rewards."""
+    if name not in TASKS or not TASKS[name].rewards:
+        what = "has no GRPO reward" if name in TASKS else "is not an evaluation task"
+        raise InputError(f"task {name!r} {what}: the tasks with rewards are {', '.join(with_rewards())}")
+    return TASKS[name].rewards
 
 
 def mcq_prompt(question: str, options: dict) -> str:
@@ -146,10 +157,26 @@ def use_token_head(trainer) -> bool:
     return True
 
 
-def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
-    """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written."""
-    from trl import GRPOTrainer
+class BFTGRPOTrainer(RestoresModelMixin, GRPOTrainer):
+    """TRL's `GRPOTrainer`, scoring completions through `bft.lm_head` where `use_token_head` says, that gives its
+    model back as it came, as `BFTTrainer` does: building it patches the model's forward (TRL's fused LM head, and
+    ours over it); `train()` undoes that when it ends, and `evaluate()` (as `with trainer.patched():`) redoes it
+    meanwhile. Used without `train()`, restore the model with `restore_model()`."""
 
+    def __init__(self, *args, model, **kwargs):
+        original_forward = self.forward_before(model)
+        super().__init__(*args, model=model, **kwargs)
+        self.track_patches(original_forward)
+        try:
+            use_token_head(self)  # over TRL's head: undone with it
+        except BaseException:
+            self.restore_model()
+            raise
+
+
+def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: ModelConfig) -> Path:
+    """Run GRPO and write the run folder; returns its path. Prompts are validated before anything is written. The
+    model is given back unpatched (`BFTGRPOTrainer`)."""
     if not script_args.data:
         raise InputError("no prompts: pass --data FILE (a training split; see `bft grpo --help`)")
     prompts = load_prompts(script_args.data, script_args.task)
@@ -158,16 +185,17 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
     # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
-    names = script_args.rewards or [next(iter(REWARDS[script_args.task]))]
+    rewards = task_rewards(script_args.task)
+    names = script_args.rewards or [next(iter(rewards))]
     model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",
                                   model_args.model_revision, model_args.attn_implementation)
     tokenizer.padding_side = "left"
     # completions end where an assistant turn ends, as the chat template and bft eval have it
     model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
-    trainer = GRPOTrainer(model=model, reward_funcs=[REWARDS[script_args.task][n] for n in names], args=config,
-                          train_dataset=prompts, processing_class=tokenizer, peft_config=get_peft_config(model_args))
+    trainer = BFTGRPOTrainer(model=model, reward_funcs=[rewards[n] for n in names], args=config,
+                             train_dataset=prompts, processing_class=tokenizer,
+                             peft_config=get_peft_config(model_args))
     logger.info("Precision: %s", describe_precision(trainer.args))
-    use_token_head(trainer)
 
     def metrics(history, result) -> dict:
         plot_rewards(history, output_dir / "reward.png")

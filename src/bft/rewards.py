@@ -1,4 +1,5 @@
-"""Rewards for `bft grpo`: plain functions in TRL's reward-function form, one set per task.
+"""Rewards for `bft grpo`: plain functions in TRL's reward-function form, declared by their task's entry in
+`bft.eval.tasks.TASKS` (`EvalTask.rewards`: name -> function, the first the default).
 
 Each takes the sampled `completions` (strings, or chat messages whose last content is the answer) and the prompt
 records' `answer` column (mcq also their `letters`, the question's option letters), and returns one float per
@@ -84,12 +85,3 @@ def mcq_format(completions, letters=None, **_) -> list[float]:
     letters = letters or [LETTERS] * len(completions)
     return [float(parse_option_letter(completion_text(c), options) is not None)
             for c, options in zip(completions, letters)]
-
-
-# task -> reward name -> function; the first name of each task is its default reward
-REWARDS = {
-    "go-naming": {"similarity": go_naming_similarity, "percentile": go_naming_percentile,
-                  "format": go_naming_format},
-    "pubmedqa": {"correct": pubmedqa_correct, "format": pubmedqa_format},
-    "mcq": {"correct": mcq_correct, "format": mcq_format},
-}

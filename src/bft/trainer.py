@@ -62,8 +62,9 @@ class BFTConfig(SFTConfig):
     default bf16 mixed precision where the hardware multiplies bf16 natively, float32 elsewhere; and activation
     checkpointing (TRL's default, on) is set as `activation_checkpointing`, its current name."""
 
-    activation_checkpointing: bool | None = checkpointing_fields()[0]
-    gradient_checkpointing: bool | None = checkpointing_fields()[1]
+    activation_checkpointing: bool | None
+    gradient_checkpointing: bool | None
+    activation_checkpointing, gradient_checkpointing = checkpointing_fields()
 
     loss_type: str = field(
         default="nll",
@@ -187,7 +188,59 @@ def _report_cut_samples(dataset, max_length, given: int | None, what: str = "tra
                        "on; raise max_length to train on them whole", cut, len(dataset), what, max_length)
 
 
-class BFTTrainer(SFTTrainer):
+class RestoresModelMixin:
+    """A transformers `Trainer` mixin (listed before the trainer class) for trainers that patch the model they are
+    given, recorded in `self._patches` (a `_ModelPatches`) when they are built: `train()` undoes the patches when it
+    ends, `evaluate()`/`predict()` redo them while they run, and so does `with trainer.patched():`.
+
+    Before building the trainer, keep `forward_before(model)`; once built, give it to `track_patches`, then record
+    one's own patches with `self._patches.add(undo, redo)` (the LM heads patched over the forward need none)."""
+
+    @staticmethod
+    def forward_before(model):
+        """The forward of the model given (under PEFT: its base model) before any trainer patches it."""
+        return _instance_forward(_unwrapped(model)) if isinstance(model, torch.nn.Module) else None
+
+    def track_patches(self, original_forward) -> None:
+        """Start recording the patches of `self.model`; the first undoes every LM head patched over its forward."""
+        self._patches = _ModelPatches(_unwrapped(self.model), original_forward)
+
+    def train(self, *args, **kwargs):
+        self._patches.redo()
+        try:
+            return super().train(*args, **kwargs)
+        finally:  # a saved or reused model computes, attends and casts as it did before
+            self.restore_model()
+
+    def evaluation_loop(self, *args, **kwargs):
+        with self.patched():  # evaluate() after train(), which restored the model
+            return super().evaluation_loop(*args, **kwargs)
+
+    def restore_model(self) -> None:
+        """Undo the trainer's patches of the model: its forward, attention and adapter casts are again what they
+        were when the trainer was built. `train()`, `evaluate()` and `predict()` redo them while they run."""
+        self._patches.undo()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.restore_model()
+
+    @contextmanager
+    def patched(self):
+        """A context manager: within, the model patched as during `train()` (for `model(..., fused_lm_head=True)`
+        calls of one's own); afterwards, patched or not, as it was before."""
+        patched = self._patches.applied
+        self._patches.redo()
+        try:
+            yield
+        finally:
+            if not patched:
+                self.restore_model()
+
+
+class BFTTrainer(RestoresModelMixin, SFTTrainer):
     """`SFTTrainer` whose `loss_type` may also be `bft`, `asft` or `eaft`. Use it exactly like `SFTTrainer`.
 
     `ref_model` (ASFT with full fine-tuning): the frozen reference; by default a copy of the model at the start.
@@ -213,13 +266,13 @@ class BFTTrainer(SFTTrainer):
         given = {split: len(data) if isinstance(data, datasets.Dataset) else None for split, data in given.items()}
         model = kwargs["model"] if "model" in kwargs else (args[0] if args else None)
         # SFTTrainer's __init__ replaces the forward by TRL's fused LM head's: the one to restore is this one
-        original_forward = _instance_forward(_unwrapped(model)) if isinstance(model, torch.nn.Module) else None
+        original_forward = self.forward_before(model)
         try:
             super().__init__(*args, **kwargs)
         finally:
             config.loss_type = loss_type
             config.padding_free = config.padding_free or padding_free_batches
-        self._patches = _ModelPatches(_unwrapped(self.model), original_forward)
+        self.track_patches(original_forward)
         try:
             self._set_up(loss_type, ref_model, padding_free_batches, given)
         except BaseException:  # a model that could not be trained is left as it was given
@@ -334,10 +387,10 @@ class BFTTrainer(SFTTrainer):
         if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
             # num_items_in_batch counts every process's items, and DDP/FSDP/DeepSpeed average the gradients
             loss = loss * self.accelerator.num_processes
-        self._record(mode, inputs, outputs, diagnostics)
+        nll, tokens = _summed_nll(outputs)
+        self._record(mode, inputs, outputs, diagnostics, nll)
         if mode == "eval":
             items = _count_samples(inputs) if loss_type.per_sample else outputs.label_mask.sum()
-            nll, tokens = _summed_nll(outputs)
             self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
                                                   float(tokens)], dtype=torch.float64)
         if return_outputs:  # compute_metrics wants the logits: one more forward builds them
@@ -366,8 +419,7 @@ class BFTTrainer(SFTTrainer):
         """Trainer averages batch losses weighted by rows; the eval loss here is the training loss's reduction over
         the whole evaluation set: per trained token, or per sample (packed segments included) for BFT."""
         self._eval_loss_sums.zero_()
-        with self.patched():  # evaluate() after train(), which restored the model
-            output = super().evaluation_loop(*args, **kwargs)
+        output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
             prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
             total, items, nll, tokens = self.accelerator.reduce(self._eval_loss_sums.to(self.args.device),
@@ -378,36 +430,6 @@ class BFTTrainer(SFTTrainer):
                 output.metrics[f"{prefix}_nll"] = nll / tokens
                 output.metrics[f"{prefix}_perplexity"] = math.exp(min(nll / tokens, 700.0))
         return output
-
-    def train(self, *args, **kwargs):
-        self._patches.redo()
-        try:
-            return super().train(*args, **kwargs)
-        finally:  # a saved or reused model computes, attends and casts as it did before
-            self.restore_model()
-
-    def restore_model(self) -> None:
-        """Undo the trainer's patches of the model: its forward, attention and adapter casts are again what they
-        were when the trainer was built. `train()`, `evaluate()` and `predict()` redo them while they run."""
-        self._patches.undo()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.restore_model()
-
-    @contextmanager
-    def patched(self):
-        """A context manager: within, the model patched as during `train()` (for `model(..., fused_lm_head=True)`
-        calls of one's own); afterwards, patched or not, as it was before."""
-        patched = self._patches.applied
-        self._patches.redo()
-        try:
-            yield
-        finally:
-            if not patched:
-                self.restore_model()
 
     def log(self, logs, start_time=None):
         """Adds the loss's diagnostics (mean and standard deviation since the last log) to the usual metrics, and in
@@ -426,11 +448,11 @@ class BFTTrainer(SFTTrainer):
             self._diagnostic_sums[mode][name].zero_()
         super().log(logs, start_time)
 
-    def _record(self, mode, inputs, outputs, diagnostics):
-        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics."""
+    def _record(self, mode, inputs, outputs, diagnostics, nll):
+        """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics; `nll`:
+        this process's NLL summed over the batch's trained tokens (`_summed_nll`)."""
         gather = self.accelerator.gather_for_metrics
         mask = outputs.label_mask
-        nll, _ = _summed_nll(outputs)
         counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
         num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
         upstream.log_metric(self, mode, "entropy", entropy / max(num_valid, 1))

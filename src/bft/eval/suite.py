@@ -9,6 +9,8 @@ from bft.files import write_json_atomic, write_text_atomic
 from bft.models import load_for_eval
 
 MCQ_SETS = ("medqa", "medmcqa", "mmlu", "pubmedqa")
+# The options of `bft eval suite` (options of its tasks: each task is given those it takes)
+SUITE_OPTIONS = ("data_dir", "dtype", "limit", "encoder", "batch_size", "generation_batch_size", "repetition_penalty")
 
 
 def evaluate_suite(model_name, output, data_folder=None, dtype="auto", **options) -> dict:

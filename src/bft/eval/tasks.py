@@ -1,16 +1,18 @@
 """The one table of evaluation tasks (`TASKS`), read by `bft eval`, `bft eval suite`, `bft compare` and `bft grpo`.
 
-Each entry (`EvalTask`) says what a task is: the options it takes with their defaults (an option of another task is
-an error naming the task and its options), the metrics the report tabulates (the first two head the suite's table),
-how one prediction scores for the bootstrap over items, the file its results go to, and whether it loads the model
-itself. `evaluate(task, model, output, **options)` runs any of them. A new evaluation is one module with its run
-function and one entry here.
+Each entry (`EvalTask`) says what a task is: the options it takes with their defaults and meanings (an option of
+another task is an error naming the task and its options; `bft eval TASK` and its --help are made from them), the
+input it reads and checks before a model loads, the metrics the report tabulates (the first two head the suite's
+table), how one prediction scores for the bootstrap over items, the file its results go to, whether it loads the
+model itself, and its GRPO rewards. `evaluate(task, model, output, **options)` runs any of them. A new evaluation is
+one module with its run function and one entry here.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bft import rewards
 from bft.data import data_dir
 from bft.errors import InputError
 from bft.models import DEFAULT_ENCODER
@@ -23,6 +25,36 @@ GENERATION = {"generation_batch_size": GENERATION_BATCH_SIZE, "repetition_penalt
 
 
 @dataclass(frozen=True)
+class Option:
+    """What an option means, for `bft eval TASK --help` (which adds the default, when the option has one).
+
+    `type`: converts the command line's text (None: the type of the option's default, `str` when it has none).
+    `required`: the command line requires it (recipes and the suite take the table's default).
+    """
+
+    help: str
+    type: Callable | None = None
+    choices: tuple[str, ...] | None = None
+    required: bool = False
+
+
+# The meanings of options several tasks take; a task declares its own options (and other meanings) in its entry
+OPTIONS = {
+    "data_dir": Option("the biomedical data folder (default: $BFT_DATA_DIR, else ../shared/data)"),
+    "dtype": Option("weights and compute: auto = bf16 where the hardware multiplies it natively (scores agree with "
+                    "float32 within their intervals, docs/benchmarks.md), float32 elsewhere",
+                    choices=("auto", "float32", "bfloat16", "float16")),
+    "limit": Option("only N items, a fixed pseudo-random subset (a quick pass)", int),
+    "encoder": Option("sentence encoder: an embedded name or a sentence-transformers model"),
+    "batch_size": Option("options scored at once"),
+    "generation_batch_size": Option("prompts generated at once"),
+    "repetition_penalty": Option("above 1 penalises tokens already in the prompt or answer during greedy "
+                                 "generation (a common remedy for looping text); 1: plain greedy"),
+    "max_new_tokens": Option("length limit of each answer, in tokens"),
+}
+
+
+@dataclass(frozen=True)
 class EvalTask:
     """One evaluation task.
 
@@ -30,18 +62,35 @@ class EvalTask:
     `loads_model` (the task loads it itself); `options` holds every option resolved (`data_dir` a Path) and
     `records` (the input records read beforehand, or None); returns the results written to `output/results_file`.
     `options`: option name -> default (None: not given); a task that does not load the model itself takes `dtype`
-    (the weights' dtype, as `bft.models.load_for_eval` takes it). `metrics`: what `bft compare`'s report tabulates,
-    read from the results by `read_scores` when given. `item_scores`: metric -> score of one row of
-    `predictions.jsonl`, for the bootstrap over items (none: scored as a whole).
+    (the weights' dtype, as `bft.models.load_for_eval` takes it). `help`: what the task does, in a line.
+    `option_help`: option name -> `Option`, for the options `OPTIONS` does not declare or the task means otherwise;
+    every option must be declared in one of the two (else ValueError). `read_inputs(options)`: the input records,
+    read and checked before a model loads (raises InputError on bad input). `metrics`: what `bft compare`'s report
+    tabulates, read from the results by `read_scores` when given. `item_scores`: metric -> score of one row of
+    `predictions.jsonl`, for the bootstrap over items (none: scored as a whole). `rewards`: reward name -> function
+    (`bft.rewards`) for `bft grpo`, the first the default (none: no GRPO for the task).
     """
 
     run: Callable
     options: dict
     metrics: tuple[str, ...]
+    help: str = ""
+    option_help: dict[str, Option] = field(default_factory=dict)
+    read_inputs: Callable | None = None
     item_scores: dict[str, Callable] = field(default_factory=dict)
     results_file: str = "results.json"
     loads_model: bool = False
     read_scores: Callable | None = None
+    rewards: dict[str, Callable] = field(default_factory=dict)
+
+    def __post_init__(self):
+        undeclared = [name for name in self.options if name not in {**OPTIONS, **self.option_help}]
+        if undeclared:
+            raise ValueError(f"option(s) {', '.join(undeclared)} have no meaning: declare them in option_help")
+
+    def option(self, name: str) -> Option:
+        """What option `name` means for this task."""
+        return self.option_help.get(name) or OPTIONS[name]
 
     @property
     def headline(self) -> tuple[str, str]:
@@ -58,30 +107,60 @@ class EvalTask:
         return {metric: results[metric] for metric in self.metrics}
 
 
+def _gene_sets_file(options):
+    return options["sets"] or options["data_dir"] / "geneagent" / "GO_terms.csv"
+
+
+def _read_gene_sets(options):
+    from bft.eval.go_naming import read_evaluation_sets
+
+    return read_evaluation_sets(_gene_sets_file(options))
+
+
 def _go_naming(model, output, options):
     from bft.eval.go_naming import evaluate_go_naming
 
-    sets = options["sets"] or options["data_dir"] / "geneagent" / "GO_terms.csv"
     go_dir = options["go_dir"] or options["data_dir"] / "go_bp"
-    return evaluate_go_naming(*model, sets, output, go_dir=go_dir, encoder=options["encoder"],
+    return evaluate_go_naming(*model, _gene_sets_file(options), output, go_dir=go_dir, encoder=options["encoder"],
                               limit=options["limit"], batch_size=options["generation_batch_size"],
                               max_new_tokens=options["max_new_tokens"],
                               repetition_penalty=options["repetition_penalty"], gene_sets=options["records"])
 
 
+def _mcq_data(options):
+    if not options["data"]:
+        raise InputError("the mcq evaluation needs data: a JSONL of question, options, answer_idx")
+    return options["data"]
+
+
+def _read_questions(options):
+    from bft.eval.mcq import read_mcq
+
+    return read_mcq(_mcq_data(options))
+
+
 def _mcq(model, output, options):
     from bft.eval.mcq import evaluate_mcq
 
-    if not options["data"]:
-        raise InputError("the mcq evaluation needs data: a JSONL of question, options, answer_idx")
-    return evaluate_mcq(*model, options["data"], output, limit=options["limit"], batch_size=options["batch_size"],
+    return evaluate_mcq(*model, _mcq_data(options), output, limit=options["limit"], batch_size=options["batch_size"],
                         questions=options["records"])
+
+
+def _pubmedqa_dir(options):
+    return options["pubmedqa_dir"] or options["data_dir"] / "pubmedqa"
+
+
+def _check_pubmedqa(options):
+    """Check that the test split is there and well-formed (no records: the task reads that fixed split itself)."""
+    from bft.data.pubmedqa import read_pubmedqa
+
+    read_pubmedqa(_pubmedqa_dir(options), "test")
 
 
 def _pubmedqa(model, output, options):
     from bft.eval.pubmedqa import evaluate_pubmedqa
 
-    return evaluate_pubmedqa(*model, options["pubmedqa_dir"] or options["data_dir"] / "pubmedqa", output,
+    return evaluate_pubmedqa(*model, _pubmedqa_dir(options), output,
                              limit=options["limit"], batch_size=options["generation_batch_size"],
                              max_new_tokens=options["max_new_tokens"], repetition_penalty=options["repetition_penalty"])
 
@@ -108,26 +187,48 @@ TASKS = {
         run=_go_naming,
         options={"data_dir": None, "dtype": "auto", "limit": None, "sets": None, "go_dir": None,
                  "encoder": DEFAULT_ENCODER, **GENERATION, "max_new_tokens": 32},
+        help="name the biological process of gene sets (or score given names)",
+        option_help={"sets": Option("gene-set file: CSV/TSV/JSONL with id, genes, name (or GeneAgent's GO_terms.csv)",
+                                    required=True),
+                     "go_dir": Option("GO names for the percentile (default: DATA_DIR/go_bp)"),
+                     "max_new_tokens": Option("length limit of each name, in tokens")},
+        read_inputs=_read_gene_sets,
         metrics=("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share",
                  "answered_share"),
         item_scores={"semantic_similarity_mean": lambda row: row["similarity"],
-                     "percentile_mean": lambda row: row["percentile"], "rougeL_mean": lambda row: row["rougeL"]}),
+                     "percentile_mean": lambda row: row["percentile"], "rougeL_mean": lambda row: row["rougeL"]},
+        rewards={"similarity": rewards.go_naming_similarity, "percentile": rewards.go_naming_percentile,
+                 "format": rewards.go_naming_format}),
     "mcq": EvalTask(
         run=_mcq,
         options={"dtype": "auto", "limit": None, "data": None, "batch_size": SCORING_BATCH_SIZE},
+        help="multiple choice scored by log-likelihood (lm-evaluation-harness style)",
+        option_help={"data": Option("JSONL with question, options {letter: text}, answer_idx")},
+        read_inputs=_read_questions,
         metrics=("accuracy", "accuracy_norm"),
         item_scores={"accuracy": lambda row: float(row["correct"]),
-                     "accuracy_norm": lambda row: float(row["prediction_norm"] == row["answer_idx"])}),
+                     "accuracy_norm": lambda row: float(row["prediction_norm"] == row["answer_idx"])},
+        rewards={"correct": rewards.mcq_correct, "format": rewards.mcq_format}),
     "pubmedqa": EvalTask(
         run=_pubmedqa,
         options={"data_dir": None, "dtype": "auto", "limit": None, "pubmedqa_dir": None, **GENERATION,
                  "max_new_tokens": 128},
+        help="PubMedQA test set by generation: accuracy and macro-F1",
+        option_help={"pubmedqa_dir": Option("PubMedQA's ori_pqal.json and test_ground_truth.json (default: "
+                                            "DATA_DIR/pubmedqa)"),
+                     "max_new_tokens": Option("length limit of each reasoning + answer, in tokens")},
+        read_inputs=_check_pubmedqa,
         metrics=("accuracy", "macro_f1", "answered_share"),
-        item_scores={"accuracy": lambda row: float(row["correct"])}),
+        item_scores={"accuracy": lambda row: float(row["correct"])},
+        rewards={"correct": rewards.pubmedqa_correct, "format": rewards.pubmedqa_format}),
     "represent": EvalTask(
         run=_represent,
         options={"data_dir": None, "dtype": "auto", "limit_genes": None, "encoder": DEFAULT_ENCODER, **GENERATION,
                  "max_new_tokens": 160},
+        help="profile -> embed -> GGI, beside NCBI summaries and symbols",
+        option_help={"limit_genes": Option("a fixed subset of N genes, drawn pair by pair (60/10/30% from "
+                                           "Gene2vec's train/valid/test genes) so that it keeps many pairs", int),
+                     "max_new_tokens": Option("length limit of each profile, in tokens")},
         metrics=("ggi_auroc", "ggi_auprc", "profile_looping_share"),
         results_file="summary.json", loads_model=True, read_scores=_represent_scores),
 }
@@ -161,6 +262,18 @@ def resolve_options(name: str, options: dict) -> dict:
     if "data_dir" in resolved:
         resolved["data_dir"] = data_dir(resolved["data_dir"])
     return resolved
+
+
+def read_inputs(name: str, **options):
+    """Task `name`'s input records, read and checked (None where it has none to read beforehand), so that bad input
+    fails before a model loads; `options` as `evaluate` takes them. Raises InputError on bad input."""
+    entry = task(name)
+    return None if entry.read_inputs is None else entry.read_inputs(resolve_options(name, options))
+
+
+def with_rewards() -> list[str]:
+    """The tasks that have GRPO rewards."""
+    return [name for name, entry in TASKS.items() if entry.rewards]
 
 
 def evaluate(name: str, model, output, records=None, **options) -> dict:
