@@ -57,8 +57,8 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
 
 def stored_step(model_folder, loss_type, batch_size, grad_accum, **settings):
     """`run`'s (update, log history), computed once per test process for each distinct run: the baseline that
-    several tests compare against. Every call returns copies of its own. A test that inspects the trainer, or runs
-    under a patch, calls `one_step` itself."""
+    several tests compare against. Every call returns copies of its own. The first call's result is every later
+    call's, so never call it under a patch; a test that inspects the trainer calls `one_step` itself."""
     update, log_history = _stored_step(model_folder, loss_type, batch_size, grad_accum, tuple(sorted(settings.items())))
     return update.clone(), copy.deepcopy(log_history)
 
