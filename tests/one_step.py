@@ -7,6 +7,8 @@ RUNS is a JSON object {name: one_step's keyword arguments (loss_type, batch_size
 "lora": true for `tiny_lora()`}; OUT.pt then holds {name: {"update": the update, "log_history": the trainer's log}}.
 """
 
+import copy
+import functools
 import json
 import os
 import subprocess
@@ -51,6 +53,21 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
     after = _whole_parameters(trainer.accelerator.unwrap_model(trainer.model))
     update = torch.cat([(after[name] - before[name]).flatten() for name in before])
     return update, trainer
+
+
+def stored_step(model_folder, loss_type, batch_size, grad_accum, **settings):
+    """`run`'s (update, log history), computed once per test process for each distinct run: the baseline that
+    several tests compare against. Every call returns copies of its own. The first call's result is every later
+    call's, so never call it under a patch; a test that inspects the trainer calls `one_step` itself."""
+    update, log_history = _stored_step(model_folder, loss_type, batch_size, grad_accum, tuple(sorted(settings.items())))
+    return update.clone(), copy.deepcopy(log_history)
+
+
+@functools.cache
+def _stored_step(model_folder, loss_type, batch_size, grad_accum, settings):
+    arguments = dict(settings, loss_type=loss_type, batch_size=batch_size, grad_accum=grad_accum)
+    update, trainer = run(model_folder, arguments)
+    return update, trainer.state.log_history
 
 
 def _whole_parameters(model) -> dict:

@@ -10,7 +10,7 @@ head, which tests/test_lm_head.py checks against full logits.
 import pytest
 import torch
 
-from tests.one_step import one_step
+from tests.one_step import one_step, stored_step
 from tests.test_trainer import relative_difference
 
 
@@ -51,7 +51,7 @@ def head_of(trainer) -> str:
 @pytest.mark.parametrize("loss_type", ["nll", "dft", "bft"])
 def test_triton_head_gives_the_token_heads_update(tiny_model, monkeypatch, loss_type):
     """One batch of 6 on the CUDA branch, whole, split 4 + 2, and as padding-free rows: the CPU path's update."""
-    expected, _ = one_step(tiny_model, loss_type, 6, 1)
+    expected, _ = stored_step(tiny_model, loss_type, 6, 1)
     launches = take_cuda_branch(monkeypatch)
     whole, trainer = one_step(tiny_model, loss_type, 6, 1)
     assert launches, "TRL's Triton kernel did not run"
@@ -68,7 +68,7 @@ def test_triton_head_gives_the_token_heads_update(tiny_model, monkeypatch, loss_
 @pytest.mark.slow
 def test_bf16_on_the_cuda_branch_is_bounded(tiny_model, monkeypatch):
     """bf16 autocast through TRL's Triton head: finite, and within the bound the CPU path keeps."""
-    exact, _ = one_step(tiny_model, "bft", 6, 1)
+    exact, _ = stored_step(tiny_model, "bft", 6, 1)
     take_cuda_branch(monkeypatch)
     fast, _ = one_step(tiny_model, "bft", 3, 2, bf16=True, padding_free=True)
     assert torch.isfinite(fast).all()

@@ -7,22 +7,22 @@ import pytest
 import torch
 
 from bft.trainer import BFTConfig
-from tests.one_step import launch, one_step, relative_difference
+from tests.one_step import launch, one_step, relative_difference, stored_step
 
 
 @pytest.mark.parametrize("loss_type", ["nll", "dft", "bft", "asft", "eaft"])
 def test_update_is_the_same_for_every_micro_batch_split(tiny_model, loss_type):
     """One batch of 6, micro-batches of 4 + 2 and 3 + 3 (gradient accumulation): the same SGD update."""
-    whole, _ = one_step(tiny_model, loss_type, 6, 1)
+    whole, _ = stored_step(tiny_model, loss_type, 6, 1)
     assert whole.norm() > 0
     for batch, accum in [(4, 2), (3, 2)]:
-        split, _ = one_step(tiny_model, loss_type, batch, accum)
+        split, _ = stored_step(tiny_model, loss_type, batch, accum)
         assert relative_difference(split, whole) < 1e-5, (batch, accum)
 
 
 def test_packed_bft_update_equals_the_padded_one(tiny_model):
     """Packed rows (padding-free, every segment its own sample) give the padded batch's update."""
-    padded, _ = one_step(tiny_model, "bft", 6, 1)
+    padded, _ = stored_step(tiny_model, "bft", 6, 1)
     packed, trainer = one_step(tiny_model, "bft", 6, 1, packing=True)
     assert trainer.args.padding_free or trainer.args.packing_strategy == "bfd"
     assert relative_difference(packed, padded) < 1e-5
@@ -30,14 +30,14 @@ def test_packed_bft_update_equals_the_padded_one(tiny_model):
 
 @pytest.mark.parametrize("loss_type", ["asft", "eaft"])
 def test_packed_token_losses_equal_the_padded_ones(tiny_model, loss_type):
-    padded, _ = one_step(tiny_model, loss_type, 6, 1)
-    packed, _ = one_step(tiny_model, loss_type, 6, 1, packing=True)
+    padded, _ = stored_step(tiny_model, loss_type, 6, 1)
+    packed, _ = stored_step(tiny_model, loss_type, 6, 1, packing=True)
     assert relative_difference(packed, padded) < 1e-5
 
 
 def test_loss_types_differ(tiny_model):
     """A guard on the tests above: the loss types really are different updates."""
-    updates = {loss_type: one_step(tiny_model, loss_type, 6, 1)[0] for loss_type in ("dft", "bft", "asft", "eaft")}
+    updates = {loss_type: stored_step(tiny_model, loss_type, 6, 1)[0] for loss_type in ("dft", "bft", "asft", "eaft")}
     assert relative_difference(updates["bft"], updates["dft"]) > 1e-3
     assert relative_difference(updates["eaft"], updates["dft"]) > 1e-3
     # at the first step the model is its own reference: KL 0 with gradient 0, so ASFT's update is DFT's
@@ -59,8 +59,7 @@ def test_asft_reference_is_the_starting_model(tiny_model, lora):
 
 
 def test_bft_diagnostics_are_logged(tiny_model):
-    _, trainer = one_step(tiny_model, "bft", 3, 2)
-    logged = trainer.state.log_history[0]
+    logged = stored_step(tiny_model, "bft", 3, 2)[1][0]
     for name in ("sample_weight", "min_group_conf", "token_weight"):
         assert 0 <= logged[f"bft/{name}_mean"] <= 1
         assert logged[f"bft/{name}_std"] >= 0
@@ -71,11 +70,11 @@ def test_bft_diagnostics_are_logged(tiny_model):
 @pytest.mark.parametrize("loss_type", ["bft", "eaft"])
 def test_plain_nll_is_logged_beside_every_loss(tiny_model, loss_type):
     """`nll`, logged for every loss type, is the SFT loss of the same step (micro-batches 3 + 3): one scale for all."""
-    _, sft = one_step(tiny_model, "nll", 3, 2)
-    _, other = one_step(tiny_model, loss_type, 3, 2)
-    logged, reference = other.state.log_history[0], sft.state.log_history[0]["loss"]
+    _, sft = stored_step(tiny_model, "nll", 3, 2)
+    _, other = stored_step(tiny_model, loss_type, 3, 2)
+    logged, reference = other[0], sft[0]["loss"]
     assert logged["nll"] == pytest.approx(reference, rel=1e-6)
-    assert sft.state.log_history[0]["nll"] == pytest.approx(reference, rel=1e-6)
+    assert sft[0]["nll"] == pytest.approx(reference, rel=1e-6)
     assert abs(logged["loss"] - reference) > 1e-3  # a guard: the loss itself is another one
 
 
@@ -86,40 +85,58 @@ def test_config_rejects_unknown_loss_type(tmp_path):
         BFTConfig(output_dir=str(tmp_path), loss_type="bft", bft_token_weighting="entropy")
 
 
+DDP_RUNS = {"bft": ("bft", {}), "nll": ("nll", {}), "eaft": ("eaft", {}),
+            "bft-tokens-per-device": ("bft", {"average_tokens_across_devices": False})}
+FSDP_RUNS = ("bft", "nll")
+
+
+@pytest.fixture(scope="module")
+def ddp_launched(tiny_model, tmp_path_factory):
+    """Every run of DDP_RUNS (2 processes x 3 samples) in one `accelerate launch`: one start-up of the processes."""
+    runs = {name: dict(loss_type=loss_type, batch_size=3, grad_accum=1, **settings)
+            for name, (loss_type, settings) in DDP_RUNS.items()}
+    return launch(tiny_model, tmp_path_factory.mktemp("ddp"), runs, "--multi_gpu")
+
+
+@pytest.fixture(scope="module")
+def fsdp_launched(tiny_model, tmp_path_factory):
+    """Every loss type of FSDP_RUNS under FSDP2 (configs/accelerate/fsdp.yaml) on 2 processes, in one launch."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
+    runs = {loss_type: dict(loss_type=loss_type, batch_size=3, grad_accum=1) for loss_type in FSDP_RUNS}
+    return launch(tiny_model, tmp_path_factory.mktemp("fsdp"), runs, "--config_file", str(config))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type, settings", [("bft", {}), ("nll", {}), ("eaft", {}),
-                                                 ("bft", {"average_tokens_across_devices": False})])
-def test_two_processes_give_the_update_of_one(tiny_model, tmp_path, loss_type, settings):
+@pytest.mark.parametrize("name", DDP_RUNS)
+def test_two_processes_give_the_update_of_one(tiny_model, ddp_launched, name):
     """DDP on CPU (gloo) through `accelerate launch`: 2 processes x 3 samples == 1 process x 6 samples. BFT's
     sample count is global even where token counts are not averaged across devices.
 
     On a machine without GPUs, `--multi_gpu` starts the processes and BFTConfig switches them to CPU DDP
     (`accelerate launch --cpu --num_processes 2` would start a single process).
     """
-    run = dict(loss_type=loss_type, batch_size=3, grad_accum=1, **settings)
-    launched = launch(tiny_model, tmp_path, {"run": run}, "--multi_gpu")["run"]
+    loss_type = DDP_RUNS[name][0]
+    launched = ddp_launched[name]
     update = launched["update"]
-    single, trainer = one_step(tiny_model, loss_type, 6, 1)
+    single, log_history = stored_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
     logged = launched["log_history"][0]  # the plain NLL, over both processes
-    assert logged["nll"] == pytest.approx(trainer.state.log_history[0]["nll"], rel=1e-5)
+    assert logged["nll"] == pytest.approx(log_history[0]["nll"], rel=1e-5)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type", ["bft", "nll"])
-def test_fsdp_gives_the_update_of_one_process(tiny_model, tmp_path, loss_type):
+@pytest.mark.parametrize("loss_type", FSDP_RUNS)
+def test_fsdp_gives_the_update_of_one_process(tiny_model, fsdp_launched, loss_type):
     """FSDP2 (configs/accelerate/fsdp.yaml) on 2 CPU processes: the update of one process with the whole batch."""
-    config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
-    run = dict(loss_type=loss_type, batch_size=3, grad_accum=1)
-    update = launch(tiny_model, tmp_path, {"run": run}, "--config_file", str(config))["run"]["update"]
-    single, _ = one_step(tiny_model, loss_type, 6, 1)
+    update = fsdp_launched[loss_type]["update"]
+    single, _ = stored_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
 
 
 @pytest.mark.parametrize("loss_type", ["bft", "nll"])
 def test_padding_free_batches_give_the_padded_update(tiny_model, loss_type):
     """`padding_free=True` without packing: the padded batches, concatenated into one row, the same update."""
-    padded, _ = one_step(tiny_model, loss_type, 3, 2)
+    padded, _ = stored_step(tiny_model, loss_type, 3, 2)
     flat, trainer = one_step(tiny_model, loss_type, 3, 2, padding_free=True)
     assert trainer.data_collator.padding_free and not trainer.args.packing
     assert relative_difference(flat, padded) < 1e-5
@@ -140,7 +157,7 @@ def test_nll_and_dft_are_trls_own(tiny_model, loss_type):
     """BFTTrainer computes nll/dft itself (one code path for every loss): the update of TRL's SFTTrainer."""
     from trl import SFTTrainer
 
-    ours, _ = one_step(tiny_model, loss_type, 3, 2)
+    ours, _ = stored_step(tiny_model, loss_type, 3, 2)
     trls, _ = one_step(tiny_model, loss_type, 3, 2, trainer_class=SFTTrainer)
     assert relative_difference(ours, trls) < 1e-5
 
@@ -188,9 +205,9 @@ def test_token_weight_floor_needs_dft_weights(tmp_path, loss_type):
 
 def test_floored_dft_reaches_the_update(tiny_model):
     """DFT's weights floored at 1 are all 1: the update of SFT; a floor of 0.1 moves it away from plain DFT's."""
-    sft, _ = one_step(tiny_model, "nll", 6, 1)
+    sft, _ = stored_step(tiny_model, "nll", 6, 1)
     assert relative_difference(one_step(tiny_model, "dft", 6, 1, token_weight_floor=1.0)[0], sft) < 1e-5
-    floored, dft = one_step(tiny_model, "dft", 6, 1, token_weight_floor=0.1)[0], one_step(tiny_model, "dft", 6, 1)[0]
+    floored, dft = one_step(tiny_model, "dft", 6, 1, token_weight_floor=0.1)[0], stored_step(tiny_model, "dft", 6, 1)[0]
     assert relative_difference(floored, dft) > 1e-2
 
 
@@ -303,18 +320,16 @@ def test_every_bft_setting_reaches_the_update(tiny_model, tmp_path):
     loss.backward()
     expected = torch.cat([-p.grad.flatten() for p in model.parameters()]).float()
     assert relative_difference(update, expected) < 1e-5
-    default, _ = one_step(tiny_model, "bft", 6, 1, packing=True)
+    default, _ = stored_step(tiny_model, "bft", 6, 1, packing=True)
     assert relative_difference(default, expected) > 1e-3  # the settings do change the update
 
 
 @pytest.mark.slow
 def test_compiled_first_step_equals_eager(tiny_model):
     """`torch_compile: true` (off in every recipe: it does not pay on CPUs, docs/benchmarks.md) computes the same."""
-    eager, eager_trainer = one_step(tiny_model, "bft", 3, 2, padding_free=True)
-    compiled, compiled_trainer = one_step(tiny_model, "bft", 3, 2, padding_free=True, torch_compile=True)
-    loss = {name: trainer.state.log_history[0]["loss"] for name, trainer in
-            (("eager", eager_trainer), ("compiled", compiled_trainer))}
-    assert loss["compiled"] == pytest.approx(loss["eager"], rel=1e-4)
+    eager, eager_log = stored_step(tiny_model, "bft", 3, 2, padding_free=True)
+    compiled, trainer = one_step(tiny_model, "bft", 3, 2, padding_free=True, torch_compile=True)
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(eager_log[0]["loss"], rel=1e-4)
     assert relative_difference(compiled, eager) < 1e-4
 
 
