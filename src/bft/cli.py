@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     _repetition_penalty(represent)
     _dtype(represent)
 
-    compare = commands.add_parser("compare", help="train each loss type (and variant) alike over seeds, evaluate, report")
+    compare = commands.add_parser(
+        "compare", help="train every loss type and variant alike over seeds, evaluate, report")
     compare.add_argument("--config", help="comparison recipe (configs/compare-*.yaml); required unless --archive")
     compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
     compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
