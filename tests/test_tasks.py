@@ -69,9 +69,30 @@ def test_the_cli_takes_each_tasks_options_with_the_tables_defaults():
             option: default for entry in TASKS.values() for option, default in entry.options.items()}
         assert set(options) == set(accepted) if name != "suite" else set(options) <= set(accepted), name
         assert all(options[option] == accepted[option] for option in options), name
+        assert {"model", "output", "overwrite"} <= {action.dest for action in parser._actions}, name
     represent = _options(_subcommands(build_parser())["represent"])
     represent["generation_batch_size"] = represent.pop("batch_size")
     assert represent == TASKS["represent"].options
+
+
+def test_bft_eval_suite_passes_the_model_and_its_options(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(suite, "evaluate_suite", lambda *args, **options: calls.append((args, options)) or {})
+    assert main(["eval", "suite", "--model", "m", "--output", str(tmp_path / "o"), "--limit", "3"]) == 0
+    (model, output, folder, dtype), options = calls[0]
+    assert (model, output, folder, dtype) == ("m", str(tmp_path / "o"), None, "auto")
+    assert options["limit"] == 3 and options["encoder"] == TASKS["go-naming"].options["encoder"]
+    with pytest.raises(SystemExit) as stopped:  # argparse's message names the missing option: exit 2
+        main(["eval", "suite", "--output", str(tmp_path / "o")])
+    assert stopped.value.code == 2 and "--model" in capsys.readouterr().err
+
+
+def test_the_suites_defaults_are_its_tasks_shared_defaults(monkeypatch):
+    assert suite.suite_default("limit") is None
+    monkeypatch.setitem(TASKS, "mcq", dataclasses.replace(TASKS["mcq"], options={**TASKS["mcq"].options,
+                                                                                 "limit": 5}))
+    with pytest.raises(ValueError, match="disagree on the default of limit"):
+        suite.suite_default("limit")
 
 
 def test_the_suite_gives_each_task_its_options_and_heads_its_table_with_their_headlines(tmp_path, monkeypatch):
@@ -195,6 +216,11 @@ def test_a_task_added_to_the_table_is_a_bft_eval_command(tmp_path, monkeypatch, 
 def test_an_option_without_a_meaning_is_refused(monkeypatch):
     with pytest.raises(ValueError, match=r"option\(s\) items have no meaning"):
         EvalTask(run=print, options={"dtype": "auto", "items": 4}, metrics=("a", "b"))
+    with pytest.raises(ValueError, match=r"option\(s\) shuffle default to a bool: declare their Option's type"):
+        EvalTask(run=print, options={"shuffle": False}, option_help={"shuffle": Option("shuffle the items")},
+                 metrics=("a", "b"))
+    EvalTask(run=print, options={"shuffle": False}, metrics=("a", "b"),
+             option_help={"shuffle": Option("shuffle the items", type=lambda text: text == "true")})
 
 
 def test_grpo_rewards_are_the_tables():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bft.data import data_dir
 from bft.errors import InputError
-from bft.eval.suite import SUITE_OPTIONS
+from bft.eval.suite import SUITE_OPTIONS, suite_default
 from bft.eval.tasks import GENERATION, OPTIONS, TASKS
 from bft.models import DEFAULT_ENCODER
 
@@ -82,9 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
             _eval_task(tasks, name, entry)
     suite = tasks.add_parser("suite", help="go-naming, MedQA, MedMCQA, MMLU, PubMedQA: one summary table")
     _eval_io(suite, "summary.json, summary.md and each task's folder")
-    defaults = {option: default for entry in TASKS.values() for option, default in entry.options.items()}
     for option in SUITE_OPTIONS:
-        _add_task_option(suite, option, OPTIONS[option], defaults[option])
+        _add_task_option(suite, option, OPTIONS[option], suite_default(option))
 
     inspect = commands.add_parser("inspect", help="show where a model's knowledge gaps are, token by token")
     inspect.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
@@ -176,17 +175,16 @@ def _eval_task(tasks, name, entry):
     """`bft eval NAME`: --model, --output, --overwrite, then each option of the task's table entry (`--limit` for
     `limit`), with its meaning, type and default; and the task's other inputs, where it has some."""
     parser = tasks.add_parser(name, help=entry.help)
-    # (go-naming: or --predictions, names given)
-    parser.add_argument("--model", required=name != "go-naming", help="embedded name, local folder, run folder or "
-                                                                      "hub id")
-    _eval_io(parser, f"{entry.results_file} and predictions.jsonl")
+    _eval_io(parser, f"{entry.results_file} and predictions.jsonl", model_required=name != "go-naming")
     for option, default in entry.options.items():
         _add_task_option(parser, option, entry.option(option), default)
     if name in EVAL_INPUTS:
         EVAL_INPUTS[name](parser)
 
 
-def _eval_io(parser, written):
+def _eval_io(parser, written, model_required=True):
+    """--model (go-naming may take --predictions instead), --output, --overwrite."""
+    parser.add_argument("--model", required=model_required, help="embedded name, local folder, run folder or hub id")
     parser.add_argument("--output", required=True, help=f"folder for {written}")
     _overwrite(parser)
 

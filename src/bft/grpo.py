@@ -163,9 +163,9 @@ class BFTGRPOTrainer(RestoresModelMixin, GRPOTrainer):
     ours over it); `train()` undoes that when it ends, and `evaluate()` (as `with trainer.patched():`) redoes it
     meanwhile. Used without `train()`, restore the model with `restore_model()`."""
 
-    def __init__(self, *args, model, **kwargs):
+    def __init__(self, model, *args, **kwargs):
         original_forward = self.forward_before(model)
-        super().__init__(*args, model=model, **kwargs)
+        super().__init__(model, *args, **kwargs)
         self.track_patches(original_forward)
         try:
             use_token_head(self)  # over TRL's head: undone with it

@@ -13,6 +13,15 @@ MCQ_SETS = ("medqa", "medmcqa", "mmlu", "pubmedqa")
 SUITE_OPTIONS = ("data_dir", "dtype", "limit", "encoder", "batch_size", "generation_batch_size", "repetition_penalty")
 
 
+def suite_default(option: str):
+    """The default of a suite option: the one its tasks share. Raises ValueError where they differ (the suite gives
+    every task the same value)."""
+    defaults = {entry.options[option] for entry in TASKS.values() if option in entry.options}
+    if len(defaults) != 1:
+        raise ValueError(f"the tasks of the suite disagree on the default of {option}: {sorted(map(str, defaults))}")
+    return defaults.pop()
+
+
 def evaluate_suite(model_name, output, data_folder=None, dtype="auto", **options) -> dict:
     """go-naming on GeneAgent's sets, MCQ on MedQA, MedMCQA, medical MMLU and PubMedQA, PubMedQA by generation;
     `options` (limit, batch sizes, encoder) as `bft.eval.tasks.evaluate` takes them, each task given those it

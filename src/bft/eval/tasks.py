@@ -87,6 +87,10 @@ class EvalTask:
         undeclared = [name for name in self.options if name not in {**OPTIONS, **self.option_help}]
         if undeclared:
             raise ValueError(f"option(s) {', '.join(undeclared)} have no meaning: declare them in option_help")
+        untyped = [name for name, default in self.options.items() if isinstance(default, bool)
+                   and self.option(name).type is None]
+        if untyped:  # bool("false") is True: the command line needs a parser of its own
+            raise ValueError(f"option(s) {', '.join(untyped)} default to a bool: declare their Option's type")
 
     def option(self, name: str) -> Option:
         """What option `name` means for this task."""
