@@ -41,7 +41,8 @@ def seeds_of(output: Path, method: str) -> list[int]:
 
 
 def probe_scores(output: Path, run: str, probe: str, genes: list[str]) -> dict[str, float] | None:
-    """{gene: 1.0 if the probe was answered right else 0.0}, in the probe file's order; None if not evaluated."""
+    """{gene: 1.0 if the probe was answered right else 0.0}; None if not evaluated. Predictions follow the probe
+    file's order, so the probes must be evaluated whole (no `limit`: the recipe sets none); else ValueError."""
     predictions = output / "evals" / run / probe / "predictions.jsonl"
     if not predictions.exists():
         return None
@@ -81,7 +82,8 @@ def main():
             continue
         tracked = [gene_weights(args.output / "runs" / f"{bft}-seed{seed}", sample_genes) for seed in seeds]
         weight = {gene: float(np.mean([w[gene] for w, _ in tracked])) for gene in tracked[0][0]}
-        upper = {gene for gene in weight if weight[gene] >= np.median(list(weight.values()))}
+        ranked = sorted(weight, key=weight.get)  # the upper half by rank: halves of equal size whatever the ties
+        upper = set(ranked[len(ranked) // 2 :])
         row = {"bft": bft, "dft": dft, "seeds": seeds, "per_epoch": [s for _, s in tracked],
                "median_gene_weight": float(np.median(list(weight.values())))}
         for probe in PROBES:
