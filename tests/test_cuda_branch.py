@@ -87,10 +87,9 @@ def test_asft_and_eaft_keep_the_token_head_on_the_cuda_branch(tiny_model, monkey
 def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_path, monkeypatch, demo_records):
     """GRPO's completion log-probs through TRL's Triton head (what a GPU runs) equal the token head's."""
     from datasets import Dataset
-    from trl import GRPOTrainer
 
     from bft import rewards
-    from bft.grpo import BFTGRPOConfig, use_token_head
+    from bft.grpo import BFTGRPOConfig, BFTGRPOTrainer
     from bft.models import load_model
     from bft.upstream import grpo_token_logps
 
@@ -104,11 +103,11 @@ def test_grpo_scoring_on_the_cuda_branch_equals_the_token_head(tiny_model, tmp_p
         model, tokenizer = load_model(tiny_model)
         config = BFTGRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
                                bf16=False, report_to="none", max_completion_length=4)
-        trainer = GRPOTrainer(model=model, reward_funcs=[rewards.go_naming_format], args=config,
-                              train_dataset=Dataset.from_list([{"prompt": r["messages"][:1], "answer": "x"}
-                                                               for r in demo_records[:4]]),
-                              processing_class=tokenizer)
-        assert use_token_head(trainer) is not cuda_branch
+        trainer = BFTGRPOTrainer(model, [rewards.go_naming_format], args=config,
+                                 train_dataset=Dataset.from_list([{"prompt": r["messages"][:1], "answer": "x"}
+                                                                  for r in demo_records[:4]]),
+                                 processing_class=tokenizer)  # as `bft grpo` builds it
+        assert trainer.token_head is not cuda_branch
         logps, entropies = grpo_token_logps(trainer, trainer.model, input_ids, attention_mask, 5, compute_entropy=True)
         (logps * weights).sum().backward()
         return logps.detach(), entropies.detach(), trainer.model.lm_head.weight.grad

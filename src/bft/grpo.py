@@ -161,14 +161,15 @@ class BFTGRPOTrainer(RestoresModelMixin, GRPOTrainer):
     """TRL's `GRPOTrainer`, scoring completions through `bft.lm_head` where `use_token_head` says, that gives its
     model back as it came, as `BFTTrainer` does: building it patches the model's forward (TRL's fused LM head, and
     ours over it); `train()` undoes that when it ends, and `evaluate()` (as `with trainer.patched():`) redoes it
-    meanwhile. Used without `train()`, restore the model with `restore_model()`."""
+    meanwhile. Used without `train()`, restore the model with `restore_model()`. `token_head`: whether completions
+    are scored by `bft.lm_head` (`use_token_head`)."""
 
     def __init__(self, model, *args, **kwargs):
         original_forward = self.forward_before(model)
         super().__init__(model, *args, **kwargs)
         self.track_patches(original_forward)
         try:
-            use_token_head(self)  # over TRL's head: undone with it
+            self.token_head = use_token_head(self)  # over TRL's head: undone with it
         except BaseException:
             self.restore_model()
             raise
