@@ -70,6 +70,11 @@ def main():
     parser.add_argument("--data", type=Path, default=Path("data/gene-facts-600"), help="bft data gene-facts output")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
+    for needed in ("train.jsonl", "question_trained.jsonl", "cloze_trained.jsonl"):
+        if not (args.data / needed).exists():
+            parser.error(f"{args.data / needed} is missing: --data takes the recipe's bft data gene-facts output")
+    if not (args.output / "runs").is_dir():
+        parser.error(f"{args.output / 'runs'} is missing: --output takes a bft compare output folder")
     sample_genes = [row["id"].rsplit(":", 1)[0] for row in read_jsonl(args.data / "train.jsonl")]
     probes = {probe: read_jsonl(args.data / f"{probe.split('-')[1]}_trained.jsonl") for probe in PROBES}
     genes = {probe: [row["gene"] for row in rows] for probe, rows in probes.items()}

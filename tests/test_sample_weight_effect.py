@@ -1,0 +1,88 @@
+"""benchmarks/sample_weight_effect.py on a hand-made `bft compare` output whose answers are known: four genes, two
+training samples each, BFT and DFT at one floor under two seeds."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GENES = ["GENEA", "GENEB", "GENEC", "GENED"]
+PROCESS = {"GENEA": "a long process name", "GENEB": "another process name", "GENEC": "short name",
+           "GENED": "brief"}  # 4, 3, 2 and 1 words, in the order of their weights
+WEIGHT = {"GENEA": 0.9, "GENEB": 0.8, "GENEC": 0.3, "GENED": 0.2}  # BFT weighs A and B most
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def make_comparison(tmp_path: Path, correct: dict[str, list[bool]]) -> tuple[Path, Path]:
+    data, output = tmp_path / "data", tmp_path / "compare"
+    write_jsonl(data / "train.jsonl", [{"id": f"{gene}:{k}", "messages": []} for gene in GENES for k in (0, 1)])
+    for form in ("question", "cloze"):
+        write_jsonl(data / f"{form}_trained.jsonl",
+                    [{"id": gene, "gene": gene, "answer": PROCESS[gene]} for gene in GENES])
+    for run, answers in correct.items():
+        for probe in ("facts-question-trained", "facts-cloze-trained"):
+            write_jsonl(output / "evals" / run / probe / "predictions.jsonl",
+                        [{"id": str(i), "correct": right} for i, right in enumerate(answers)])
+        if run == "base":
+            continue
+        (output / "runs" / run).mkdir(parents=True)
+        (output / "runs" / run / "metrics.json").write_text("{}")
+        if run.startswith("bft"):  # the record after the last epoch is not a weight used while training
+            during = [WEIGHT[gene] for gene in GENES for _ in (0, 1)]
+            records = [{"epoch": 0.0, "sample_weight": during}, {"epoch": 1.0, "sample_weight": [0.0] * 8}]
+            (output / "runs" / run / "sample_weights.json").write_text(json.dumps({"samples": 8, "epochs": records}))
+    return data, output
+
+
+def run_script(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "benchmarks/sample_weight_effect.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_paired_difference_its_split_by_weight_and_what_the_weight_favours(tmp_path):
+    # BFT right on the heavy genes A and B, DFT on A and C: equal overall, BFT ahead where it weighted most
+    correct = {"base": [False, False, True, True],
+               "bft-floor0.1-seed0": [True, True, False, False], "bft-floor0.1-seed1": [True, True, False, False],
+               "dft-floor0.1-seed0": [True, False, True, False], "dft-floor0.1-seed1": [True, False, True, False]}
+    data, output = make_comparison(tmp_path, correct)
+    result = run_script("--output", output, "--data", data, "--out", tmp_path / "effect.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "effect.json").read_text())
+    assert (row["bft"], row["dft"], row["seeds"]) == ("bft-floor0.1", "dft-floor0.1", [0, 1])
+    assert row["median_gene_weight"] == pytest.approx(0.55)
+    assert row["per_epoch"][0][0] == {"epoch": 0.0, "median_s_b": pytest.approx(0.55), "share_above_0.5": 0.5}
+    assert row["spearman_weight_vs_process_words"] == pytest.approx(1.0)  # the heavier, the longer
+    for probe in ("facts-question-trained", "facts-cloze-trained"):
+        figures = row[probe]
+        assert (figures["bft_accuracy"], figures["dft_accuracy"]) == (0.5, 0.5)
+        assert figures["bft_minus_dft"]["mean"] == 0.0
+        assert figures["bft_minus_dft"]["items"] == 4 and figures["bft_minus_dft"]["seeds"] == 2
+        assert figures["bft_minus_dft_by_weight"]["upper"]["mean"] == 0.5
+        assert figures["bft_minus_dft_by_weight"]["lower"]["mean"] == -0.5
+        # the base model knew the light genes C and D: ranks 4 3 2 1 against 1.5 1.5 3.5 3.5
+        assert figures["spearman_weight_vs_base_correct"] == pytest.approx(-2 / 5 ** 0.5)
+    assert "bft-floor0.1 vs dft-floor0.1, seeds [0, 1]" in result.stdout
+
+
+def test_a_pair_without_common_seeds_is_left_out(tmp_path):
+    correct = {"bft-floor0.1-seed0": [True] * 4, "dft-floor0.1-seed1": [False] * 4}
+    data, output = make_comparison(tmp_path, correct)
+    result = run_script("--output", output, "--data", data, "--out", tmp_path / "effect.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "effect.json").read_text()) == []
+
+
+@pytest.mark.parametrize("missing", ["data", "output"])
+def test_a_wrong_folder_is_a_usage_error(tmp_path, missing):
+    data, output = make_comparison(tmp_path, {"base": [True] * 4})
+    result = run_script("--output", tmp_path / "nowhere" if missing == "output" else output,
+                        "--data", tmp_path / "nowhere" if missing == "data" else data)
+    assert result.returncode == 2
+    assert "nowhere" in result.stderr and "Traceback" not in result.stderr
