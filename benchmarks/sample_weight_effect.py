@@ -1,15 +1,16 @@
 """What does BFT's sample weight add over DFT at the same token-weight floor, and which samples does it favour?
 
 Reads a finished (or partly finished) `bft compare` output of configs/compare-gene-facts.yaml: for each pair of
-methods that differ only in the sample weight (`bft` / `dft`, `bft-floor0.1` / `dft-floor0.1`, ...) and each
-trained-fact probe, the accuracy of both and their paired difference over the seeds both have (95% interval,
+methods at the same floor that differ in the sample weight (`bft` / `dft`, `bft-floor0.1` / `dft-floor0.1`, ...:
+the weight and BFT's mean over each sample's tokens; `bft-floor0.1` / `bft-floor0.1-unweighted`: the weight alone)
+and each trained-fact probe, the accuracy of both and their paired difference over the seeds both have (95% interval,
 resampling seeds and items as `bft compare` does). Then, from the BFT run's `sample_weights.json` (`P_b` and
 `s_b = 1 - P_b` of every training sample before training and after each epoch):
 
 - the weight a gene's facts got while training: the mean `s_b` of its samples over the records that precede an
   epoch (before training, after epoch 1, after epoch 2, for 3 epochs), averaged over the seeds;
-- the paired BFT - DFT difference on the genes BFT weighted most (upper half) and least (lower half): if the
-  sample weight helps where it acts, the upper half gains more;
+- the paired difference (BFT run - its control) on the genes BFT weighted most (upper half) and least (lower
+  half): if the sample weight helps where it acts, the upper half gains more;
 - what the favoured samples are: the Spearman correlation of a gene's weight with the length of its process name
   (words) and with whether the base model already answered its probe, and the median and share of `s_b` above 0.5
   per epoch record.
@@ -28,7 +29,8 @@ from bft.files import write_json_atomic
 from bft.stats import paired_bootstrap
 
 PROBES = ("facts-question-trained", "facts-cloze-trained")
-FLOORS = ("", "-floor0.05", "-floor0.1", "-floor0.2")
+PAIRS = (("bft", "dft"), ("bft-floor0.05", "dft-floor0.05"), ("bft-floor0.1", "dft-floor0.1"),
+         ("bft-floor0.2", "dft-floor0.2"), ("bft-floor0.1", "bft-floor0.1-unweighted"))  # (weighted, control)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -80,20 +82,19 @@ def main():
     genes = {probe: [row["gene"] for row in rows] for probe, rows in probes.items()}
     process_words = {row["gene"]: len(row["answer"].split()) for row in probes[PROBES[0]]}
     results = []
-    for floor in FLOORS:
-        bft, dft = f"bft{floor}", f"dft{floor}"
-        seeds = sorted(set(seeds_of(args.output, bft)) & set(seeds_of(args.output, dft)))
+    for weighted, control in PAIRS:
+        seeds = sorted(set(seeds_of(args.output, weighted)) & set(seeds_of(args.output, control)))
         if not seeds:
             continue
-        tracked = [gene_weights(args.output / "runs" / f"{bft}-seed{seed}", sample_genes) for seed in seeds]
+        tracked = [gene_weights(args.output / "runs" / f"{weighted}-seed{seed}", sample_genes) for seed in seeds]
         weight = {gene: float(np.mean([w[gene] for w, _ in tracked])) for gene in tracked[0][0]}
         ranked = sorted(weight, key=weight.get)  # the upper half by rank: halves of equal size whatever the ties
         upper = set(ranked[len(ranked) // 2 :])
-        row = {"bft": bft, "dft": dft, "seeds": seeds, "per_epoch": [s for _, s in tracked],
+        row = {"weighted": weighted, "control": control, "seeds": seeds, "per_epoch": [s for _, s in tracked],
                "median_gene_weight": float(np.median(list(weight.values())))}
         for probe in PROBES:
-            a = {seed: probe_scores(args.output, f"{bft}-seed{seed}", probe, genes[probe]) for seed in seeds}
-            b = {seed: probe_scores(args.output, f"{dft}-seed{seed}", probe, genes[probe]) for seed in seeds}
+            a = {seed: probe_scores(args.output, f"{weighted}-seed{seed}", probe, genes[probe]) for seed in seeds}
+            b = {seed: probe_scores(args.output, f"{control}-seed{seed}", probe, genes[probe]) for seed in seeds}
             base = probe_scores(args.output, "base", probe, genes[probe])
             if any(scores is None for scores in [*a.values(), *b.values()]):
                 continue
@@ -103,10 +104,10 @@ def main():
                                                 {s: {g: v for g, v in b[s].items() if g in keep} for s in seeds})
             in_order = [g for g in sorted(weight) if base is not None and g in base]
             row[probe] = {
-                "bft_accuracy": float(np.mean([np.mean(list(a[s].values())) for s in seeds])),
-                "dft_accuracy": float(np.mean([np.mean(list(b[s].values())) for s in seeds])),
-                "bft_minus_dft": paired_bootstrap(a, b),
-                "bft_minus_dft_by_weight": halves,
+                "weighted_accuracy": float(np.mean([np.mean(list(a[s].values())) for s in seeds])),
+                "control_accuracy": float(np.mean([np.mean(list(b[s].values())) for s in seeds])),
+                "difference": paired_bootstrap(a, b),
+                "difference_by_weight": halves,
                 "spearman_weight_vs_base_correct": None if base is None else float(
                     spearmanr([weight[g] for g in in_order], [base[g] for g in in_order]).statistic),
             }
@@ -120,8 +121,8 @@ def main():
 
 
 def print_row(row: dict) -> None:
-    print(f"\n{row['bft']} vs {row['dft']}, seeds {row['seeds']}; median weight of a gene's samples while training "
-          f"{row['median_gene_weight']:.3f}; Spearman(weight, process name words) "
+    print(f"\n{row['weighted']} vs {row['control']}, seeds {row['seeds']}; median weight of a gene's samples while "
+          f"training {row['median_gene_weight']:.3f}; Spearman(weight, process name words) "
           f"{row['spearman_weight_vs_process_words']:+.2f}")
     for seed, records in zip(row["seeds"], row["per_epoch"]):
         print(f"  seed {seed} s_b by record: " + ", ".join(
@@ -135,9 +136,10 @@ def print_row(row: dict) -> None:
         def interval(d):
             return f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
 
-        base, halves = p["spearman_weight_vs_base_correct"], p["bft_minus_dft_by_weight"]
-        print(f"  {probe}: BFT {p['bft_accuracy']:.3f}, DFT {p['dft_accuracy']:.3f}, BFT - DFT "
-              f"{interval(p['bft_minus_dft'])}; on the genes BFT weighted most {interval(halves['upper'])}, "
+        base, halves = p["spearman_weight_vs_base_correct"], p["difference_by_weight"]
+        print(f"  {probe}: {row['weighted']} {p['weighted_accuracy']:.3f}, {row['control']} "
+              f"{p['control_accuracy']:.3f}, difference {interval(p['difference'])}; on the genes BFT weighted most "
+              f"{interval(halves['upper'])}, "
               f"least {interval(halves['lower'])}"
               + ("" if base is None else f"; Spearman(weight, base answered right) {base:+.2f}"))
 

@@ -55,20 +55,36 @@ def test_paired_difference_its_split_by_weight_and_what_the_weight_favours(tmp_p
     result = run_script("--output", output, "--data", data, "--out", tmp_path / "effect.json")
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads((tmp_path / "effect.json").read_text())
-    assert (row["bft"], row["dft"], row["seeds"]) == ("bft-floor0.1", "dft-floor0.1", [0, 1])
+    assert (row["weighted"], row["control"], row["seeds"]) == ("bft-floor0.1", "dft-floor0.1", [0, 1])
     assert row["median_gene_weight"] == pytest.approx(0.55)
     assert row["per_epoch"][0][0] == {"epoch": 0.0, "median_s_b": pytest.approx(0.55), "share_above_0.5": 0.5}
     assert row["spearman_weight_vs_process_words"] == pytest.approx(1.0)  # the heavier, the longer
     for probe in ("facts-question-trained", "facts-cloze-trained"):
         figures = row[probe]
-        assert (figures["bft_accuracy"], figures["dft_accuracy"]) == (0.5, 0.5)
-        assert figures["bft_minus_dft"]["mean"] == 0.0
-        assert figures["bft_minus_dft"]["items"] == 4 and figures["bft_minus_dft"]["seeds"] == 2
-        assert figures["bft_minus_dft_by_weight"]["upper"]["mean"] == 0.5
-        assert figures["bft_minus_dft_by_weight"]["lower"]["mean"] == -0.5
+        assert (figures["weighted_accuracy"], figures["control_accuracy"]) == (0.5, 0.5)
+        assert figures["difference"]["mean"] == 0.0
+        assert figures["difference"]["items"] == 4 and figures["difference"]["seeds"] == 2
+        assert figures["difference_by_weight"]["upper"]["mean"] == 0.5
+        assert figures["difference_by_weight"]["lower"]["mean"] == -0.5
         # the base model knew the light genes C and D: ranks 4 3 2 1 against 1.5 1.5 3.5 3.5
         assert figures["spearman_weight_vs_base_correct"] == pytest.approx(-2 / 5 ** 0.5)
     assert "bft-floor0.1 vs dft-floor0.1, seeds [0, 1]" in result.stdout
+
+
+def test_the_unweighted_control_is_paired_at_its_own_seeds(tmp_path):
+    # BFT without its weight (bft_gamma 1000) is the control that isolates the weight; only seed 1 has both
+    correct = {"bft-floor0.1-seed0": [True] * 4, "bft-floor0.1-seed1": [True, True, True, False],
+               "bft-floor0.1-unweighted-seed1": [True, False, False, False],
+               "dft-floor0.1-seed0": [False] * 4}
+    data, output = make_comparison(tmp_path, correct)
+    result = run_script("--output", output, "--data", data, "--out", tmp_path / "effect.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_dft, by_unweighted = json.loads((tmp_path / "effect.json").read_text())
+    assert (by_dft["control"], by_dft["seeds"]) == ("dft-floor0.1", [0])
+    assert by_dft["facts-question-trained"]["difference"]["mean"] == 1.0
+    assert (by_unweighted["control"], by_unweighted["seeds"]) == ("bft-floor0.1-unweighted", [1])
+    assert by_unweighted["facts-question-trained"]["difference"]["mean"] == 0.5
+    assert by_unweighted["facts-question-trained"]["difference_by_weight"]["upper"]["mean"] == 0.5  # B: 1 - 0
 
 
 def test_a_pair_without_common_seeds_is_left_out(tmp_path):
