@@ -28,7 +28,7 @@ from scipy.stats import spearmanr
 from bft.files import write_json_atomic
 from bft.stats import paired_bootstrap
 
-PROBES = ("facts-question-trained", "facts-cloze-trained")
+PROBES = {"facts-question-trained": "question_trained.jsonl", "facts-cloze-trained": "cloze_trained.jsonl"}
 PAIRS = (("bft", "dft"), ("bft-floor0.05", "dft-floor0.05"), ("bft-floor0.1", "dft-floor0.1"),
          ("bft-floor0.2", "dft-floor0.2"), ("bft-floor0.1", "bft-floor0.1-unweighted"))  # (weighted, control)
 
@@ -72,15 +72,16 @@ def main():
     parser.add_argument("--data", type=Path, default=Path("data/gene-facts-600"), help="bft data gene-facts output")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    for needed in ("train.jsonl", "question_trained.jsonl", "cloze_trained.jsonl"):
+    for needed in ("train.jsonl", *PROBES.values()):
         if not (args.data / needed).exists():
             parser.error(f"{args.data / needed} is missing: --data takes the recipe's bft data gene-facts output")
     if not (args.output / "runs").is_dir():
         parser.error(f"{args.output / 'runs'} is missing: --output takes a bft compare output folder")
     sample_genes = [row["id"].rsplit(":", 1)[0] for row in read_jsonl(args.data / "train.jsonl")]
-    probes = {probe: read_jsonl(args.data / f"{probe.split('-')[1]}_trained.jsonl") for probe in PROBES}
+    probes = {probe: read_jsonl(args.data / file) for probe, file in PROBES.items()}
     genes = {probe: [row["gene"] for row in rows] for probe, rows in probes.items()}
-    process_words = {row["gene"]: len(row["answer"].split()) for row in probes[PROBES[0]]}
+    base = {probe: probe_scores(args.output, "base", probe, genes[probe]) for probe in PROBES}
+    process_words = {row["gene"]: len(row["answer"].split()) for row in probes["facts-question-trained"]}
     results = []
     for weighted, control in PAIRS:
         seeds = sorted(set(seeds_of(args.output, weighted)) & set(seeds_of(args.output, control)))
@@ -95,21 +96,20 @@ def main():
         for probe in PROBES:
             a = {seed: probe_scores(args.output, f"{weighted}-seed{seed}", probe, genes[probe]) for seed in seeds}
             b = {seed: probe_scores(args.output, f"{control}-seed{seed}", probe, genes[probe]) for seed in seeds}
-            base = probe_scores(args.output, "base", probe, genes[probe])
             if any(scores is None for scores in [*a.values(), *b.values()]):
                 continue
             halves = {}
             for name, keep in (("upper", upper), ("lower", set(weight) - upper)):
                 halves[name] = paired_bootstrap({s: {g: v for g, v in a[s].items() if g in keep} for s in seeds},
                                                 {s: {g: v for g, v in b[s].items() if g in keep} for s in seeds})
-            in_order = [g for g in sorted(weight) if base is not None and g in base]
+            in_order = [g for g in sorted(weight) if base[probe] is not None and g in base[probe]]
             row[probe] = {
                 "weighted_accuracy": float(np.mean([np.mean(list(a[s].values())) for s in seeds])),
                 "control_accuracy": float(np.mean([np.mean(list(b[s].values())) for s in seeds])),
                 "difference": paired_bootstrap(a, b),
                 "difference_by_weight": halves,
-                "spearman_weight_vs_base_correct": None if base is None else float(
-                    spearmanr([weight[g] for g in in_order], [base[g] for g in in_order]).statistic),
+                "spearman_weight_vs_base_correct": None if base[probe] is None else float(
+                    spearmanr([weight[g] for g in in_order], [base[probe][g] for g in in_order]).statistic),
             }
         row["spearman_weight_vs_process_words"] = float(
             spearmanr([weight[g] for g in sorted(weight) if g in process_words],
@@ -139,8 +139,7 @@ def print_row(row: dict) -> None:
         base, halves = p["spearman_weight_vs_base_correct"], p["difference_by_weight"]
         print(f"  {probe}: {row['weighted']} {p['weighted_accuracy']:.3f}, {row['control']} "
               f"{p['control_accuracy']:.3f}, difference {interval(p['difference'])}; on the genes BFT weighted most "
-              f"{interval(halves['upper'])}, "
-              f"least {interval(halves['lower'])}"
+              f"{interval(halves['upper'])}, least {interval(halves['lower'])}"
               + ("" if base is None else f"; Spearman(weight, base answered right) {base:+.2f}"))
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bft.files import write_json_atomic, write_jsonl_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 GENES = ["GENEA", "GENEB", "GENEC", "GENED"]
 PROCESS = {"GENEA": "a long process name", "GENEB": "another process name", "GENEC": "short name",
@@ -15,29 +17,23 @@ PROCESS = {"GENEA": "a long process name", "GENEB": "another process name", "GEN
 WEIGHT = {"GENEA": 0.9, "GENEB": 0.8, "GENEC": 0.3, "GENED": 0.2}  # BFT weighs A and B most
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-
 def make_comparison(tmp_path: Path, correct: dict[str, list[bool]]) -> tuple[Path, Path]:
     data, output = tmp_path / "data", tmp_path / "compare"
-    write_jsonl(data / "train.jsonl", [{"id": f"{gene}:{k}", "messages": []} for gene in GENES for k in (0, 1)])
+    write_jsonl_atomic(data / "train.jsonl", [{"id": f"{gene}:{k}", "messages": []} for gene in GENES for k in (0, 1)])
     for form in ("question", "cloze"):
-        write_jsonl(data / f"{form}_trained.jsonl",
+        write_jsonl_atomic(data / f"{form}_trained.jsonl",
                     [{"id": gene, "gene": gene, "answer": PROCESS[gene]} for gene in GENES])
     for run, answers in correct.items():
         for probe in ("facts-question-trained", "facts-cloze-trained"):
-            write_jsonl(output / "evals" / run / probe / "predictions.jsonl",
+            write_jsonl_atomic(output / "evals" / run / probe / "predictions.jsonl",
                         [{"id": str(i), "correct": right} for i, right in enumerate(answers)])
         if run == "base":
             continue
-        (output / "runs" / run).mkdir(parents=True)
-        (output / "runs" / run / "metrics.json").write_text("{}")
+        write_json_atomic(output / "runs" / run / "metrics.json", {})
         if run.startswith("bft"):  # the record after the last epoch is not a weight used while training
             during = [WEIGHT[gene] for gene in GENES for _ in (0, 1)]
             records = [{"epoch": 0.0, "sample_weight": during}, {"epoch": 1.0, "sample_weight": [0.0] * 8}]
-            (output / "runs" / run / "sample_weights.json").write_text(json.dumps({"samples": 8, "epochs": records}))
+            write_json_atomic(output / "runs" / run / "sample_weights.json", {"samples": 8, "epochs": records})
     return data, output
 
 
