@@ -21,9 +21,9 @@ import torch
 
 
 def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dtype=torch.float32, bf16=False,
-             peft_config=None, trainer_class=None, **settings):
+             peft_config=None, trainer_class=None, train_dataset=None, **settings):
     """The parameter update (trained parameters only, in order, in their dtype) and the trainer; `settings` go to
-    the config."""
+    the config; `train_dataset` replaces the first 6 demo examples."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bft.data.training import load_training_dataset
@@ -45,7 +45,9 @@ def one_step(model_folder, loss_type, batch_size, grad_accum, packing=False, dty
         config = SFTConfig(**{k: v for k, v in fields.items() if not k.startswith("bft_")})
     # after the config: under DeepSpeed ZeRO-3 the model is then loaded in shards, as `bft train` loads it
     model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=dtype)
-    trainer = trainer_class(model=model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
+    if train_dataset is None:
+        train_dataset = load_training_dataset("demo").select(range(6))
+    trainer = trainer_class(model=model, args=config, train_dataset=train_dataset,
                             processing_class=AutoTokenizer.from_pretrained(model_folder), peft_config=peft_config)
     before = _whole_parameters(trainer.model)
     trainer.train()

@@ -42,6 +42,14 @@ def test_packed_row_attends_per_sequence(lengths, window):
         torch.testing.assert_close(a, b)
 
 
+def test_softcapped_scores_are_refused():
+    """Gemma 2 caps its attention scores; per-sequence SDPA cannot, so it says so instead of attending uncapped."""
+    tensors = [torch.randn(1, 2, 6, 8) for _ in range(3)]
+    module = SimpleNamespace(training=False, num_key_value_groups=1, is_causal=True)
+    with pytest.raises(ValueError, match="softcap"):
+        segment_sdpa(module, *tensors, None, position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]]), softcap=50.0)
+
+
 def test_packed_batch_through_the_model_equals_the_padded_batch(tiny_model):
     from transformers import AutoModelForCausalLM
 

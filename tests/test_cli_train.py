@@ -165,6 +165,16 @@ def test_sample_weights_are_tracked_epoch_by_epoch(tiny_model, small_data, tmp_p
     assert (out / "sample_weights.png").stat().st_size > 1000
 
 
+def test_sample_weights_are_not_tracked_under_packing(tiny_model, small_data, tmp_path, capsys):
+    """Packing merges and reorders samples into rows, so a row's P_b is no sample's: refused before anything is
+    written."""
+    out = tmp_path / "packed"
+    assert main(["train", "--model_name_or_path", tiny_model, "--data", str(small_data), "--output_dir", str(out),
+                 "--loss_type", "bft", "--packing", "true", "--track_sample_weights", "true",
+                 "--report_to", "none"]) == 2
+    assert "packing" in capsys.readouterr().err and not out.exists()
+
+
 def test_sample_weights_survive_a_resumed_run(tiny_model, small_data, tmp_path, monkeypatch):
     """A run killed mid-epoch and resumed keeps the epochs it had recorded, and never records the resumed model as
     epoch 0."""

@@ -28,6 +28,36 @@ def test_packed_bft_update_equals_the_padded_one(tiny_model):
     assert relative_difference(packed, padded) < 1e-5
 
 
+def test_packed_bft_counts_no_sample_whose_completion_was_cut(tiny_model):
+    """A sample whose completion lies past max_length: TRL drops it from padded data, packing keeps it as a segment
+    without trained labels. BFT's N counts samples with a trained token, so both give one update."""
+    from datasets import Dataset
+
+    from bft.data.training import load_training_dataset
+
+    samples = load_training_dataset("demo").select(range(6)).to_list()
+    samples[0]["prompt"] = [{"role": "user", "content": "gene " * 400 + samples[0]["prompt"][-1]["content"]}]
+    data = Dataset.from_list(samples)
+    padded, padded_trainer = one_step(tiny_model, "bft", 6, 1, train_dataset=data, max_length=256)
+    packed, packed_trainer = one_step(tiny_model, "bft", 6, 1, packing=True, train_dataset=data, max_length=256)
+    assert len(padded_trainer.train_dataset) == 5 and sum(map(len, packed_trainer.train_dataset["seq_lengths"])) == 6
+    assert relative_difference(packed, padded) < 1e-5
+
+
+@pytest.mark.parametrize("loss_type", ["nll", "dft"])
+def test_split_holds_for_models_that_take_no_loss_kwargs(tiny_model, loss_type, monkeypatch):
+    """A model with `accepts_loss_kwargs = False` (some multimodal ones) gets no count from the Trainer: the token
+    losses count the step's tokens themselves, so 3 + 3 still gives the batch of 6's update."""
+    from transformers import AutoModelForCausalLM
+
+    whole, _ = stored_step(tiny_model, loss_type, 6, 1)
+    monkeypatch.setattr(type(AutoModelForCausalLM.from_pretrained(tiny_model)), "accepts_loss_kwargs", False,
+                        raising=False)
+    split, trainer = one_step(tiny_model, loss_type, 3, 2, average_tokens_across_devices=False)
+    assert trainer.model_accepts_loss_kwargs is False
+    assert relative_difference(split, whole) < 1e-5
+
+
 @pytest.mark.parametrize("loss_type", ["asft", "eaft"])
 def test_packed_token_losses_equal_the_padded_ones(tiny_model, loss_type):
     padded, _ = stored_step(tiny_model, loss_type, 6, 1)
@@ -56,6 +86,23 @@ def test_asft_reference_is_the_starting_model(tiny_model, lora):
     assert (trainer.ref_model is None) == lora
     assert kl[0] == pytest.approx(0, abs=1e-7) and min(kl[1:]) > 1e-6  # adapters on: the model moved away
     assert all(0 <= row["asft/token_weight_mean"] <= 1 for row in trainer.state.log_history if "loss" in row)
+
+
+def test_lora_asft_reference_has_no_dropout(tiny_model, tmp_path):
+    """The LoRA reference is the base model with adapters off, and in eval mode while it runs: the same batch gives
+    the same reference twice, though the model trains with attention dropout; the model's modes are restored."""
+    from tests.conftest import build_tiny_model
+    from tests.one_step import tiny_lora
+
+    folder = build_tiny_model(tmp_path / "dropout", attention_dropout=0.5)
+    _, trainer = one_step(folder, "asft", 3, 1, peft_config=tiny_lora())
+    trainer.model.train()
+    modes = [module.training for module in trainer.model.modules()]
+    batch = next(iter(trainer.get_train_dataloader()))
+    with trainer.patched():
+        first, second = (trainer._reference(trainer.model, batch)["reference_hidden"] for _ in range(2))
+    assert torch.equal(first, second)
+    assert [module.training for module in trainer.model.modules()] == modes
 
 
 def test_bft_diagnostics_are_logged(tiny_model):

@@ -121,7 +121,7 @@ def test_padding_free_collator(trainer):
         "batches without packing")
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert "attention_mask" not in batch and batch["position_ids"].shape[0] == 1, (
-        "padding-free batches changed shape: bft.trainer._count_samples and _segment_ids read position_ids")
+        "padding-free batches changed shape: bft.trainer._count_trained_samples and _segment_ids read position_ids")
 
 
 def test_collator_pads_rows_by_pad_token_id():

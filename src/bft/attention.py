@@ -36,10 +36,15 @@ def segment_sdpa(module, query, key, value, attention_mask, position_ids=None, *
     return output.to(dtype), None
 
 
-def _attend_per_sequence(module, query, key, value, bounds, scaling=None, dropout=0.0, sliding_window=None, **_):
+def _attend_per_sequence(module, query, key, value, bounds, scaling=None, dropout=0.0, sliding_window=None,
+                         softcap=None, **_):
     """Causal attention within each `(start, end)` span of a single row: `[1, heads, T, d]` -> `[1, T, heads, d]`.
     With `sliding_window` (Mistral, Gemma, Phi-3 layers), a query sees the last `sliding_window` keys, itself
-    included, as transformers' masks do."""
+    included, as transformers' masks do. Raises `ValueError` for a `softcap` of the attention scores (Gemma 2), which
+    transformers' SDPA refuses too: such models attend with `eager`."""
+    if softcap is not None:
+        raise ValueError("bft_sdpa, like transformers' sdpa, does not support softcap: load the model with "
+                         "attn_implementation='eager'")
     groups = query.shape[1] // key.shape[1]
     if groups > 1:  # grouped-query attention: every query head sees its key/value head
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)

@@ -45,7 +45,8 @@ class TrainArguments:
     track_sample_weights: bool = field(
         default=False,
         metadata={"help": "Before training and after each epoch, score the whole training set without gradient and "
-                          "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json."})
+                          "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json. Not with "
+                          "packing."})
 
 
 # Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one)
@@ -82,6 +83,10 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     """Train and write the run folder; returns its path. Data is validated before anything is written."""
     if not script_args.data:
         raise InputError("no training data: pass --data FILE (or set `data:` in the config)")
+    if script_args.track_sample_weights and config.packing:
+        raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
+                         "and packing merges and reorders the samples into rows: set packing false (padding_free "
+                         "true batches them as tightly, each sample kept whole)")
     train_dataset = load_training_dataset(script_args.data)
     eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
     output_dir = Path(config.output_dir)

@@ -348,18 +348,22 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
                          "or leave it out")
 
     def _get_num_items_in_batch(self, batch_samples, device):
-        """The optimizer step's count over all processes: samples (rows or packed segments) for BFT, trained tokens
-        for the token-level losses (TRL's count; per process for nll/dft with average_tokens_across_devices off)."""
-        if not self._counts_whole_step:
+        """The optimizer step's count: samples with a trained token (rows or packed segments) for BFT, trained
+        tokens for the token-level losses; over all processes, except for nll/dft with
+        average_tokens_across_devices off (per process, as TRL counts them). Whatever the model accepts as loss
+        keyword arguments: the trainer's own losses always divide by it."""
+        if self._trl_computes_loss:
             return super()._get_num_items_in_batch(batch_samples, device)
-        if self._loss_type.per_sample:
-            count = sum(_count_samples(batch) for batch in batch_samples)
-        else:
-            count = sum(int((batch["labels"][..., 1:] != -100).sum()) for batch in batch_samples)
-        count = torch.tensor(count, device=device)
-        if self.args.world_size > 1:
+        count = torch.tensor(sum(self._count_items(batch) for batch in batch_samples), device=device)
+        if self._counts_whole_step and self.args.world_size > 1:
             count = self.accelerator.gather(count).sum()
         return count
+
+    def _count_items(self, batch) -> int:
+        """What the loss divides by, in one batch: samples with a trained token (BFT), or trained tokens."""
+        if self._loss_type.per_sample:
+            return _count_trained_samples(batch)
+        return int((batch["labels"][..., 1:] != -100).sum())
 
     @property
     def _counts_whole_step(self) -> bool:
@@ -383,14 +387,15 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
         if loss_type.needs_reference:
             extra.update(self._reference(model, inputs))
         outputs = model(**inputs, fused_lm_head=True, **extra)
-        loss, diagnostics = loss_type.compute(outputs, self.args, num_items_in_batch, _segment_ids(inputs))
+        # evaluation passes no count: the batch's own, so that the eval loss sums to the whole set's
+        items = self._count_items(inputs) if num_items_in_batch is None else num_items_in_batch
+        loss, diagnostics = loss_type.compute(outputs, self.args, items, _segment_ids(inputs))
         if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
             # num_items_in_batch counts every process's items, and DDP/FSDP/DeepSpeed average the gradients
             loss = loss * self.accelerator.num_processes
         nll, tokens = _summed_nll(outputs)
         self._record(mode, inputs, outputs, diagnostics, nll)
         if mode == "eval":
-            items = _count_samples(inputs) if loss_type.per_sample else outputs.label_mask.sum()
             self._eval_loss_sums += torch.tensor([float(loss.detach()) * float(items), float(items), float(nll),
                                                   float(tokens)], dtype=torch.float64)
         if return_outputs:  # compute_metrics wants the logits: one more forward builds them
@@ -408,9 +413,9 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
             if self.ref_model is not None:
                 reference = self.ref_model
                 hidden = reference.base_model(**model_inputs).last_hidden_state
-            else:  # LoRA: the base model is the starting model, adapters switched off
+            else:  # LoRA: the base model is the starting model, adapters switched off, without dropout
                 reference = unwrapped.get_base_model()
-                with unwrapped.disable_adapter():
+                with unwrapped.disable_adapter(), _in_eval_mode(reference):
                     hidden = reference.base_model(**model_inputs).last_hidden_state
         head = reference.get_output_embeddings()
         return {"reference_hidden": hidden, "reference_head": (head.weight, head.bias)}
@@ -548,6 +553,18 @@ class _ModelPatches:
             self.applied = True
 
 
+@contextmanager
+def _in_eval_mode(model):
+    """Within, every module of `model` in eval mode (no dropout); afterwards each in the mode it was in."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def _summed_nll(outputs) -> tuple[torch.Tensor, torch.Tensor]:
     """(the NLL summed over the batch's trained tokens, float64; their number), from the head's log-probs."""
     mask = outputs.label_mask
@@ -583,11 +600,16 @@ def _segment_starts(position_ids: torch.Tensor) -> torch.Tensor:
     return starts
 
 
-def _count_samples(batch) -> int:
-    """Rows of a padded batch, or sequences of a padding-free one."""
-    if "attention_mask" not in batch and "position_ids" in batch:
-        return int(_segment_starts(batch["position_ids"]).sum())
-    return int(batch["input_ids"].shape[0])
+def _count_trained_samples(batch) -> int:
+    """Samples with at least one trained label: rows of a padded batch, or sequences of a padding-free one. A sample
+    with none (its completion cut off by max_length) is not one: TRL drops it from padded data, and packed data then
+    gives the same count (docs/method.md)."""
+    trained = batch["labels"][..., 1:] != -100
+    segment_ids = _segment_ids(batch)
+    if segment_ids is None:
+        return int(trained.any(-1).sum())
+    rows = torch.arange(trained.shape[0], device=trained.device)[:, None].expand_as(trained)
+    return int(torch.unique(torch.stack([rows[trained], segment_ids[trained]]), dim=1).shape[1])
 
 
 def _segment_ids(inputs):

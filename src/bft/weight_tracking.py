@@ -53,7 +53,9 @@ class SampleWeightTracker(TrainerCallback):
 
     @torch.no_grad()
     def min_group_confidences(self) -> list[float]:
-        """P_b of every row of the prepared training set, in order (rows padded, each its own sample)."""
+        """P_b of every row of the prepared training set, in order: the data file's samples, less those TRL dropped
+        for having no trained token (the trainer warns of them). Unpacked data only: `bft train` refuses
+        `track_sample_weights` with packing."""
         trainer = self.trainer
         model = trainer.accelerator.unwrap_model(trainer.model)
         collate = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)
