@@ -3,8 +3,9 @@
 Used by the tests in-process and under `accelerate launch` (DDP, FSDP or DeepSpeed on CPU), so that both run the
 very same code. Several runs train one after another in the same processes (one launch, one start-up):
     python -m tests.one_step MODEL OUT.pt RUNS
-RUNS is a JSON object {name: one_step's keyword arguments (loss_type, batch_size, grad_accum, config fields), and
-"lora": true for `tiny_lora()`}; OUT.pt then holds {name: {"update": the update, "log_history": the trainer's log}}.
+RUNS is a JSON object {name: one_step's keyword arguments (loss_type, batch_size, grad_accum, config fields),
+"lora": true for `tiny_lora()`, "tracked": true for every sample's P_b after the step (`SampleWeightTracker`)}; OUT.pt
+then holds {name: {"update": the update, "log_history": the trainer's log, "tracked": the P_b}}.
 """
 
 import copy
@@ -130,8 +131,14 @@ if __name__ == "__main__":
     folder, out, runs = sys.argv[1:4]
     results = {}
     for name, arguments in json.loads(runs).items():
+        tracked = arguments.pop("tracked", False)
         update, trainer = run(folder, arguments)
         results[name] = {"update": update, "log_history": trainer.state.log_history}
+        if tracked:  # every sample's P_b after the step, each process scoring its share
+            from bft.weight_tracking import SampleWeightTracker
+
+            results[name]["tracked"] = SampleWeightTracker(trainer, Path(out).parent / "weights.json",
+                                                           batch_size=2).min_group_confidences()
     if trainer.is_world_process_zero():
         torch.save(results, out)
     trainer.accelerator.wait_for_everyone()

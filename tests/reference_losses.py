@@ -72,7 +72,7 @@ def bft_loss(logprobs, mask, group_size=256, gamma=1.0, num_samples=None, token_
             weight = max(weight, token_weight_floor)
             sample_loss = sample_loss - weight * logprobs[b, t].double()
         total = total + sample_weight * sample_loss / (len(positions) + EPS)
-    count = len(samples) if num_samples is None else num_samples
+    count = sum(1 for positions in samples if positions) if num_samples is None else num_samples
     return total / max(count, 1)
 
 

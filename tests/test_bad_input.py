@@ -30,6 +30,7 @@ def files(tmp_path):
         "synopsis_repeated": tmp_path / "repeated.txt",
         "embeddings_bad": tmp_path / "emb.npz",
         "recipe_no_loss": tmp_path / "recipe.yaml",
+        "recipe_bad_option": tmp_path / "recipe_bad_option.yaml",
         "finished": tmp_path / "finished",
         "test_split": tmp_path / "test.jsonl",
         "all_cut": tmp_path / "all_cut.jsonl",
@@ -57,6 +58,8 @@ def files(tmp_path):
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
     paths["embeddings_bad"].write_text("not an npz")
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
+    paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
+                                          f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
     paths["finished"].mkdir()
     for marker in ("results.json", "meta.json", "summary.json", "metrics.json"):
         (paths["finished"] / marker).write_text("{}")
@@ -106,14 +109,18 @@ CASES = [
     ("data pubmedqa: missing data folder", "data pubmedqa --data-dir absent-dir --output {out}", "absent-dir",
      ["meta.json"]),
     ("data: finished output", "data pubmedqa --output {finished}", "--overwrite", []),
+    ("data go-naming: valid fraction above 1", "data go-naming --valid-fraction 1.5 --output {out}",
+     "bft data go-naming: valid_fraction must be in [0, 1), got 1.5", ["meta.json"]),
+    ("data gene-knowledge: minimum above maximum", "data gene-knowledge --min-term-genes 20 --max-term-genes 10 "
+     "--output {out}", "min_term_genes (20) is above max_term_genes (10)", ["meta.json"]),
+    ("data gene-facts: too many templates", "data gene-facts --knowledge {finished} --templates 9 --output {out}",
+     "templates must be in [1, 4], got 9", ["meta.json"]),
     ("eval go-naming: missing column", "eval go-naming --model {model} --sets {sets_no_column} --output {out}",
      "sets.tsv:2: missing column(s) name", ["results.json"]),
     ("eval go-naming: no sets", "eval go-naming --model {model} --sets {sets_header_only} --output {out}",
      "no_sets.tsv: no gene sets", ["results.json"]),
     ("eval go-naming: no sets to score", "eval go-naming --predictions {sets_good} --sets {sets_header_only} "
      "--output {out}", "no_sets.tsv: no gene sets", ["results.json"]),
-    ("eval go-naming: limit 0", "eval go-naming --model {model} --sets {sets_good} --limit 0 --output {out}",
-     "limit must be at least 1", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
     ("eval go-naming: repeated set id", "eval go-naming --model {model} --sets {sets_repeated} --output {out}",
@@ -126,8 +133,6 @@ CASES = [
      "truncated.jsonl:2: not valid JSON", ["results.json"]),
     ("eval mcq: no questions", "eval mcq --model {model} --data {empty} --output {out}", "empty.jsonl: no questions",
      ["results.json"]),
-    ("eval mcq: limit 0", "eval mcq --model {model} --data {mcq_good} --limit 0 --output {out}",
-     "limit must be at least 1", ["results.json"]),
     ("eval mcq: unknown model", "eval mcq --model ./no-such-folder --data {mcq_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
     ("eval pubmedqa: missing data folder", "eval pubmedqa --model {model} --data-dir absent-dir --output {out}",
@@ -146,13 +151,13 @@ CASES = [
      ["results.json"]),
     ("represent: unknown model", "represent --model ./no-such-folder --output {out}", "no-such-folder",
      ["summary.json"]),
-    ("inspect: limit 0", "inspect --model {model} --data {good_train} --limit 0 --output {out}",
-     "limit must be at least 1", ["summary.json"]),
     ("inspect: missing data", "inspect --model {model} --data absent.jsonl --output {out}",
      "absent.jsonl: file not found", ["summary.json"]),
     ("compare: variant without a loss type", "compare --config {recipe_no_loss} --output {out}",
      "variant 'fast' must", ["report.json"]),
     ("compare: missing recipe", "compare --config absent.yaml --output {out}", "absent.yaml", ["report.json"]),
+    ("compare: evaluation option out of range", "compare --config {recipe_bad_option} --output {out}",
+     "evaluation 'mcq': batch_size must be at least 1, got 0", ["report.json", "runs"]),
 ]
 
 
@@ -167,3 +172,39 @@ def test_bad_input(tiny_model, tmp_path, capsys, name, argv, expected, not_writt
     assert error.startswith(f"bft {argv.split()[0]}: error: ") and "Traceback" not in stderr
     for marker in not_written:
         assert not (out / marker).exists()
+
+
+# (command line as in CASES, the option and what argparse must say of its value)
+OUT_OF_RANGE = [
+    ("inspect --model {model} --data {good_train} --output {out} --limit 0", "--limit: must be at least 1, got 0"),
+    ("eval mcq --model {model} --data {mcq_good} --output {out} --limit -2", "--limit: must be at least 1, got -2"),
+    ("inspect --model {model} --data {good_train} --output {out} --group-size 0", "--group-size: must be at least 1"),
+    ("inspect --model {model} --data {good_train} --output {out} --gamma 0", "--gamma: must be above 0, got 0"),
+    ("inspect --model {model} --data {good_train} --output {out} --threshold 2", "--threshold: must be in [0, 1]"),
+    ("inspect --model {model} --data {good_train} --output {out} --batch-size 0", "--batch-size: must be at least 1"),
+    ("inspect --model {model} --data {good_train} --output {out} --top-k -1", "--top-k: must be at least 0"),
+    ("eval mcq --model {model} --data {mcq_good} --output {out} --batch-size 0", "--batch-size: must be at least 1"),
+    ("eval go-naming --model {model} --sets {sets_good} --output {out} --max-new-tokens 0",
+     "--max-new-tokens: must be at least 1"),
+    ("eval pubmedqa --model {model} --output {out} --repetition-penalty 0", "--repetition-penalty: must be above 0"),
+    ("eval suite --model {model} --output {out} --generation-batch-size 0", "--generation-batch-size: must be at"),
+    ("profile --model {model} --genes {genes_empty} --output {out}.jsonl --max-new-tokens 0",
+     "--max-new-tokens: must be at least 1"),
+    ("represent --model {model} --output {out} --limit-genes 0", "--limit-genes: must be at least 1"),
+    ("downstream perturb --embeddings {embeddings_bad} --adata a.h5ad --output {out} --test-fraction 1",
+     "--test-fraction: must be in (0, 1), got 1"),
+    ("inspect --model {model} --data {good_train} --output {out} --gamma x", "--gamma: invalid float value: 'x'"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", OUT_OF_RANGE, ids=[case[1].split(":")[0] for case in OUT_OF_RANGE])
+def test_numbers_out_of_range_are_refused_as_they_are_parsed(tiny_model, tmp_path, capsys, argv, expected):
+    """Before any model loads: the option named, exit code 2, nothing written."""
+    out = tmp_path / "out"
+    values = {**files(tmp_path), "model": tiny_model, "out": str(out)}
+    with pytest.raises(SystemExit) as exit_:
+        main([part.format(**values) for part in argv.split()])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"bft {argv.split()[0]}") and expected in error, error
+    assert not out.exists() and not (tmp_path / "out.jsonl").exists()

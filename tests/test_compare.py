@@ -151,18 +151,22 @@ def test_bad_recipe(tmp_path, capsys):
     assert "not a comparison's output folder (it has no runs/ or evals/)" in capsys.readouterr().err
 
 
-def test_misspelt_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("variant, message", [
+    ({"loss_type": "bft", "bft_group_sise": 4}, "bft_group_sise"),  # a misspelt field
+    ({"loss_type": "bft", "packing": True, "track_sample_weights": True}, "packing"),  # settings that exclude another
+])
+def test_bad_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypatch, variant, message):
     recipe = tmp_path / "compare.yaml"
     recipe.write_text(yaml.safe_dump({
         "loss_types": ["nll", "bft"], "seeds": [0],
         "train": {"model_name_or_path": tiny_model, "data": "demo", "max_steps": 1, "report_to": "none"},
-        "variants": {"bft-g4": {"loss_type": "bft", "bft_group_sise": 4}},
+        "variants": {"bft-g4": variant},
         "evaluations": [{"task": "mcq", "data": "q.jsonl"}],
     }))
     monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("trained before checking every method"))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
-    assert "method 'bft-g4'" in error and "bft_group_sise" in error
+    assert "method 'bft-g4'" in error and message in error
     assert not (tmp_path / "o" / "runs").exists()
 
 

@@ -63,7 +63,8 @@ def test_deepspeed_gives_the_update_of_one_process(untied_model, tmp_path, stage
 @pytest.mark.slow
 def test_deepspeed_zero3_run_is_saved_whole_and_evaluated(tied_model, tmp_path, demo_records):
     """`bft train` under ZeRO-3 (a tied head, sharded with the embeddings) saves the model that one process trains on
-    the whole batch, and `bft eval mcq` loads it."""
+    the whole batch, and `bft eval mcq` loads it. Its sample weights, tracked before and after the step with every
+    process scoring its share through the sharded model, are the one process's."""
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(record) + "\n" for record in demo_records[:6]))
     questions = tmp_path / "questions.jsonl"
@@ -72,7 +73,8 @@ def test_deepspeed_zero3_run_is_saved_whole_and_evaluated(tied_model, tmp_path, 
     train = ["train", "--model_name_or_path", tied_model, "--data", str(data), "--loss_type", "bft",
              "--bft_group_size", "4", "--max_steps", "1", "--learning_rate", "1.0", "--optim", "sgd",
              "--lr_scheduler_type", "constant", "--weight_decay", "0", "--max_grad_norm", "0", "--bf16", "false",
-             "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "0"]
+             "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "0",
+             "--track_sample_weights", "true"]
     run_launched("--config_file", str(CONFIGS / "deepspeed_zero3.yaml"), "-m", "bft.cli", *train,
                  "--per_device_train_batch_size", "3", "--output_dir", str(tmp_path / "zero3"),
                  env=without_compiler(tmp_path))
@@ -85,6 +87,12 @@ def test_deepspeed_zero3_run_is_saved_whole_and_evaluated(tied_model, tmp_path, 
     update, single_update = (torch.cat([(weights[name] - start[name]).flatten() for name in start])
                              for weights in (saved, single))
     assert single_update.norm() > 0 and relative_difference(update, single_update) < 1e-5
+    tracked, single_tracked = (json.loads((tmp_path / run / "sample_weights.json").read_text())["epochs"]
+                               for run in ("zero3", "single"))
+    assert [record["epoch"] for record in tracked] == [record["epoch"] for record in single_tracked] == [0.0, 1.0]
+    for record, single_record in zip(tracked, single_tracked):
+        assert len(set(record["min_group_conf"])) == 6
+        assert record["min_group_conf"] == pytest.approx(single_record["min_group_conf"], rel=1e-4)
 
     evaluation = tmp_path / "eval"
     assert main(["eval", "mcq", "--model", str(tmp_path / "zero3"), "--data", str(questions),

@@ -87,7 +87,7 @@ def test_token_weight_floor_raises_small_weights_only():
 @pytest.mark.parametrize("window_alignment", ["centered", "trailing"])
 def test_bft_matches_reference(group_size, gamma, token_weighting, window_alignment):
     logprobs, mask = random_batch(5, 30, seed=group_size)
-    mask[2] = False  # an empty sample: P_b = 0, s_b = 1, L_b = 0, still counted in N
+    mask[2] = False  # an empty sample: P_b = 0, s_b = 1, L_b = 0, not counted in N
     kwargs = dict(group_size=group_size, gamma=gamma, token_weighting=token_weighting,
                   window_alignment=window_alignment)
     assert_parity(lambda x: losses.bft_loss(x, mask, **kwargs), lambda x: ref.bft_loss(x, mask, **kwargs),

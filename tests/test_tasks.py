@@ -1,6 +1,7 @@
 """The one table of evaluation tasks (`bft.eval.tasks.TASKS`) and of data builders (`bft.data.builders.BUILDERS`):
 what the CLI (`bft eval TASK` and its --help), the suite, compare and GRPO's rewards know of a task comes from it."""
 
+import argparse
 import ast
 import dataclasses
 import functools
@@ -20,6 +21,7 @@ from bft.errors import InputError
 from bft.eval import suite
 from bft.eval.tasks import TASKS, EvalTask, Option, check_options, evaluate
 from bft.grpo import task_rewards
+from bft.ranges import AT_LEAST_ONE
 
 # options of `bft eval` that are the command's own, not a task's
 CLI_ONLY = {"help", "command", "task", "model", "output", "overwrite", "predictions", "tasks", "include_path"}
@@ -163,8 +165,15 @@ def test_each_tasks_options_are_in_its_help_with_their_meaning_type_and_default(
             assert "{" + ",".join(meaning.choices) + "}" in help, option
     parser = _eval_commands()[name]
     types = {action.dest: action.type for action in parser._actions}
-    assert types["limit"] is int and all(types[option] is type(default) for option, default in entry.options.items()
-                                         if default is not None), name
+    assert types["limit"]("3") == 3
+    for option, default in entry.options.items():
+        if default is not None:  # the command line's text becomes a value of the default's type
+            converted = types[option](str(default))
+            assert type(converted) is type(default) and converted == default, option
+        allowed = entry.option(option).range
+        if allowed is not None:  # and a number out of range is refused as it is parsed
+            with pytest.raises(argparse.ArgumentTypeError, match=f"must be {allowed}"):
+                types[option](str(allowed.low - 1))
 
 
 def _toy_task(calls, read):
@@ -176,7 +185,7 @@ def _toy_task(calls, read):
     return EvalTask(run=run, options={"dtype": "auto", "limit": None, "items": 4, "scale": 0.5, "label": None},
                     help="count things", metrics=("hits", "hits"), results_file="counts.json",
                     read_inputs=lambda options: read.append(options) or ["record"],
-                    option_help={"items": Option("items to count"), "scale": Option("a weight"),
+                    option_help={"items": Option("items to count", range=AT_LEAST_ONE), "scale": Option("a weight"),
                                  "label": Option("what is counted", required=True)})
 
 
@@ -198,6 +207,8 @@ def test_a_task_added_to_the_table_is_a_bft_eval_command(tmp_path, monkeypatch, 
     # bad input exits 2 with the message, before the task runs
     for bad, message in [(["--items", "six"], "argument --items: invalid int value: 'six'"),
                          (["--dtype", "int3"], "argument --dtype: invalid choice: 'int3'"),
+                         (["--items", "0"], "argument --items: must be at least 1, got 0"),  # its declared range
+                         (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
                          (["--sets", "s.tsv"], "unrecognized arguments: --sets s.tsv")]:
         with pytest.raises(SystemExit) as exit:
             main(argv + bad)
@@ -205,8 +216,6 @@ def test_a_task_added_to_the_table_is_a_bft_eval_command(tmp_path, monkeypatch, 
     with pytest.raises(SystemExit):
         main(argv[:-2])
     assert "the following arguments are required: --label" in capsys.readouterr().err
-    assert main(argv + ["--limit", "0"]) == 2
-    assert "bft eval: error: evaluation 'count': limit must be at least 1" in capsys.readouterr().err
     (out / "counts.json").parent.mkdir()
     (out / "counts.json").write_text("{}")  # the task's results file marks its output finished
     assert main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err

@@ -42,6 +42,9 @@ def test_packed_bft_counts_no_sample_whose_completion_was_cut(tiny_model):
     packed, packed_trainer = one_step(tiny_model, "bft", 6, 1, packing=True, train_dataset=data, max_length=256)
     assert len(padded_trainer.train_dataset) == 5 and sum(map(len, packed_trainer.train_dataset["seq_lengths"])) == 6
     assert relative_difference(packed, padded) < 1e-5
+    logged = [{name: row[name] for name in ("bft/sample_weight_mean", "bft/min_group_conf_mean")}
+              for trainer in (padded_trainer, packed_trainer) for row in trainer.state.log_history if "loss" in row]
+    assert logged[0] == pytest.approx(logged[1], rel=1e-4)  # the cut sample's P_b = 0 is in neither
 
 
 @pytest.mark.parametrize("loss_type", ["nll", "dft"])
@@ -149,7 +152,8 @@ def ddp_launched(tiny_model, tmp_path_factory):
 def fsdp_launched(tiny_model, tmp_path_factory):
     """Every loss type of FSDP_RUNS under FSDP2 (configs/accelerate/fsdp.yaml) on 2 processes, in one launch."""
     config = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "fsdp.yaml"
-    runs = {loss_type: dict(loss_type=loss_type, batch_size=3, grad_accum=1) for loss_type in FSDP_RUNS}
+    runs = {loss_type: dict(loss_type=loss_type, batch_size=3, grad_accum=1, tracked=loss_type == "bft")
+            for loss_type in FSDP_RUNS}
     return launch(tiny_model, tmp_path_factory.mktemp("fsdp"), runs, "--config_file", str(config))
 
 
@@ -178,6 +182,19 @@ def test_fsdp_gives_the_update_of_one_process(tiny_model, fsdp_launched, loss_ty
     update = fsdp_launched[loss_type]["update"]
     single, _ = stored_step(tiny_model, loss_type, 6, 1)
     assert relative_difference(update, single) < 1e-5
+
+
+@pytest.mark.slow
+def test_sample_weights_are_tracked_through_the_sharded_model(tiny_model, fsdp_launched):
+    """Under FSDP2 every process scores its share of the samples through the sharded model (3 batches of 2 over 2
+    processes: one repeats a batch so that both run as many forwards); the P_b are one process's after the step."""
+    from bft.weight_tracking import SampleWeightTracker
+
+    _, trainer = one_step(tiny_model, "bft", 6, 1)
+    single = SampleWeightTracker(trainer, None, batch_size=2).min_group_confidences()
+    tracked = fsdp_launched["bft"]["tracked"]
+    assert len(set(single)) == 6
+    assert tracked == pytest.approx(single, rel=1e-4)
 
 
 @pytest.mark.parametrize("loss_type", ["bft", "nll"])
@@ -229,7 +246,8 @@ def test_precision_follows_the_hardware(tmp_path, monkeypatch, native):
 
 @pytest.mark.parametrize("settings, message", [
     ({"packing": True, "packing_strategy": "wrapped"}, "packing_strategy='wrapped'"),
-    ({"packing": True, "packing_strategy": "bfd_split", "pad_to_multiple_of": 64}, "pad_to_multiple_of"),
+    ({"packing": True, "packing_strategy": "bfd_split"}, "packing_strategy='bfd_split'"),
+    ({"packing": True, "pad_to_multiple_of": 64}, "pad_to_multiple_of"),
     ({"padding_free": True, "pad_to_multiple_of": 64}, "pad_to_multiple_of"),
 ])
 def test_bft_refuses_batches_whose_samples_it_cannot_find(tiny_model, settings, message):

@@ -1,11 +1,12 @@
 """The sample weights tracked over the training set against a plain reference: each sample alone, full logits."""
 
+import pytest
 import torch
 from transformers import AutoTokenizer
 
 from bft.data.training import load_training_dataset
 from bft.trainer import BFTConfig, BFTTrainer
-from bft.weight_tracking import SampleWeightTracker
+from bft.weight_tracking import SampleWeightTracker, process_share
 from tests.reference_losses import min_group_confidence
 
 
@@ -29,3 +30,14 @@ def test_tracked_min_group_confidence_equals_each_sample_scored_alone(tiny_model
     assert len(tracked) == len(rows)
     assert torch.allclose(torch.tensor(tracked), torch.tensor(expected), rtol=1e-4, atol=1e-7)
     assert len({round(value, 6) for value in expected}) == len(rows)  # distinct: a row out of place would show
+
+
+@pytest.mark.parametrize("batches, processes", [(5, 2), (4, 2), (1, 3), (7, 3)])
+def test_every_batch_is_kept_once_and_every_process_runs_as_many_forwards(batches, processes):
+    """Sharded models (FSDP, ZeRO-3) need every process in every forward: the shares are equally long, and the
+    batches whose results are kept are each batch once."""
+    batches = [[i] for i in range(batches)]
+    shares = [process_share(batches, process, processes) for process in range(processes)]
+    assert len({len(share) for share in shares}) == 1
+    kept = sorted(batch[0] for share in shares for batch, keep in share if keep)
+    assert kept == list(range(len(batches)))

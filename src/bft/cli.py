@@ -19,6 +19,7 @@ from bft.errors import InputError
 from bft.eval.suite import SUITE_OPTIONS, suite_default
 from bft.eval.tasks import GENERATION, OPTIONS, TASKS
 from bft.models import DEFAULT_ENCODER
+from bft.ranges import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
 
 EXIT_BAD_INPUT = 2
 DATA_DIR_HELP = OPTIONS["data_dir"].help
@@ -91,12 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--compare", help="a second data set shown side by side (e.g. general text)")
     inspect.add_argument("--output", required=True, help="folder for report.html, samples.jsonl, summary.json")
     _overwrite(inspect)
-    inspect.add_argument("--group-size", type=int, default=256, help="BFT window g, in trained tokens")
-    inspect.add_argument("--gamma", type=float, default=1.0, help="BFT sample weight exponent")
-    inspect.add_argument("--threshold", type=float, default=0.1, help="a token is low-confidence when p < this")
-    inspect.add_argument("--limit", type=int, help="only the first N samples of each data set")
-    inspect.add_argument("--batch-size", type=int, default=8)
-    inspect.add_argument("--top-k", type=int, default=10, help="samples shown with the highest and lowest weight")
+    inspect.add_argument("--group-size", type=AT_LEAST_ONE.argument(int), default=256,
+                         help="BFT window g, in trained tokens")
+    inspect.add_argument("--gamma", type=POSITIVE.argument(float), default=1.0, help="BFT sample weight exponent")
+    inspect.add_argument("--threshold", type=PROBABILITY.argument(float), default=0.1,
+                         help="a token is low-confidence when p < this")
+    inspect.add_argument("--limit", type=AT_LEAST_ONE.argument(int), help="only the first N samples of each data set")
+    inspect.add_argument("--batch-size", type=AT_LEAST_ONE.argument(int), default=8)
+    inspect.add_argument("--top-k", type=NON_NEGATIVE.argument(int), default=10,
+                         help="samples shown with the highest and lowest weight")
 
     profile = commands.add_parser("profile", help="the model writes a profile of each gene (resumable)")
     profile.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
@@ -104,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="text file of symbols (one a line) or a file with a 'gene' column")
     profile.add_argument("--output", required=True, help="profiles.jsonl: appended; genes already there are skipped")
     profile.add_argument("--template", default="describe", help="prompt: 'describe' (default) or 'summary'")
-    profile.add_argument("--batch-size", type=int, default=GENERATION["generation_batch_size"])
-    profile.add_argument("--max-new-tokens", type=int, default=TASKS["represent"].options["max_new_tokens"])
+    _generation_options(profile)
     _repetition_penalty(profile)
     _dtype(profile)
 
@@ -129,19 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     perturb.add_argument("--adata", required=True, help=".h5ad with obs['condition'] ('ctrl' for control cells)")
     perturb.add_argument("--output", required=True)
     _overwrite(perturb)
-    perturb.add_argument("--test-fraction", type=float, default=0.25)
+    perturb.add_argument("--test-fraction", type=Range(0, 1, low_open=True, high_open=True).argument(float),
+                         default=0.25, help="share of the perturbations held out for testing")
 
     represent = commands.add_parser("represent", help="profile -> embed -> GGI, beside NCBI summaries and symbols")
     represent.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
     represent.add_argument("--output", required=True)
     _overwrite(represent)
     represent.add_argument("--data-dir", help=DATA_DIR_HELP)
-    represent.add_argument("--limit-genes", type=int, help="a fixed subset of N genes, drawn pair by pair "
-                           "(60/10/30%% from Gene2vec's train/valid/test genes) so that it keeps many pairs")
+    _add_task_option(represent, "limit_genes", TASKS["represent"].option("limit_genes"), None)
     represent.add_argument("--encoder", default=DEFAULT_ENCODER)
-    represent.add_argument("--batch-size", type=int, default=GENERATION["generation_batch_size"])
-    represent.add_argument("--max-new-tokens", type=int, default=TASKS["represent"].options["max_new_tokens"],
-                           help="length limit of each profile")
+    _generation_options(represent)
     _repetition_penalty(represent)
     _dtype(represent)
 
@@ -165,6 +166,15 @@ def _data_io(parser):
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output", required=True, help="folder to write the JSONL splits and meta.json into")
     _overwrite(parser)
+
+
+def _generation_options(parser):
+    """`--batch-size` and `--max-new-tokens` of `bft profile` and `bft represent` (the represent task's)."""
+    parser.add_argument("--batch-size", type=AT_LEAST_ONE.argument(int), default=GENERATION["generation_batch_size"],
+                        help=f"{OPTIONS['generation_batch_size'].help} (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=AT_LEAST_ONE.argument(int),
+                        default=TASKS["represent"].options["max_new_tokens"],
+                        help=f"{TASKS['represent'].option('max_new_tokens').help} (default: %(default)s)")
 
 
 def _overwrite(parser):
@@ -192,8 +202,9 @@ def _eval_io(parser, written, model_required=True):
 def _add_task_option(parser, option, meaning, default):
     """`--option-name` from a task's option (`bft.eval.tasks.Option`) and its default."""
     help = meaning.help if default is None else f"{meaning.help} (default: {default})"
+    kind = meaning.type or (str if default is None else type(default))
     parser.add_argument("--" + option.replace("_", "-"), required=meaning.required, choices=meaning.choices,
-                        type=meaning.type or (str if default is None else type(default)), default=default,
+                        type=kind if meaning.range is None else meaning.range.argument(kind), default=default,
                         help=help.replace("%", "%%"))
 
 
@@ -301,9 +312,10 @@ def _grpo(argv):
 
 
 def _data(args):
-    from bft.data.builders import BUILDERS, builder_options
+    from bft.data.builders import BUILDERS, builder_options, check_builder_options
 
     options = {option: getattr(args, option) for option in builder_options(args.builder)}
+    check_builder_options(args.builder, options)
     return BUILDERS[args.builder](data_dir(args.data_dir), args.output, **options)
 
 

@@ -29,7 +29,8 @@ class LossType:
     source: str
     # the setting fields of BFTConfig it reads
     fields: tuple[str, ...] = ()
-    # reduced per sample (divided by the step's samples: rows or packed sequences), else per trained token
+    # reduced per sample (divided by the step's samples with a trained token: rows or packed sequences), else per
+    # trained token
     per_sample: bool = False
     # the head computes the top-k entropy, k the value of this field; the head computes the KL to the starting model
     topk_field: str | None = None
@@ -59,7 +60,9 @@ def _bft(outputs, args, num_items, segment_ids):
         outputs.log_probs, mask, group_size=args.bft_group_size, gamma=args.bft_gamma, num_samples=num_items,
         token_weighting=args.bft_token_weighting, segment_ids=segment_ids,
         window_alignment=args.bft_window_alignment, token_weight_floor=args.token_weight_floor, return_details=True)
-    return loss, {"bft/sample_weight": details.sample_weights, "bft/min_group_conf": details.min_group_confidence,
+    trained = details.num_trained > 0  # a sample cut off before its completion is not one (docs/method.md)
+    return loss, {"bft/sample_weight": details.sample_weights[trained],
+                  "bft/min_group_conf": details.min_group_confidence[trained],
                   "bft/token_weight": details.token_weights[mask]}
 
 

@@ -70,8 +70,11 @@ def min_group_confidence(
     """`P_b` of every sample: the geometric-mean probability of its weakest window of `group_size` trained tokens.
 
     A sample with fewer trained tokens than `group_size` is one window; a sample with none gets 0. Samples are the
-    rows of the batch, or with `segment_ids` every run of equal ids within a row (packed sequences).
+    rows of the batch, or with `segment_ids` every run of equal ids within a row (packed sequences). Raises
+    `ValueError` for a `group_size` under 1.
     """
+    if group_size < 1:
+        raise ValueError(f"group_size must be at least 1, got {group_size}")
     with torch.no_grad():
         layout = _SampleLayout(mask, segment_ids)
         confidence = layout.to_grid(_trained_only(logprobs, mask).detach().double())
@@ -97,9 +100,9 @@ def bft_loss(
     (`"group_norm"`). That window is `"centered"` on the token (shifted inward at the sample's edges so that it
     always holds `min(group_size, n_b)` tokens) or `"trailing"` (the token and the `group_size - 1` before it, fewer
     at the sample's start). Token weights below `token_weight_floor` are raised to it. `num_samples` is the number
-    of samples in the whole optimizer step (all micro-batches,
-    all processes); by default the number of samples in this batch. With `return_details=True` the result is
-    `(loss, BFTDetails)`.
+    of samples with a trained token in the whole optimizer step (all micro-batches, all processes); by default
+    their number in this batch (a sample without one adds nothing and is not counted: docs/method.md). With
+    `return_details=True` the result is `(loss, BFTDetails)`.
     """
     if token_weighting not in TOKEN_WEIGHTINGS:
         raise ValueError(f"token_weighting must be one of {TOKEN_WEIGHTINGS}, got {token_weighting!r}")
@@ -131,7 +134,7 @@ def bft_loss(
     per_sample = per_sample.index_add(0, layout.trained_sample, weighted_nll)
     per_sample = per_sample / (layout.num_trained.to(per_sample.dtype) + EPS)
     if num_samples is None:
-        num_samples = layout.num_samples
+        num_samples = (layout.num_trained > 0).sum()
     loss = (sample_weights * per_sample).sum() / torch.as_tensor(num_samples, device=per_sample.device).clamp(min=1)
     if not return_details:
         return loss

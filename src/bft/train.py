@@ -61,9 +61,7 @@ def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]
         script_args, config, model_args = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:  # a bad setting or recipe file, found while building the configs
         raise InputError(str(error)) from error
-    if model_args.model_name_or_path is None:
-        model_args.model_name_or_path = DEFAULT_MODEL
-    return script_args, config, model_args
+    return _completed(script_args, config, model_args)
 
 
 def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
@@ -74,6 +72,16 @@ def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfi
         script_args, config, model_args = HfArgumentParser((TrainArguments, BFTConfig, ModelConfig)).parse_dict(fields)
     except (ValueError, TypeError) as error:
         raise InputError(f"bad training settings: {error}") from error
+    return _completed(script_args, config, model_args)
+
+
+def _completed(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig):
+    """The parsed settings with the default model filled in, once checked together (`InputError`): what no single
+    dataclass can check, so that `bft compare` refuses it before its first run."""
+    if script_args.track_sample_weights and config.packing:
+        raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
+                         "and packing merges and reorders the samples into rows: set packing false (padding_free "
+                         "true batches them as tightly, each sample kept whole)")
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     return script_args, config, model_args
@@ -83,10 +91,6 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     """Train and write the run folder; returns its path. Data is validated before anything is written."""
     if not script_args.data:
         raise InputError("no training data: pass --data FILE (or set `data:` in the config)")
-    if script_args.track_sample_weights and config.packing:
-        raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
-                         "and packing merges and reorders the samples into rows: set packing false (padding_free "
-                         "true batches them as tightly, each sample kept whole)")
     train_dataset = load_training_dataset(script_args.data)
     eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
     output_dir = Path(config.output_dir)

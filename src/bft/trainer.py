@@ -1,12 +1,12 @@
 """`BFTTrainer`: TRL's `SFTTrainer` with five losses, each reduced over the whole optimizer step.
 
-Every loss is computed from the per-token figures of the LM head (`bft.lm_head`; TRL's Triton kernel on GPUs for
-the losses it covers), never from the full `(B, T, vocab)` logits. What each loss type computes, what the head must
-give it, how it is reduced and what it logs is one entry of `bft.loss_types.LOSS_TYPES`: per-token losses are
-divided by the trained tokens of the whole optimizer step (all micro-batches, all processes), BFT by its samples
-(rows or packed sequences). So the update does not depend on how a batch is split into micro-batches, processes or
-packed rows (docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`) and accepts
-`padding_free=True` without packing: the very batches of padded training, concatenated into one row.
+Every loss is computed from the per-token figures of the LM head (`bft.lm_head`; TRL's Triton kernel on GPUs for the
+losses it covers), never from the full `(B, T, vocab)` logits. What each loss type computes, what the head must give
+it, how it is reduced and what it logs is one entry of `bft.loss_types.LOSS_TYPES`: per-token losses are divided by
+the trained tokens of the whole optimizer step (all micro-batches, all processes), BFT by its samples with a trained
+token (rows or packed sequences). So the update does not depend on how a batch is split into micro-batches,
+processes or packed rows (docs/method.md). On CPUs the trainer also attends per packed sequence (`bft.attention`)
+and accepts `padding_free=True` without packing: the very batches of padded training, concatenated into one row.
 
 The trainer patches the model it trains (its forward, for the LM head; its attention on CPUs; PEFT's adapter input
 casts under bf16) and undoes all of it when `train()` ends, or when a `with BFTTrainer(...) as trainer:` block ends.
@@ -387,7 +387,8 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
         if loss_type.needs_reference:
             extra.update(self._reference(model, inputs))
         outputs = model(**inputs, fused_lm_head=True, **extra)
-        # evaluation passes no count: the batch's own, so that the eval loss sums to the whole set's
+        # no count given (a direct call; evaluation before transformers 5): the batch's own, so that the eval loss
+        # sums to the whole set's
         items = self._count_items(inputs) if num_items_in_batch is None else num_items_in_batch
         loss, diagnostics = loss_type.compute(outputs, self.args, items, _segment_ids(inputs))
         if num_items_in_batch is not None and self.args.world_size > 1 and self._counts_whole_step:
@@ -422,7 +423,8 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
 
     def evaluation_loop(self, *args, **kwargs):
         """Trainer averages batch losses weighted by rows; the eval loss here is the training loss's reduction over
-        the whole evaluation set: per trained token, or per sample (packed segments included) for BFT."""
+        the whole evaluation set: per trained token, or per sample with a trained token (packed segments included)
+        for BFT."""
         self._eval_loss_sums.zero_()
         output = super().evaluation_loop(*args, **kwargs)
         if not self._trl_computes_loss:
@@ -455,8 +457,9 @@ class BFTTrainer(RestoresModelMixin, SFTTrainer):
 
     def _record(self, mode, inputs, outputs, diagnostics, nll):
         """The metrics TRL logs for its own losses (entropy, accuracy, tokens), and the loss's diagnostics; `nll`:
-        this process's NLL summed over the batch's trained tokens (`_summed_nll`)."""
-        gather = self.accelerator.gather_for_metrics
+        this process's NLL summed over the batch's trained tokens (`_summed_nll`). Each process's sums are gathered
+        whole: `gather_for_metrics` would cut the rows of processes at an epoch's last, uneven batch."""
+        gather = self.accelerator.gather
         mask = outputs.label_mask
         counts = torch.stack([mask.sum(), outputs.entropy.detach().sum(), outputs.is_top1.sum(), nll]).double()
         num_valid, entropy, correct, nll = gather(counts[None]).sum(0).tolist()
@@ -557,7 +560,8 @@ class _ModelPatches:
 def _in_eval_mode(model):
     """Within, every module of `model` in eval mode (no dropout); afterwards each in the mode it was in."""
     modes = [(module, module.training) for module in model.modules()]
-    model.eval()
+    for module, _ in modes:  # the flag alone, set and reset alike (no module's train() override runs either way)
+        module.training = False
     try:
         yield
     finally:
@@ -587,7 +591,11 @@ def _check_supported(config, kwargs):
         raise InputError(f"loss_type={config.loss_type!r} cannot use packing_strategy='wrapped': it cuts documents "
                          "into rows without marking where each starts, so its samples cannot be found; use 'bfd' (the "
                          "default)")
-    padding_free = config.padding_free or (config.packing and config.packing_strategy in ("bfd", "bfd_split"))
+    if config.packing and config.packing_strategy == "bfd_split":
+        raise InputError(f"loss_type={config.loss_type!r} cannot use packing_strategy='bfd_split': it splits a "
+                         "sample longer than max_length into pieces that each start a sequence, so one sample would "
+                         "be weighted as several; use 'bfd' (the default), which cuts it as padded data does")
+    padding_free = config.padding_free or config.packing
     if padding_free and config.pad_to_multiple_of is not None:
         raise InputError(f"loss_type={config.loss_type!r} with padding-free batches cannot use pad_to_multiple_of: "
                          "its padding tokens would look like extra packed samples")

@@ -24,7 +24,7 @@ def resolve_build(build: dict):
     """(builder function, output folder, data folder, options) of a recipe's build, checked: every option is the
     builder's, and data already built in the output folder was built with these options."""
     from bft.data import data_dir
-    from bft.data.builders import BUILDERS, builder_options
+    from bft.data.builders import BUILDERS, builder_options, check_builder_options
 
     options = dict(build)
     builder, out = options.pop("builder"), Path(options.pop("output"))
@@ -34,6 +34,7 @@ def resolve_build(build: dict):
     if unknown:
         raise InputError(f"build {builder!r}: unknown option {', '.join(map(repr, unknown))}; its options are "
                          f"{', '.join(accepted) or 'none'}")
+    check_builder_options(builder, {**accepted, **options})
     if (out / "meta.json").exists():
         reuse.check_data(out, builder, {**accepted, **options})
     return build_fn, out, source, options

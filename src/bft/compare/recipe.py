@@ -24,7 +24,8 @@ def load_recipe(path) -> dict:
                          f"{', '.join(RECIPE_KEYS)}")
     for evaluation in recipe.get("evaluations", []):
         try:
-            check_options(evaluation.get("task"), [key for key in evaluation if key not in ("task", "name")])
+            check_options(evaluation.get("task"),
+                          {key: value for key, value in evaluation.items() if key not in ("task", "name")})
         except InputError as error:
             raise InputError(f"{path}: {error}") from error
     keys = [task_key(evaluation) for evaluation in recipe.get("evaluations", [])]

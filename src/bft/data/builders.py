@@ -12,9 +12,14 @@ from bft.data.gene_profiles import build_gene_profiles
 from bft.data.go_naming import build_go_naming
 from bft.data.pubmedqa import build_pubmedqa
 from bft.errors import InputError
+from bft.ranges import AT_LEAST_ONE, FRACTION
 
 BUILDERS = {"go-naming": build_go_naming, "gene-profiles": build_gene_profiles, "pubmedqa": build_pubmedqa,
             "gene-knowledge": build_gene_knowledge, "gene-facts": build_gene_facts}
+# The values allowed for options that several builders take, and the (minimum, maximum) pairs among them
+RANGES = {"valid_fraction": FRACTION, "limit": AT_LEAST_ONE, "min_genes": AT_LEAST_ONE, "max_genes": AT_LEAST_ONE,
+          "min_term_genes": AT_LEAST_ONE, "max_term_genes": AT_LEAST_ONE}
+MIN_MAX = (("min_genes", "max_genes"), ("min_term_genes", "max_term_genes"))
 
 
 def builder_options(name: str) -> dict:
@@ -24,3 +29,15 @@ def builder_options(name: str) -> dict:
         raise InputError(f"unknown builder {name!r}: expected one of {', '.join(BUILDERS)}")
     return {option: parameter.default for option, parameter in inspect.signature(BUILDERS[name]).parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def check_builder_options(name: str, options: dict) -> None:
+    """Raise InputError, naming the builder and the option, for a value outside its range (`RANGES`) or a minimum
+    above its maximum: before anything is read or written."""
+    where = f"bft data {name}"
+    for option, value in options.items():
+        if option in RANGES and value is not None:
+            RANGES[option].check(option, value, where)
+    for low, high in MIN_MAX:
+        if low in options and high in options and options[low] > options[high]:
+            raise InputError(f"{where}: {low} ({options[low]}) is above {high} ({options[high]})")

@@ -20,6 +20,7 @@ from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
 from bft.data.go_naming import PUBLIC_EVAL_SET
 from bft.data.output import write_dataset
 from bft.data.records import DataError, read_records
+from bft.ranges import Range
 
 # (user turn, assistant turn) of each training paraphrase; none uses the probes' words ("biological process",
 # "involved in", "participant")
@@ -36,9 +37,8 @@ SPLITS = ("trained", "untrained")
 def build_gene_facts(data_dir, output, *, knowledge, templates=4, exclude=()) -> dict:
     """Write `train.jsonl`, the probes (`question_*.jsonl`, `cloze_*.jsonl`) and `meta.json` into `output`; returns
     the metadata. `knowledge` is the folder `bft data gene-knowledge` wrote. Raises `DataError` for a missing or
-    malformed probe file, `ValueError` for a `templates` outside 1..len(TRAIN_TEMPLATES)."""
-    if not 1 <= templates <= len(TRAIN_TEMPLATES):
-        raise ValueError(f"templates must be between 1 and {len(TRAIN_TEMPLATES)}, got {templates}")
+    malformed probe file, `InputError` for a `templates` outside 1..len(TRAIN_TEMPLATES)."""
+    Range(1, len(TRAIN_TEMPLATES)).check("templates", templates, "bft data gene-facts")
     data_dir, knowledge = Path(data_dir), Path(knowledge)
     probes = {split: _read_probes(knowledge / f"{split}.jsonl") for split in SPLITS}
     excluded_ids, excluded_sets = _evaluation_terms(data_dir, exclude)

@@ -16,6 +16,7 @@ from bft import rewards
 from bft.data import data_dir
 from bft.errors import InputError
 from bft.models import DEFAULT_ENCODER
+from bft.ranges import AT_LEAST_ONE, POSITIVE, Range
 
 # Scoring batches (log-likelihood of options) and generation batches (bf16 decoding is bound by reading the
 # weights, so more rows a step cost little: 64 is 1.7x faster than 16 on 2 CPU cores, docs/benchmarks.md)
@@ -29,13 +30,15 @@ class Option:
     """What an option means, for `bft eval TASK --help` (which adds the default, when the option has one).
 
     `type`: converts the command line's text (None: the type of the option's default, `str` when it has none).
-    `required`: the command line requires it (recipes and the suite take the table's default).
+    `required`: the command line requires it (recipes and the suite take the table's default). `range`: the values
+    allowed (`bft.ranges`), checked on the command line and in `resolve_options`.
     """
 
     help: str
     type: Callable | None = None
     choices: tuple[str, ...] | None = None
     required: bool = False
+    range: Range | None = None
 
 
 # The meanings of options several tasks take; a task declares its own options (and other meanings) in its entry
@@ -44,13 +47,13 @@ OPTIONS = {
     "dtype": Option("weights and compute: auto = bf16 where the hardware multiplies it natively (scores agree with "
                     "float32 within their intervals, docs/benchmarks.md), float32 elsewhere",
                     choices=("auto", "float32", "bfloat16", "float16")),
-    "limit": Option("only N items, a fixed pseudo-random subset (a quick pass)", int),
+    "limit": Option("only N items, a fixed pseudo-random subset (a quick pass)", int, range=AT_LEAST_ONE),
     "encoder": Option("sentence encoder: an embedded name or a sentence-transformers model"),
-    "batch_size": Option("options scored at once"),
-    "generation_batch_size": Option("prompts generated at once"),
+    "batch_size": Option("options scored at once", range=AT_LEAST_ONE),
+    "generation_batch_size": Option("prompts generated at once", range=AT_LEAST_ONE),
     "repetition_penalty": Option("above 1 penalises tokens already in the prompt or answer during greedy "
-                                 "generation (a common remedy for looping text); 1: plain greedy"),
-    "max_new_tokens": Option("length limit of each answer, in tokens"),
+                                 "generation (a common remedy for looping text); 1: plain greedy", range=POSITIVE),
+    "max_new_tokens": Option("length limit of each answer, in tokens", range=AT_LEAST_ONE),
 }
 
 
@@ -195,7 +198,7 @@ TASKS = {
         option_help={"sets": Option("gene-set file: CSV/TSV/JSONL with id, genes, name (or GeneAgent's GO_terms.csv)",
                                     required=True),
                      "go_dir": Option("GO names for the percentile (default: DATA_DIR/go_bp)"),
-                     "max_new_tokens": Option("length limit of each name, in tokens")},
+                     "max_new_tokens": Option("length limit of each name, in tokens", range=AT_LEAST_ONE)},
         read_inputs=_read_gene_sets,
         metrics=("semantic_similarity_mean", "percentile_mean", "rougeL_mean", "distinct_name_share",
                  "answered_share"),
@@ -220,7 +223,8 @@ TASKS = {
         help="PubMedQA test set by generation: accuracy and macro-F1",
         option_help={"pubmedqa_dir": Option("PubMedQA's ori_pqal.json and test_ground_truth.json (default: "
                                             "DATA_DIR/pubmedqa)"),
-                     "max_new_tokens": Option("length limit of each reasoning + answer, in tokens")},
+                     "max_new_tokens": Option("length limit of each reasoning + answer, in tokens",
+                                               range=AT_LEAST_ONE)},
         read_inputs=_check_pubmedqa,
         metrics=("accuracy", "macro_f1", "answered_share"),
         item_scores={"accuracy": lambda row: float(row["correct"])},
@@ -231,8 +235,9 @@ TASKS = {
                  "max_new_tokens": 160},
         help="profile -> embed -> GGI, beside NCBI summaries and symbols",
         option_help={"limit_genes": Option("a fixed subset of N genes, drawn pair by pair (60/10/30% from "
-                                           "Gene2vec's train/valid/test genes) so that it keeps many pairs", int),
-                     "max_new_tokens": Option("length limit of each profile, in tokens")},
+                                           "Gene2vec's train/valid/test genes) so that it keeps many pairs", int,
+                                           range=AT_LEAST_ONE),
+                     "max_new_tokens": Option("length limit of each profile, in tokens", range=AT_LEAST_ONE)},
         metrics=("ggi_auroc", "ggi_auprc", "profile_looping_share"),
         results_file="summary.json", loads_model=True, read_scores=_represent_scores),
 }
@@ -245,23 +250,24 @@ def task(name: str) -> EvalTask:
     return TASKS[name]
 
 
-def check_options(name: str, options) -> None:
-    """Fail on an unknown task, or on an option the task does not take (another task's included), naming the task
-    and the options it takes."""
-    accepted = task(name).options
-    unknown = [key for key in options if key not in accepted]
+def check_options(name: str, options: dict) -> None:
+    """Fail (InputError) on an unknown task, on an option the task does not take (another task's included), naming
+    the task and the options it takes, or on a value outside the option's range (None counts as not given)."""
+    entry = task(name)
+    unknown = [key for key in options if key not in entry.options]
     if unknown:
         raise InputError(f"evaluation {name!r}: unknown option {', '.join(map(repr, unknown))}; the {name} task "
-                         f"takes {', '.join(accepted)}")
+                         f"takes {', '.join(entry.options)}")
+    for key, value in options.items():
+        if value is not None and entry.option(key).range is not None:
+            entry.option(key).range.check(key, value, f"evaluation {name!r}")
 
 
 def resolve_options(name: str, options: dict) -> dict:
-    """The task's options with the defaults filled in (None counts as not given); `data_dir` resolved to a Path."""
+    """The task's options with the defaults filled in (None counts as not given); `data_dir` resolved to a Path.
+    Raises InputError for an option the task does not take or a value outside its declared range."""
     check_options(name, options)
     given = {key: value for key, value in options.items() if value is not None}
-    if given.get("limit", 1) < 1:
-        raise InputError(f"evaluation {name!r}: limit must be at least 1, got {given['limit']}: an evaluation of no "
-                         "items has no score")
     resolved = {**TASKS[name].options, **given}
     if "data_dir" in resolved:
         resolved["data_dir"] = data_dir(resolved["data_dir"])
