@@ -3,6 +3,7 @@
 The cases are a table: (name, command line, what the message must say, files that must not exist afterwards).
 """
 
+import itertools
 import json
 
 import pytest
@@ -26,6 +27,7 @@ def files(tmp_path):
         "sets_repeated": tmp_path / "repeated_sets.tsv",
         "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
+        "genes_good": tmp_path / "good_genes.txt",
         "synopsis_bad": tmp_path / "synopsis.txt",
         "synopsis_repeated": tmp_path / "repeated.txt",
         "embeddings_bad": tmp_path / "emb.npz",
@@ -54,6 +56,7 @@ def files(tmp_path):
     paths["sets_repeated"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:1\tINS\tsecretion\n")
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
+    paths["genes_good"].write_text("TP53\nEGFR\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
     paths["embeddings_bad"].write_text("not an npz")
@@ -80,8 +83,8 @@ CASES = [
      "could not find model", ["metrics.json"]),
     ("train: unknown loss", TRAIN + " --data {good_train} --loss_type focal", "loss_type must be one of",
      ["metrics.json"]),
-    ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0", "bft_gamma must be positive",
-     ["metrics.json"]),
+    ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0",
+     "bft_gamma must be above 0, got 0.0", ["metrics.json"]),
     ("train: finished output", TRAIN.replace("{out}", "{finished}") + " --data {good_train}",
      "already holds a finished run", []),
     ("train: data emptied by truncation", TRAIN + " --data {all_cut} --max_length 64",
@@ -110,11 +113,11 @@ CASES = [
      ["meta.json"]),
     ("data: finished output", "data pubmedqa --output {finished}", "--overwrite", []),
     ("data go-naming: valid fraction above 1", "data go-naming --valid-fraction 1.5 --output {out}",
-     "bft data go-naming: valid_fraction must be in [0, 1), got 1.5", ["meta.json"]),
+     "bft data go-naming: error: valid_fraction must be in [0, 1), got 1.5", ["meta.json"]),
     ("data gene-knowledge: minimum above maximum", "data gene-knowledge --min-term-genes 20 --max-term-genes 10 "
      "--output {out}", "min_term_genes (20) is above max_term_genes (10)", ["meta.json"]),
     ("data gene-facts: too many templates", "data gene-facts --knowledge {finished} --templates 9 --output {out}",
-     "templates must be in [1, 4], got 9", ["meta.json"]),
+     "templates must be a whole number in [1, 4], got 9", ["meta.json"]),
     ("eval go-naming: missing column", "eval go-naming --model {model} --sets {sets_no_column} --output {out}",
      "sets.tsv:2: missing column(s) name", ["results.json"]),
     ("eval go-naming: no sets", "eval go-naming --model {model} --sets {sets_header_only} --output {out}",
@@ -140,6 +143,8 @@ CASES = [
     ("eval: finished output", "eval mcq --model {model} --data {mcq_good} --output {finished}", "--overwrite", []),
     ("profile: empty gene list", "profile --model {model} --genes {genes_empty} --output {out}.jsonl",
      "genes.txt: no genes", []),
+    ("profile: unknown template", "profile --model ./no-such-model --genes {genes_good} --template foo "
+     "--output {out}.jsonl", "unknown template 'foo'; choose one of describe, summary", []),  # before the model
     ("embed: bad synopsis line", "embed --input {synopsis_bad} --output {out}.npz", "synopsis.txt:1", []),
     ("embed: repeated gene", "embed --input {synopsis_repeated} --output {out}.npz",
      "repeated.txt:3: id 'TP53' again (first on line 1)", []),
@@ -156,8 +161,22 @@ CASES = [
     ("compare: variant without a loss type", "compare --config {recipe_no_loss} --output {out}",
      "variant 'fast' must", ["report.json"]),
     ("compare: missing recipe", "compare --config absent.yaml --output {out}", "absent.yaml", ["report.json"]),
+    ("eval mcq: output below a file", "eval mcq --model {model} --data {mcq_good} --output {good_train}/out",
+     "train.jsonl/out cannot be written: ", []),
+    ("inspect: output is a file", "inspect --model {model} --data {good_train} --output {mcq_good}",
+     "good_mcq.jsonl is a file: expected a folder", []),
+    ("embed: output is a folder", "embed --input {synopsis_repeated} --output {finished}", "is a folder: expected a "
+     "file name", []),
+    ("train: output below a file", TRAIN.replace("{out}", "{good_train}/run") + " --data {good_train}",
+     "train.jsonl/run cannot be written: ", []),
+    ("eval mcq: both --data and --tasks", "eval mcq --model {model} --data {mcq_good} --tasks medqa_4options "
+     "--output {out}", "give --data (questions of your own) or --tasks", ["results.json"]),
+    ("eval mcq: --include-path without --tasks", "eval mcq --model {model} --data {mcq_good} --include-path . "
+     "--output {out}", "--include-path holds lm-evaluation-harness tasks: it goes with --tasks", ["results.json"]),
+    ("eval mcq: missing --include-path", "eval mcq --model {model} --tasks my_task --include-path absent-dir "
+     "--output {out}", "--include-path absent-dir: no such folder", ["results.json"]),
     ("compare: evaluation option out of range", "compare --config {recipe_bad_option} --output {out}",
-     "evaluation 'mcq': batch_size must be at least 1, got 0", ["report.json", "runs"]),
+     "evaluation 'mcq': batch_size must be a whole number at least 1, got 0", ["report.json", "runs"]),
 ]
 
 
@@ -169,31 +188,42 @@ def test_bad_input(tiny_model, tmp_path, capsys, name, argv, expected, not_writt
     stderr = capsys.readouterr().err.strip()
     error = stderr.splitlines()[-1]  # after any progress bars of the work done before the fault showed
     assert expected in error, stderr
-    assert error.startswith(f"bft {argv.split()[0]}: error: ") and "Traceback" not in stderr
+    assert error.startswith(f"{command_name(argv)}: error: ") and "Traceback" not in stderr
     for marker in not_written:
         assert not (out / marker).exists()
 
 
+def command_name(argv: str) -> str:
+    """`bft eval mcq` of "eval mcq --model ...": the words before the first option."""
+    return " ".join(["bft", *itertools.takewhile(lambda word: not word.startswith("-"), argv.split())])
+
+
 # (command line as in CASES, the option and what argparse must say of its value)
+INSPECT = "inspect --model {model} --data {good_train} --output {out}"
+WHOLE = "must be a whole number at least"
 OUT_OF_RANGE = [
-    ("inspect --model {model} --data {good_train} --output {out} --limit 0", "--limit: must be at least 1, got 0"),
-    ("eval mcq --model {model} --data {mcq_good} --output {out} --limit -2", "--limit: must be at least 1, got -2"),
-    ("inspect --model {model} --data {good_train} --output {out} --group-size 0", "--group-size: must be at least 1"),
-    ("inspect --model {model} --data {good_train} --output {out} --gamma 0", "--gamma: must be above 0, got 0"),
-    ("inspect --model {model} --data {good_train} --output {out} --threshold 2", "--threshold: must be in [0, 1]"),
-    ("inspect --model {model} --data {good_train} --output {out} --batch-size 0", "--batch-size: must be at least 1"),
-    ("inspect --model {model} --data {good_train} --output {out} --top-k -1", "--top-k: must be at least 0"),
-    ("eval mcq --model {model} --data {mcq_good} --output {out} --batch-size 0", "--batch-size: must be at least 1"),
+    (INSPECT + " --limit 0", f"--limit: {WHOLE} 1, got 0"),
+    ("eval mcq --model {model} --data {mcq_good} --output {out} --limit -2", f"--limit: {WHOLE} 1, got -2"),
+    (INSPECT + " --group-size 0", f"--group-size: {WHOLE} 1"),
+    (INSPECT + " --gamma 0", "--gamma: must be above 0, got 0"),
+    (INSPECT + " --threshold 2", "--threshold: must be in [0, 1]"),
+    (INSPECT + " --batch-size 0", f"--batch-size: {WHOLE} 1"),
+    (INSPECT + " --top-k -1", f"--top-k: {WHOLE} 0"),
+    (INSPECT + " --gamma x", "--gamma: invalid float value: 'x'"),
+    ("eval mcq --model {model} --data {mcq_good} --output {out} --batch-size 0", f"--batch-size: {WHOLE} 1"),
     ("eval go-naming --model {model} --sets {sets_good} --output {out} --max-new-tokens 0",
-     "--max-new-tokens: must be at least 1"),
+     f"--max-new-tokens: {WHOLE} 1"),
     ("eval pubmedqa --model {model} --output {out} --repetition-penalty 0", "--repetition-penalty: must be above 0"),
-    ("eval suite --model {model} --output {out} --generation-batch-size 0", "--generation-batch-size: must be at"),
+    ("eval go-naming --model {model} --sets {sets_good} --output {out} --repetition-penalty inf",
+     "--repetition-penalty: must be above 0, got inf"),
+    ("eval suite --model {model} --output {out} --generation-batch-size 0", f"--generation-batch-size: {WHOLE} 1"),
     ("profile --model {model} --genes {genes_empty} --output {out}.jsonl --max-new-tokens 0",
-     "--max-new-tokens: must be at least 1"),
-    ("represent --model {model} --output {out} --limit-genes 0", "--limit-genes: must be at least 1"),
+     f"--max-new-tokens: {WHOLE} 1"),
+    ("represent --model {model} --output {out} --limit-genes 0", f"--limit-genes: {WHOLE} 1"),
     ("downstream perturb --embeddings {embeddings_bad} --adata a.h5ad --output {out} --test-fraction 1",
      "--test-fraction: must be in (0, 1), got 1"),
-    ("inspect --model {model} --data {good_train} --output {out} --gamma x", "--gamma: invalid float value: 'x'"),
+    ("compare --config {recipe_no_loss} --output {out} --seeds 0,a", "--seeds: expected comma-separated whole numbers"),
+    ("compare --config {recipe_no_loss} --output {out} --seeds -1", "--seeds: each seed must be a whole number in"),
 ]
 
 
@@ -206,5 +236,5 @@ def test_numbers_out_of_range_are_refused_as_they_are_parsed(tiny_model, tmp_pat
         main([part.format(**values) for part in argv.split()])
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith(f"bft {argv.split()[0]}") and expected in error, error
+    assert error.startswith(f"{command_name(argv)}: error: argument ") and expected in error, error
     assert not out.exists() and not (tmp_path / "out.jsonl").exists()

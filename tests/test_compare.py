@@ -170,6 +170,50 @@ def test_bad_variant_fails_before_any_run(tiny_model, tmp_path, capsys, monkeypa
     assert not (tmp_path / "o" / "runs").exists()
 
 
+# (what the recipe changes, what the one-line error must say): each found before any run trains
+RECIPE_FAULTS = [
+    ({"variants": {"nll": {"loss_type": "bft"}}}, "variant 'nll' has a loss type's name"),
+    ({"baselines": ["nll", "nope"]}, "baselines 'nope' are no method of the recipe"),
+    ({"seeds": [0, -1]}, "each of seeds must be a whole number in [0, 4294967295], got -1"),
+    ({"variants": {"fast": {"loss_type": "bft", "learning_rate": "fast"}}},
+     "method 'fast': bad training settings: learning_rate must be at least 0, got 'fast'"),
+    ({"variants": {"bad": {"loss_type": "bft", "per_device_train_batch_size": 0}}},
+     "method 'bad': bad training settings: per_device_train_batch_size must be a whole number at least 1, got 0"),
+    ({"variants": {"other": {"loss_type": "bft", "model_name_or_path": "./no-such-model"}}},
+     "method 'other': model folder ./no-such-model does not exist"),
+    ({"variants": {"other": {"loss_type": "bft", "data": "{bad_data}"}}}, "method 'other': {bad_data}:1: expected"),
+    ({"evaluations": [{"task": "mcq", "data": "absent.jsonl"}]}, "evaluation 'mcq-': absent.jsonl: file not found"),
+    ({"evaluations": [{"task": "mcq", "data": "{questions}", "limit": 1.5}]},
+     "evaluation 'mcq': limit must be a whole number at least 1, got 1.5"),
+    ({"evaluations": [{"task": "mcq", "data": "{questions}", "batch_size": "abc"}]},
+     "evaluation 'mcq': batch_size must be a whole number at least 1, got 'abc'"),
+    ({"build": {"builder": "go-naming", "output": "{out}/data", "limit": "ten"}},
+     "build 'go-naming': limit must be a whole number at least 1, got 'ten'"),
+]
+
+
+@pytest.mark.parametrize("change, message", RECIPE_FAULTS, ids=[fault[1].split(":")[0] for fault in RECIPE_FAULTS])
+def test_recipe_faults_fail_before_any_run(tiny_model, tmp_path, demo_records, capsys, monkeypatch, change, message):
+    data, questions = tiny_inputs(tmp_path, demo_records)
+    bad_data = tmp_path / "bad.jsonl"
+    bad_data.write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
+    out = tmp_path / "o"
+    values = {"bad_data": str(bad_data), "questions": str(questions), "out": str(out)}
+    recipe = {"loss_types": ["nll", "bft"], "seeds": [0],
+              "train": {"model_name_or_path": tiny_model, "data": str(data), "max_steps": 1, "report_to": "none"},
+              "evaluations": [{"task": "mcq", "data": str(questions)}], **json.loads(
+                  json.dumps(change).replace("{bad_data}", values["bad_data"]).replace(
+                      "{questions}", values["questions"]).replace("{out}", values["out"]))}
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    monkeypatch.setattr("bft.train.run_training", lambda *a: pytest.fail("trained before checking the recipe"))
+    for only_plan in ([], ["--plan"]):
+        assert main(["compare", "--config", str(path), "--output", str(out), *only_plan]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("bft compare: error: ") and message.format(**values) in error, error
+    assert not (out / "runs").exists()
+
+
 def test_compare_with_a_grpo_second_stage_and_resume(tiny_model, tmp_path, demo_records, monkeypatch, capsys):
     data, questions = tiny_inputs(tmp_path, demo_records)
     recipe = tmp_path / "compare.yaml"
@@ -560,3 +604,11 @@ def test_a_lora_comparison_copied_to_another_machine_is_reused_and_evaluated(emb
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "copied")]) == 0
     again = json.loads((tmp_path / "copied" / "report.json").read_text())["runs"]["bft-after-nll-seed0"]["scores"]
     assert again == scores  # evaluated anew from the copied adapters, on the embedded model of the other cache
+
+
+def test_a_builds_exclude_may_name_one_file_as_a_string(tmp_path):
+    """`exclude: FILE` in a recipe is that file, as `--exclude FILE` is, not its characters one by one."""
+    from bft.compare.builds import resolve_build
+
+    _, _, _, options = resolve_build({"builder": "go-naming", "output": str(tmp_path / "d"), "exclude": "sets.tsv"})
+    assert options["exclude"] == ["sets.tsv"]

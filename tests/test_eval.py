@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bft.cli import main
+from bft.errors import InputError
 from bft.eval.go_naming import percentiles, rouge_l
 from bft.eval.pubmedqa import macro_f1
 from bft.loglik import continuation_logprobs, encode_pair, shared_prefixes
@@ -247,3 +248,10 @@ def test_go_naming_reports_how_many_different_names_the_model_gives(tmp_path):
                                                     {"id": "S3", "name": "DNA repair"}])
     assert results["distinct_name_share"] == pytest.approx(2 / 4)
     assert results["top_name"] == "cell adhesion" and results["top_name_share"] == pytest.approx(3 / 4)
+
+
+def test_unknown_harness_tasks_are_named_with_near_ones_before_a_model_loads():
+    from bft.eval.harness import check_harness_tasks
+
+    with pytest.raises(InputError, match=r"unknown harness task\(s\) medqa_4option \(near: medqa_4options"):
+        check_harness_tasks("medqa_4option")

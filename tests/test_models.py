@@ -112,5 +112,5 @@ def test_a_base_model_that_cannot_be_found_is_one_line_naming_it(tiny_model, tmp
         assert main(["eval", "mcq", "--model", str(run), "--data", str(questions), "--output",
                      str(tmp_path / "ev")]) == 2
         error = capsys.readouterr().err
-        assert f"bft eval: error: {run} is a LoRA adapter of the base model {base}, which cannot be loaded" in error
+        assert f"bft eval mcq: error: {run} is a LoRA adapter of the base model {base}, which cannot be loaded" in error
         assert "Traceback" not in error and error.count("\n") == 1

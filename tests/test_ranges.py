@@ -10,8 +10,8 @@ from bft.ranges import AT_LEAST_ONE, FRACTION, POSITIVE, PROBABILITY, Range
 
 
 @pytest.mark.parametrize("allowed, inside, outside, said", [
-    (AT_LEAST_ONE, [1, 7], [0, -1], "at least 1"),
-    (POSITIVE, [1e-9, 3.5], [0, -0.1], "above 0"),
+    (AT_LEAST_ONE, [1, 7], [0, -1, 1.5, True, "ten", float("inf")], "a whole number at least 1"),
+    (POSITIVE, [1e-9, 3.5], [0, -0.1, float("inf"), float("nan")], "above 0"),
     (PROBABILITY, [0, 0.5, 1], [-0.01, 1.01], "in [0, 1]"),
     (FRACTION, [0, 0.99], [1, 1.5, -0.1], "in [0, 1)"),
     (Range(0, 1, low_open=True, high_open=True), [0.25], [0, 1], "in (0, 1)"),
@@ -21,8 +21,9 @@ def test_ends_and_message(allowed, inside, outside, said):
     assert str(allowed) == said
     assert all(value in allowed for value in inside) and not any(value in allowed for value in outside)
     allowed.check("x", inside[0])
-    with pytest.raises(InputError, match="^" + re.escape(f"where: x must be {said}, got {outside[0]}") + "$"):
-        allowed.check("x", outside[0], "where")
+    for value in outside:
+        with pytest.raises(InputError, match="^" + re.escape(f"where: x must be {said}, got {value!r}") + "$"):
+            allowed.check("x", value, "where")
     parse = allowed.argument(float)
     assert parse(str(inside[0])) == inside[0]
     with pytest.raises(argparse.ArgumentTypeError, match=f"got {outside[0]}"):

@@ -207,8 +207,9 @@ def test_a_task_added_to_the_table_is_a_bft_eval_command(tmp_path, monkeypatch, 
     # bad input exits 2 with the message, before the task runs
     for bad, message in [(["--items", "six"], "argument --items: invalid int value: 'six'"),
                          (["--dtype", "int3"], "argument --dtype: invalid choice: 'int3'"),
-                         (["--items", "0"], "argument --items: must be at least 1, got 0"),  # its declared range
-                         (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+                         # its declared range
+                         (["--items", "0"], "argument --items: must be a whole number at least 1, got 0"),
+                         (["--limit", "0"], "argument --limit: must be a whole number at least 1, got 0"),
                          (["--sets", "s.tsv"], "unrecognized arguments: --sets s.tsv")]:
         with pytest.raises(SystemExit) as exit:
             main(argv + bad)

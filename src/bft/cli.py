@@ -18,15 +18,23 @@ from bft.data import data_dir
 from bft.errors import InputError
 from bft.eval.suite import SUITE_OPTIONS, suite_default
 from bft.eval.tasks import GENERATION, OPTIONS, TASKS
+from bft.files import check_writable
 from bft.models import DEFAULT_ENCODER
-from bft.ranges import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
+from bft.ranges import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, Range
 
 EXIT_BAD_INPUT = 2
 DATA_DIR_HELP = OPTIONS["data_dir"].help
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors in the one line of every other bad input (`bft COMMAND: error: ...`, exit code 2)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bft",
         description="Balanced Fine-Tuning (BFT) of language models on biomedical knowledge.",
         epilog="Run `bft COMMAND --help` for a command's options. Bad input exits with code 2 and one line naming "
@@ -150,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="train every loss type and variant alike over seeds, evaluate, report")
     compare.add_argument("--config", help="comparison recipe (configs/compare-*.yaml); required unless --archive")
     compare.add_argument("--output", required=True, help="folder for runs/, evals/, report.md, report.json, plots")
-    compare.add_argument("--seeds", help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
+    compare.add_argument("--seeds", type=_seed_list, help="comma-separated seeds, overriding the recipe's (e.g. 0,1,2)")
     compare.add_argument("--methods", help="comma-separated methods to run (loss types or variant names; those they "
                          "start from run too) and report, e.g. nll,bft-after-sft; default: all of the recipe's")
     compare.add_argument("--plan", action="store_true", help="run nothing: check the recipe and what would be "
@@ -175,6 +183,18 @@ def _generation_options(parser):
     parser.add_argument("--max-new-tokens", type=AT_LEAST_ONE.argument(int),
                         default=TASKS["represent"].options["max_new_tokens"],
                         help=f"{TASKS['represent'].option('max_new_tokens').help} (default: %(default)s)")
+
+
+def _seed_list(text: str) -> list[int]:
+    """`--seeds 0,1,2`: whole numbers that numpy seeds with."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    for seed in seeds:
+        if seed not in SEED:
+            raise argparse.ArgumentTypeError(f"each seed must be {SEED}, got {seed}")
+    return seeds
 
 
 def _overwrite(parser):
@@ -250,7 +270,7 @@ def main(argv=None) -> int:
     except (InputError, FileNotFoundError) as error:  # bad input: one line, exit code 2; other errors: traceback
         if os.environ.get("BFT_DEBUG"):
             raise
-        print(f"bft {command}: error: {error}", file=sys.stderr)
+        print(f"{_command_name(command, args)}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         _end_distributed()
@@ -259,9 +279,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def _command_name(command, args) -> str:
+    """`bft eval mcq`, `bft data go-naming`, `bft train`: the command as typed, for messages."""
+    if command in ("train", "grpo"):  # (their args are the command line's words)
+        return f"bft {command}"
+    sub = getattr(args, "builder", None) or getattr(args, "task", None)
+    return f"bft {command} {sub}" if sub else f"bft {command}"
+
+
 def _refuse_finished_output(command, args):
-    """A finished output is not replaced unless --overwrite is given (the file that marks it finished is written
-    last, so a killed run never looks finished)."""
+    """An --output that cannot be written fails before any work; a finished one is not replaced unless --overwrite is
+    given (the file that marks it finished is written last, so a killed run never looks finished)."""
+    if getattr(args, "output", None) is not None and command not in ("train", "grpo"):
+        check_writable(args.output, folder=command not in FILE_OUTPUTS)
     if not getattr(args, "overwrite", True):
         marker = FINISHED_MARKERS.get(command)
         if command == "eval":
@@ -272,6 +302,8 @@ def _refuse_finished_output(command, args):
                              "--output")
 
 
+# commands whose --output is a file, not a folder
+FILE_OUTPUTS = ("embed", "profile")
 # command -> the file written last into --output (None: --output is itself that file); bft eval: its task's
 # `results_file`, the suite's summary.json
 FINISHED_MARKERS = {"data": "meta.json", "inspect": "summary.json", "embed": None,
@@ -328,16 +360,22 @@ def _eval(args):
         options = {key: getattr(args, key) for key in SUITE_OPTIONS if key not in ("data_dir", "dtype")}
         return evaluate_suite(args.model, args.output, args.data_dir, args.dtype, **options)
     if args.task == "mcq" and args.tasks:
-        from bft.eval.harness import run_harness
+        from bft.eval.harness import check_harness_tasks, run_harness
         from bft.models import load_for_eval
 
+        if args.data:
+            raise InputError("give --data (questions of your own) or --tasks (the lm-evaluation-harness's), not both")
+        tasks = check_harness_tasks(args.tasks, args.include_path)  # before the model loads
         model, tokenizer = load_for_eval(args.model, args.dtype)
-        return run_harness(model, tokenizer, args.tasks.split(","), args.output, include_path=args.include_path,
+        return run_harness(model, tokenizer, tasks, args.output, include_path=args.include_path,
                            limit=args.limit, batch_size=args.batch_size)
+    if args.task == "mcq" and args.include_path:
+        raise InputError("--include-path holds lm-evaluation-harness tasks: it goes with --tasks")
     if args.task == "mcq" and not args.data:
         raise InputError("bft eval mcq needs --data FILE.jsonl (or --tasks for the lm-evaluation-harness)")
     if args.task == "go-naming" and (args.predictions is None) == (args.model is None):
-        raise InputError("bft eval go-naming needs --model (to generate names) or --predictions (given names)")
+        raise InputError("bft eval go-naming needs --model (to generate names) or --predictions (given names), "
+                         "one of the two")
     if args.task == "go-naming" and args.predictions:
         from bft.eval.go_naming import evaluate_given_names
 
@@ -405,11 +443,10 @@ def _compare(args):
         return archive_comparison(args.output, args.archive)
     if not args.config:
         raise InputError("--config is required (only --archive does without it)")
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     only = args.methods.split(",") if args.methods else None
     if args.plan:
-        return plan_comparison(args.config, args.output, seeds, only)
-    report = run_comparison(args.config, args.output, seeds, only)
+        return plan_comparison(args.config, args.output, args.seeds, only)
+    report = run_comparison(args.config, args.output, args.seeds, only)
     return None if report is None else {"report": f"{args.output}/report.md", "tables": report["tables"]}
 
 

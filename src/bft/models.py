@@ -41,6 +41,7 @@ def resolve(name_or_path: str, revision: str = "main") -> str:
     `revision` (a branch, tag or commit) applies to hub ids only.
     """
     name = str(name_or_path)
+    check_model(name)
     local = name.lower() in EMBEDDED_MODELS or Path(name).expanduser().exists()
     if revision not in (None, "main") and local:
         raise InputError(f"model_revision {revision!r} applies to hub ids; {name} is a local or embedded model")
@@ -48,12 +49,22 @@ def resolve(name_or_path: str, revision: str = "main") -> str:
         return str(_converted_embedded_model(name.lower()))
     path = Path(name).expanduser()
     if path.exists():
+        return str(path.resolve())
+    return _download(name, revision)
+
+
+def check_model(name_or_path: str) -> None:
+    """InputError for a model argument that can name no model: a path that does not exist or holds no model. Cheap
+    (no conversion, no download): a hub id passes, and is found or not when loaded."""
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if name.lower() in EMBEDDED_MODELS:
+        return
+    if path.exists():
         if not _is_model_folder(path):
             raise InputError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
-        return str(path.resolve())
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+    elif name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(f"model folder {name} does not exist")
-    return _download(name, revision)
 
 
 def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:

@@ -4,6 +4,7 @@ loads or anything is written.
 """
 
 import argparse
+import math
 from dataclasses import dataclass
 
 from bft.errors import InputError
@@ -11,29 +12,36 @@ from bft.errors import InputError
 
 @dataclass(frozen=True)
 class Range:
-    """Values from `low` to `high` (None: unbounded), each end included unless `low_open` / `high_open`."""
+    """Finite numbers from `low` to `high` (None: unbounded), each end included unless `low_open` / `high_open`;
+    whole numbers only where `integer`."""
 
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    integer: bool = False
 
     def __contains__(self, value) -> bool:
+        if not is_number(value) or not math.isfinite(value) or (self.integer and value != int(value)):
+            return False
         above = self.low is None or (value > self.low if self.low_open else value >= self.low)
         below = self.high is None or (value < self.high if self.high_open else value <= self.high)
         return above and below
 
     def __str__(self) -> str:
+        kind = "a whole number " if self.integer else ""
+        low, high = _shown(self.low), _shown(self.high)
         if self.high is None:
-            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+            return f"{kind}{'above' if self.low_open else 'at least'} {low}"
         if self.low is None:
-            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
-        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return f"{kind}{'below' if self.high_open else 'at most'} {high}"
+        return f"{kind}in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
 
     def check(self, name: str, value, where: str = "") -> None:
-        """`InputError` ("`where`: `name` must be ..., got `value`") for a value outside the range."""
+        """`InputError` ("`where`: `name` must be ..., got `value`") for a value outside the range, or one that is no
+        number (a recipe's `limit: ten`, `true`)."""
         if value not in self:
-            raise InputError(f"{where + ': ' if where else ''}{name} must be {self}, got {value}")
+            raise InputError(f"{where + ': ' if where else ''}{name} must be {self}, got {value!r}")
 
     def argument(self, kind):
         """An argparse `type`: converts with `kind` (int, float) and refuses a value outside the range, so that the
@@ -48,8 +56,20 @@ class Range:
         return parse
 
 
-AT_LEAST_ONE = Range(1)
-NON_NEGATIVE = Range(0)
+def _shown(bound) -> str | None:
+    if bound is None:
+        return None
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def is_number(value) -> bool:
+    """An int or a float, not a bool (YAML's `true` is no count)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+AT_LEAST_ONE = Range(1, integer=True)
+NON_NEGATIVE = Range(0, integer=True)
 POSITIVE = Range(0, low_open=True)
 PROBABILITY = Range(0, 1)
 FRACTION = Range(0, 1, high_open=True)  # a share of items, all but none or all
+SEED = Range(0, 2**32 - 1, integer=True)  # what numpy, and so transformers' set_seed, accepts

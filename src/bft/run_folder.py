@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from bft.errors import InputError
-from bft.files import write_json_atomic, write_text_atomic
+from bft.files import check_writable, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,11 @@ def read_log_history(run_dir) -> list[dict]:
 
 
 def refuse_finished(run_dir, overwrite: bool) -> None:
-    """Before anything is written: raise `RunExistsError` when `run_dir` holds a finished run and `overwrite` is
-    false; with `overwrite`, the run stops counting as finished (its `metrics.json` is removed) until it is again."""
+    """Before anything is written: raise `InputError` when `run_dir` cannot be written (`bft.files.check_writable`),
+    `RunExistsError` when it holds a finished run and `overwrite` is false; with `overwrite`, the run stops counting
+    as finished (its `metrics.json` is removed) until it is again."""
     run_dir = Path(run_dir)
+    check_writable(run_dir, folder=True)
     if is_finished(run_dir) and not overwrite:
         raise RunExistsError(f"{run_dir} already holds a finished run; pass --overwrite true or another --output_dir")
     (run_dir / METRICS).unlink(missing_ok=True)

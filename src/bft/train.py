@@ -24,6 +24,7 @@ from bft.errors import InputError
 from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
+from bft.ranges import AT_LEAST_ONE, FRACTION, POSITIVE
 from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 from bft.upstream import trained_tokens
@@ -82,9 +83,15 @@ def _completed(script_args: TrainArguments, config: BFTConfig, model_args: Model
         raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
                          "and packing merges and reorders the samples into rows: set packing false (padding_free "
                          "true batches them as tightly, each sample kept whole)")
+    if model_args.use_peft:
+        for name, allowed in LORA_RANGES.items():
+            allowed.check(name, getattr(model_args, name))
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     return script_args, config, model_args
+
+
+LORA_RANGES = {"lora_r": AT_LEAST_ONE, "lora_alpha": POSITIVE, "lora_dropout": FRACTION}
 
 
 def run_training(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig) -> Path:

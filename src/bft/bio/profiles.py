@@ -64,7 +64,10 @@ def read_gene_list(path) -> list[str]:
 def writer(model_name: str, template: str, max_new_tokens: int, repetition_penalty: float) -> dict:
     """What writes a profile: the model and the settings of its generation. A `bft train` run folder is named by
     its folder's name and its training's fingerprint (`bft.run_folder.fingerprint`), so that a copied or moved folder
-    carries on; another local folder by its full path; an embedded name or hub id as given."""
+    carries on; another local folder by its full path; an embedded name or hub id as given. Raises InputError for a
+    template not in `TEMPLATES`."""
+    if template not in TEMPLATES:
+        raise InputError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     model, run = model_name, None
     if Path(model_name).exists():
         run = run_fingerprint(model_name)
@@ -117,8 +120,6 @@ def write_profiles(model, tokenizer, genes: list[str], output, *, model_name: st
                    max_new_tokens=160, repetition_penalty=1.0) -> dict:
     """Profile the genes not yet in `output` with `model` (loaded from `model_name`); returns counts and
     throughput."""
-    if template not in TEMPLATES:
-        raise InputError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     written_by = writer(model_name, template, max_new_tokens, repetition_penalty)

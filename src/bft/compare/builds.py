@@ -29,12 +29,18 @@ def resolve_build(build: dict):
     options = dict(build)
     builder, out = options.pop("builder"), Path(options.pop("output"))
     accepted = builder_options(builder)
+    for key, value in options.items():  # `exclude: FILE` is a list of one file, as `--exclude FILE` is
+        if isinstance(accepted.get(key), tuple | list) and isinstance(value, str):
+            options[key] = [value]
     build_fn, source = BUILDERS[builder], data_dir(options.pop("data_dir", None))
     unknown = [key for key in options if key not in accepted]
     if unknown:
         raise InputError(f"build {builder!r}: unknown option {', '.join(map(repr, unknown))}; its options are "
                          f"{', '.join(accepted) or 'none'}")
-    check_builder_options(builder, {**accepted, **options})
+    try:
+        check_builder_options(builder, {**accepted, **options})
+    except InputError as error:
+        raise InputError(f"build {builder!r}: {error}") from None
     if (out / "meta.json").exists():
         reuse.check_data(out, builder, {**accepted, **options})
     return build_fn, out, source, options

@@ -57,11 +57,46 @@ def prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
     found = methods(recipe)
     check_settings(recipe, found, config_path, output)
     chosen = found if only is None else select_methods(found, only, config_path)
+    _check_inputs(recipe, chosen, config_path)
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
     _check_what_is_reused(recipe, output, plan)
     _check_models_at_hand(recipe, output, plan)
     return recipe, output, seeds, plan
+
+
+def _check_inputs(recipe: dict, chosen: dict[str, dict], path) -> None:
+    """Fail, before anything runs, on an input a later run or evaluation would refuse: each method's training data
+    and model, each evaluation's input files. Inputs that the recipe's `build` makes are checked once built."""
+    from bft.data.training import check_training_data
+    from bft.eval.tasks import read_inputs
+    from bft.models import DEFAULT_MODEL, check_model
+
+    built = [Path(build["output"]) for build in builds(recipe)]
+
+    def made_by_build(value) -> bool:
+        return isinstance(value, str) and any(folder in (Path(value), *Path(value).parents) for folder in built)
+
+    checked = set()
+    for method, settings in chosen.items():
+        fields = {**recipe["train"], **settings}
+        inputs = [(check_training_data, fields.get(key)) for key in ("data", "eval_data")]
+        if "init_from" not in settings:
+            inputs.append((check_model, fields.get("model_name_or_path") or DEFAULT_MODEL))
+        for check, value in inputs:
+            if value and not made_by_build(value) and (check, value) not in checked:
+                checked.add((check, value))
+                try:
+                    check(value)
+                except InputError as error:
+                    raise InputError(f"{path}: method {method!r}: {error}") from None
+    for evaluation in recipe.get("evaluations", []):
+        options = {key: value for key, value in evaluation.items() if key not in ("task", "name")}
+        if not any(made_by_build(value) for value in options.values()):
+            try:
+                read_inputs(evaluation["task"], **options)
+            except InputError as error:
+                raise InputError(f"{path}: evaluation {task_key(evaluation)!r}: {error}") from None
 
 
 def _training_state(run_dir: Path) -> str:

@@ -6,6 +6,8 @@ import yaml
 
 from bft.errors import InputError
 from bft.eval.tasks import check_options
+from bft.loss_types import LOSS_TYPES
+from bft.ranges import SEED
 
 DEFAULT_LOSS_TYPES = ("nll", "dft", "bft")
 BASE = "base"  # the method name of the untrained model (`evaluate_base: true`)
@@ -33,7 +35,14 @@ def load_recipe(path) -> dict:
     if repeated:
         raise InputError(f"{path}: two evaluations would share the results folder and table "
                          f"{', '.join(map(repr, repeated))}: give each a distinct `name`")
-    methods(recipe, path)
+    found = methods(recipe, path)
+    for seed in recipe.get("seeds", []):
+        SEED.check("each of seeds", seed, str(path))
+    known = [*found, *([BASE] if recipe.get("evaluate_base") else [])]
+    unknown = [name for name in recipe.get("baselines", []) if name not in known]
+    if unknown:
+        raise InputError(f"{path}: baselines {', '.join(map(repr, unknown))} are no method of the recipe; its methods "
+                         f"are {', '.join(known)}")
     return recipe
 
 
@@ -62,6 +71,9 @@ def methods(recipe, path="the recipe") -> dict[str, dict]:
     for name, settings in (recipe.get("variants") or {}).items():
         if not isinstance(settings, dict) or "loss_type" not in settings:
             raise InputError(f"{path}: variant {name!r} must be a mapping that sets loss_type")
+        if name in found or name in LOSS_TYPES:
+            raise InputError(f"{path}: variant {name!r} has a loss type's name, so the report would show it as that "
+                             f"loss: name it by what it changes (e.g. {name}-lr2e-4)")
         if "init_from" in settings and settings["init_from"] not in found:
             raise InputError(f"{path}: variant {name!r} starts from {settings['init_from']!r}, which must be a loss "
                              "type or an earlier variant")

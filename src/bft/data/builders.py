@@ -32,12 +32,12 @@ def builder_options(name: str) -> dict:
 
 
 def check_builder_options(name: str, options: dict) -> None:
-    """Raise InputError, naming the builder and the option, for a value outside its range (`RANGES`) or a minimum
+    """Raise InputError, naming the option, for a value of builder `name` outside its range (`RANGES`) or a minimum
     above its maximum: before anything is read or written."""
-    where = f"bft data {name}"
+    builder_options(name)  # an unknown builder
     for option, value in options.items():
         if option in RANGES and value is not None:
-            RANGES[option].check(option, value, where)
+            RANGES[option].check(option, value)
     for low, high in MIN_MAX:
         if low in options and high in options and options[low] > options[high]:
-            raise InputError(f"{where}: {low} ({options[low]}) is above {high} ({options[high]})")
+            raise InputError(f"{low} ({options[low]}) is above {high} ({options[high]})")

@@ -38,7 +38,7 @@ def build_gene_facts(data_dir, output, *, knowledge, templates=4, exclude=()) ->
     """Write `train.jsonl`, the probes (`question_*.jsonl`, `cloze_*.jsonl`) and `meta.json` into `output`; returns
     the metadata. `knowledge` is the folder `bft data gene-knowledge` wrote. Raises `DataError` for a missing or
     malformed probe file, `InputError` for a `templates` outside 1..len(TRAIN_TEMPLATES)."""
-    Range(1, len(TRAIN_TEMPLATES)).check("templates", templates, "bft data gene-facts")
+    Range(1, len(TRAIN_TEMPLATES), integer=True).check("templates", templates)
     data_dir, knowledge = Path(data_dir), Path(knowledge)
     probes = {split: _read_probes(knowledge / f"{split}.jsonl") for split in SPLITS}
     excluded_ids, excluded_sets = _evaluation_terms(data_dir, exclude)

@@ -26,16 +26,29 @@ def load_training_dataset(data: str):
     folder) name, whose `messages` records are split like a file's: the prompt turns are never trained."""
     from datasets import Dataset, load_dataset
 
-    path = demo_data_path() if data == "demo" else Path(data).expanduser()
+    path = _local_path(data)
     if path.is_file():
         return Dataset.from_list([_as_prompt_completion(record) for _, record in validated_records(path)])
-    if not path.is_dir() and (data.startswith((".", "/", "~")) or path.suffix in (".jsonl", ".json", ".parquet")):
-        raise DataError(data, None, "file not found")
+    check_training_data(data)
     dataset = load_dataset(data, split="train")
     formats = {_check_record(record, data, index) for index, record in enumerate(dataset, start=1)}
     if len(formats) > 1:
         raise DataError(data, None, f"mixes record formats ({', '.join(sorted(formats))}); use one per data set")
     return dataset.map(_as_prompt_completion, remove_columns=dataset.column_names)
+
+
+def check_training_data(data: str) -> None:
+    """What `load_training_dataset` checks of `data` before loading it, alone (DataError): a file validated record by
+    record, a file path that does not exist; hub data sets and dataset folders are checked as they load."""
+    path = _local_path(data)
+    if path.is_file():
+        validated_records(path)
+    elif not path.is_dir() and (data.startswith((".", "/", "~")) or path.suffix in (".jsonl", ".json", ".parquet")):
+        raise DataError(data, None, "file not found")
+
+
+def _local_path(data: str) -> Path:
+    return demo_data_path() if data == "demo" else Path(data).expanduser()
 
 
 def validated_records(path):

@@ -35,6 +35,28 @@ def local_mcq_task(data, folder, name="bft_local_mcq") -> str:
     return name
 
 
+def check_harness_tasks(tasks: str, include_path=None) -> list[str]:
+    """The comma-separated harness task names of `tasks`, each known to the harness (its own tasks and those in
+    `include_path`); InputError naming the unknown ones, with near names, before any model loads."""
+    from difflib import get_close_matches
+
+    try:
+        from lm_eval.tasks import TaskManager
+    except ImportError as error:
+        raise InputError("--tasks needs the lm-evaluation-harness: pip install lm_eval") from error
+    if include_path and not Path(include_path).is_dir():
+        raise InputError(f"--include-path {include_path}: no such folder of harness task files")
+    names = [name.strip() for name in tasks.split(",") if name.strip()]
+    known = TaskManager(include_path=str(include_path) if include_path else None).all_tasks
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        near = {name: get_close_matches(name, known, n=3) for name in unknown}
+        hints = "; ".join(f"{name} (near: {', '.join(close)})" if close else name for name, close in near.items())
+        raise InputError(f"--tasks: {'no task given' if not names else 'unknown harness task(s) ' + hints}; "
+                         "`lm-eval ls tasks` lists them, --include-path adds a folder of your own")
+    return names
+
+
 def run_harness(model, tokenizer, tasks: list[str], output, *, include_path=None, limit=None, batch_size=16) -> dict:
     """Run harness tasks; `results.json` holds each task's accuracy and accuracy_norm."""
     try:
