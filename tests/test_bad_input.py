@@ -28,6 +28,7 @@ def files(tmp_path):
         "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
         "genes_good": tmp_path / "good_genes.txt",
+        "yaml_bad": tmp_path / "bad.yaml",
         "synopsis_bad": tmp_path / "synopsis.txt",
         "synopsis_repeated": tmp_path / "repeated.txt",
         "embeddings_bad": tmp_path / "emb.npz",
@@ -57,6 +58,7 @@ def files(tmp_path):
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
     paths["genes_good"].write_text("TP53\nEGFR\n")
+    paths["yaml_bad"].write_text("train: {learning_rate: [1,\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
     paths["embeddings_bad"].write_text("not an npz")
@@ -85,6 +87,12 @@ CASES = [
      ["metrics.json"]),
     ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0",
      "bft_gamma must be above 0, got 0.0", ["metrics.json"]),
+    ("train: recipe not YAML", "train --config {yaml_bad}", "bad.yaml:2: not valid YAML (expected", []),
+    ("grpo: recipe not YAML", "grpo --config {yaml_bad}", "bad.yaml:2: not valid YAML (expected", []),
+    ("compare: recipe not YAML", "compare --config {yaml_bad} --output {out}", "bad.yaml:2: not valid YAML",
+     ["report.json"]),
+    ("grpo: setting out of range", "grpo --model {model} --data {good_train} --output_dir {out} --learning_rate -1",
+     "learning_rate must be at least 0, got -1.0", ["config.yaml"]),
     ("train: finished output", TRAIN.replace("{out}", "{finished}") + " --data {good_train}",
      "already holds a finished run", []),
     ("train: data emptied by truncation", TRAIN + " --data {all_cut} --max_length 64",

@@ -12,19 +12,21 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import validated_records
-from bft.errors import InputError
+from bft.errors import InputError, yaml_error
 from bft.eval.tasks import TASKS, with_rewards
 from bft.generation import stop_token_ids
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
+from bft.ranges import check_training_arguments
 from bft.run_folder import refuse_finished, train_run
-from bft.train import resolved_recipe
+from bft.train import config_path, resolved_recipe
 from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class BFTGRPOConfig(GRPOConfig):
         resolve_precision(self)
         default_activation_checkpointing(self)
         super().__post_init__()
+        check_training_arguments(self)
 
 
 def parse_grpo_args(argv=None) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
@@ -67,6 +70,8 @@ def parse_grpo_args(argv=None) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfi
         script_args, config, model_args = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:
         raise InputError(str(error)) from error
+    except yaml.YAMLError as error:
+        raise yaml_error(config_path(argv), error) from None
     return _checked(script_args, config, model_args)
 
 
@@ -82,6 +87,7 @@ def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelCon
 
 
 def _checked(script_args, config, model_args):
+    check_training_arguments(config, model_args)
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     rewards = task_rewards(script_args.task)

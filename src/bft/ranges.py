@@ -73,3 +73,29 @@ POSITIVE = Range(0, low_open=True)
 PROBABILITY = Range(0, 1)
 FRACTION = Range(0, 1, high_open=True)  # a share of items, all but none or all
 SEED = Range(0, 2**32 - 1, integer=True)  # what numpy, and so transformers' set_seed, accepts
+
+# Fields of transformers' TrainingArguments (and TRL's configs) whose bad values transformers refuses only once
+# training starts, or never (a run of 0 epochs, a negative learning rate)
+TRAINING_RANGES = {
+    "per_device_train_batch_size": AT_LEAST_ONE, "per_device_eval_batch_size": AT_LEAST_ONE,
+    "gradient_accumulation_steps": AT_LEAST_ONE, "learning_rate": Range(0), "weight_decay": Range(0),
+    "max_grad_norm": Range(0), "warmup_steps": Range(0), "num_train_epochs": Range(0), "max_length": AT_LEAST_ONE,
+    "logging_steps": POSITIVE, "save_steps": POSITIVE, "seed": SEED,
+}
+# ModelConfig's LoRA fields, where `use_peft` is on
+LORA_RANGES = {"lora_r": AT_LEAST_ONE, "lora_alpha": POSITIVE, "lora_dropout": FRACTION}
+
+
+def check_training_arguments(args, model_args=None) -> None:
+    """InputError for a training setting outside its range (`TRAINING_RANGES`; `LORA_RANGES` of `model_args` when it
+    uses LoRA), or for a run that would train nothing."""
+    for name, allowed in TRAINING_RANGES.items():
+        if getattr(args, name, None) is not None:
+            allowed.check(name, getattr(args, name))
+    if args.max_steps != -1 and args.max_steps < 1:
+        raise InputError(f"max_steps must be -1 (train num_train_epochs) or at least 1, got {args.max_steps}")
+    if args.max_steps == -1 and args.num_train_epochs == 0:
+        raise InputError("num_train_epochs is 0 and max_steps is not set: the run would train nothing")
+    if model_args is not None and model_args.use_peft:
+        for name, allowed in LORA_RANGES.items():
+            allowed.check(name, getattr(model_args, name))

@@ -13,18 +13,20 @@ figures and the last logged value of each loss's diagnostics). A folder without 
 import dataclasses
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import load_training_dataset
-from bft.errors import InputError
+from bft.errors import InputError, yaml_error
 from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.ranges import AT_LEAST_ONE, FRACTION, POSITIVE
+from bft.ranges import check_training_arguments
 from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 from bft.upstream import trained_tokens
@@ -62,7 +64,17 @@ def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]
         script_args, config, model_args = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:  # a bad setting or recipe file, found while building the configs
         raise InputError(str(error)) from error
+    except yaml.YAMLError as error:
+        raise yaml_error(config_path(argv), error) from None
     return _completed(script_args, config, model_args)
+
+
+def config_path(argv) -> str:
+    """The `--config` file of a command line (the recipe TRL's parser reads)."""
+    argv = list(argv if argv is not None else sys.argv[1:])
+    given = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--config"]
+    given += [word.split("=", 1)[1] for word in argv if word.startswith("--config=")]
+    return given[-1] if given else "--config"
 
 
 def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
@@ -83,15 +95,10 @@ def _completed(script_args: TrainArguments, config: BFTConfig, model_args: Model
         raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
                          "and packing merges and reorders the samples into rows: set packing false (padding_free "
                          "true batches them as tightly, each sample kept whole)")
-    if model_args.use_peft:
-        for name, allowed in LORA_RANGES.items():
-            allowed.check(name, getattr(model_args, name))
+    check_training_arguments(config, model_args)  # (BFTConfig checked its own; here LoRA's)
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     return script_args, config, model_args
-
-
-LORA_RANGES = {"lora_r": AT_LEAST_ONE, "lora_alpha": POSITIVE, "lora_dropout": FRACTION}
 
 
 def run_training(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig) -> Path:

@@ -29,7 +29,7 @@ from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.loss_types import LOSS_TYPES, diagnostics
 from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS
 from bft.precision import describe_precision, resolve_precision
-from bft.ranges import AT_LEAST_ONE, POSITIVE, PROBABILITY, SEED, Range
+from bft.ranges import AT_LEAST_ONE, POSITIVE, PROBABILITY, Range, check_training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -123,29 +123,18 @@ class BFTConfig(SFTConfig):
             raise InputError(f"lm_head='trl' computes log-probs only; loss_type={self.loss_type!r} also needs "
                              "the top-k entropy or the reference KL of the project's head: use lm_head 'auto' or "
                              "'token'")
-        for name, allowed in FIELD_RANGES.items():
-            if getattr(self, name) is not None:
-                allowed.check(name, getattr(self, name))
-        if self.max_steps != -1 and self.max_steps < 1:
-            raise InputError(f"max_steps must be -1 (train num_train_epochs) or at least 1, got {self.max_steps}")
-        if self.max_steps == -1 and self.num_train_epochs == 0:
-            raise InputError("num_train_epochs is 0 and max_steps is not set: the run would train nothing")
+        for name, allowed in LOSS_RANGES.items():
+            allowed.check(name, getattr(self, name))
+        check_training_arguments(self)
         if self.token_weight_floor and "token_weight_floor" not in loss.fields:
             raise InputError(f"token_weight_floor applies to the DFT token weights of "
                              f"{', '.join(n for n, t in LOSS_TYPES.items() if 'token_weight_floor' in t.fields)}; "
                              f"loss_type {self.loss_type!r} has none")
 
 
-# The values of the losses' fields, and of the training fields that transformers would refuse only once training
-# starts (or never: a run of 0 epochs, a negative learning rate)
-FIELD_RANGES = {
-    "bft_group_size": AT_LEAST_ONE, "bft_gamma": POSITIVE, "token_weight_floor": PROBABILITY,
-    "asft_alpha": Range(0), "eaft_alpha": Range(0), "eaft_topk": Range(2, integer=True),
-    "per_device_train_batch_size": AT_LEAST_ONE, "per_device_eval_batch_size": AT_LEAST_ONE,
-    "gradient_accumulation_steps": AT_LEAST_ONE, "learning_rate": Range(0), "weight_decay": Range(0),
-    "max_grad_norm": Range(0), "warmup_steps": Range(0), "num_train_epochs": Range(0), "max_length": AT_LEAST_ONE,
-    "logging_steps": POSITIVE, "save_steps": POSITIVE, "seed": SEED,
-}
+# The values of the losses' fields
+LOSS_RANGES = {"bft_group_size": AT_LEAST_ONE, "bft_gamma": POSITIVE, "token_weight_floor": PROBABILITY,
+               "asft_alpha": Range(0), "eaft_alpha": Range(0), "eaft_topk": Range(2, integer=True)}
 
 
 class NoTrainedTokens(InputError):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from bft.errors import InputError
+from bft.errors import InputError, yaml_error
 from bft.eval.tasks import check_options
 from bft.loss_types import LOSS_TYPES
 from bft.ranges import SEED
@@ -51,8 +51,10 @@ def _read_recipe(path: Path, extended_by: tuple = ()) -> dict:
     its `train` fields override the base's `train` one by one."""
     try:
         recipe = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
+    except OSError as error:
         raise InputError(f"{path}: cannot read the recipe ({error})") from error
+    except yaml.YAMLError as error:
+        raise yaml_error(path, error) from None
     if not isinstance(recipe, dict):
         raise InputError(f"{path}: expected a YAML mapping with a 'train' section (a bft train recipe)")
     if "extends" not in recipe:
