@@ -1,8 +1,13 @@
-"""Atomic writes: a reader never sees a half-written output file."""
+"""Atomic writes: a reader never sees a half-written output file.
+
+An output is written to a staging file beside it, which then replaces it in one step. Staging files and folders are
+created with the mode a plain `open()` or `mkdir` gives (0666 or 0777 less the umask), not `tempfile`'s private
+0600 and 0700, so that an output is as readable as any other file the user writes.
+"""
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,13 +18,31 @@ def atomic_output(path):
     in one step (else it is removed). For writers that take a file name (np.save, np.savez, ...)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
+    staging = _staging_path(path, lambda name: os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
-        yield staging
+        yield str(staging)
         os.replace(staging, path)
     finally:
-        Path(staging).unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
+
+
+def staging_folder(path) -> Path:
+    """A new, empty folder beside `path` (to fill, then move onto `path` with `os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _staging_path(path, lambda name: os.mkdir(name, 0o777))
+
+
+def _staging_path(path: Path, create) -> Path:
+    """A hidden name beside `path` that ends in its suffix, on which `create(name)` makes a file or folder that did
+    not exist (the umask applies to the mode it gives, as to any file)."""
+    while True:
+        staging = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
+        try:
+            create(staging)
+            return staging
+        except FileExistsError:
+            continue
 
 
 def write_text_atomic(path, text: str) -> None:
