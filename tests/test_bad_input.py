@@ -28,6 +28,8 @@ def files(tmp_path):
         "genes_empty": tmp_path / "genes.txt",
         "synopsis_bad": tmp_path / "synopsis.txt",
         "synopsis_repeated": tmp_path / "repeated.txt",
+        "synopsis_good": tmp_path / "good_synopsis.txt",
+        "genes_good": tmp_path / "good_genes.txt",
         "embeddings_bad": tmp_path / "emb.npz",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "recipe_bad_option": tmp_path / "recipe_bad_option.yaml",
@@ -56,6 +58,8 @@ def files(tmp_path):
     paths["genes_empty"].write_text("\n\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
+    paths["synopsis_good"].write_text("TP53: A tumour suppressor.\n")
+    paths["genes_good"].write_text("TP53\n")
     paths["embeddings_bad"].write_text("not an npz")
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
@@ -144,6 +148,13 @@ CASES = [
     ("embed: repeated gene", "embed --input {synopsis_repeated} --output {out}.npz",
      "repeated.txt:3: id 'TP53' again (first on line 1)", []),
     ("embed: missing input", "embed --input absent.jsonl --output {out}.npz", "absent.jsonl", []),
+    ("embed: output not an .npz", "embed --input {synopsis_good} --output {out}",
+     "out: expected the name of a file ending in .npz", []),
+    ("embed: output a folder", "embed --input {synopsis_good} --output {out}.npz/", "out.npz/: names a folder", []),
+    ("profile: output not a .jsonl", "profile --model {model} --genes {genes_good} --output {out}.txt",
+     "out.txt: expected the name of a file ending in .jsonl", []),
+    ("profile: output a folder", "profile --model {model} --genes {genes_good} --output {out}.jsonl/",
+     "out.jsonl/: names a folder", []),
     ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
      ["results.json"]),
     ("downstream perturb: missing AnnData",

@@ -12,6 +12,7 @@ from bft.bio.embed import embed_file, load_embeddings, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
 from bft.bio.represent import represented_genes
 from bft.cli import main
+from bft.errors import InputError
 from tests.conftest import SHARED_DATA, build_tiny_model, needs_shared_data
 
 GENES = ["TP53", "BRCA1", "EGFR", "MYC", "CDK1"]
@@ -94,6 +95,18 @@ def test_embed_profiles_and_synopses(tmp_path):
         assert result["genes"] == 2 and list(embeddings) == ["TP53", "MYC"]
         assert all(v.dtype == np.float32 and v.shape == (384,) and abs(np.linalg.norm(v) - 1) < 1e-5
                    for v in embeddings.values())
+
+
+def test_embed_writes_only_an_npz_file_it_names(tmp_path, monkeypatch):
+    from bft.bio import embed
+
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: A tumour suppressor.\n")
+    monkeypatch.setattr(embed, "load_encoder", lambda name: pytest.fail("the encoder loaded"))
+    for output in (f"{tmp_path}/emb", f"{tmp_path}/emb.txt", f"{tmp_path}/dir.npz/"):
+        with pytest.raises(InputError, match="expected the name of a file ending in .npz|names a folder"):
+            embed_file(synopsis, output)
+    assert [path.name for path in tmp_path.iterdir()] == ["syn.txt"]
 
 
 @needs_shared_data("gene2vec_ggi")

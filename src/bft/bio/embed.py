@@ -12,7 +12,7 @@ import numpy as np
 
 from bft.data.gene_profiles import read_synopses
 from bft.data.records import DataError, read_records, require_new_id
-from bft.files import atomic_output
+from bft.files import atomic_output, output_file
 from bft.models import DEFAULT_ENCODER, embed_with_cut, load_encoder
 
 
@@ -39,8 +39,8 @@ def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np
 
 def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
     """Write `ids` and `X` atomically (a reader never sees half a file)."""
-    with atomic_output(path) as staging:
-        np.savez(staging, ids=ids, X=X.astype(np.float32))
+    with atomic_output(path) as handle:
+        np.savez(handle, ids=ids, X=X.astype(np.float32))
 
 
 def load_embeddings(path) -> dict[str, np.ndarray]:
@@ -105,6 +105,9 @@ def _load_pickled(path) -> dict[str, np.ndarray]:
 
 
 def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
+    """Embed the texts of `input_path` (`read_gene_texts`) into the .npz file `output`. Raises InputError, before the
+    encoder loads, for an `output` that is not an .npz file name, and DataError for bad input."""
+    output = output_file(output, ".npz")
     texts = read_gene_texts(input_path)  # bad input fails before the encoder loads
     sentence_encoder = load_encoder(encoder)
     ids, X, cut = embed_texts(texts, sentence_encoder)

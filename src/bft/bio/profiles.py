@@ -21,6 +21,7 @@ from bft.data.gene_profiles import profile_prompt
 from bft.data.records import DataError, read_records
 from bft.data.symbols import case_collisions, examples, match_symbols
 from bft.errors import InputError
+from bft.files import output_file
 from bft.generation import generate
 from bft.run_folder import fingerprint as run_fingerprint
 
@@ -75,8 +76,9 @@ def writer(model_name: str, template: str, max_new_tokens: int, repetition_penal
 
 def read_done(output, written_by: dict | None = None) -> dict[str, dict]:
     """Profiles already written, {gene: its row} (by `written_by`, when given: a row written otherwise fails); a torn
-    last line (a killed run) is cut off the file."""
-    output = Path(output)
+    last line (a killed run) is cut off the file. Raises InputError for an `output` that is not a .jsonl file name
+    (`bft embed` reads profiles from .jsonl files only), DataError for a file that holds something else."""
+    output = output_file(output, ".jsonl")
     if not output.exists():
         return {}
     raw = output.read_bytes()
