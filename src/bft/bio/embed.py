@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bft.data.gene_profiles import read_synopses
-from bft.data.records import DataError, read_records, require_new_id
+from bft.data.records import DataError, open_text, read_records, require_new_id
 from bft.files import atomic_output, output_file
 from bft.models import DEFAULT_ENCODER, embed_with_cut, load_encoder
 
@@ -69,7 +69,7 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
 
 def _load_word2vec(path) -> dict[str, np.ndarray]:
     vectors, dimensions = {}, None
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.split()
             if not parts or (number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bft.data.gene_profiles import profile_prompt
-from bft.data.records import DataError, read_records
+from bft.data.records import DataError, read_records, read_text
 from bft.data.symbols import case_collisions, examples, match_symbols
 from bft.errors import InputError
 from bft.files import output_file
@@ -46,7 +46,7 @@ def read_gene_list(path) -> list[str]:
         if not path.is_file():
             raise DataError(path, None, "file not found")
         genes = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        for number, line in enumerate(read_text(path).split("\n"), start=1):
             symbol = line.strip()
             if symbol and (" " in symbol or "\t" in symbol):
                 raise DataError(path, number, f"expected one gene symbol a line, got {symbol!r}")
@@ -86,7 +86,7 @@ def read_done(output, written_by: dict | None = None) -> dict[str, dict]:
     if keep != raw:
         output.write_bytes(keep)
     done = {}
-    for number, line in enumerate(keep.decode("utf-8").split("\n"), start=1):
+    for number, line in enumerate(keep.decode("utf-8-sig").split("\n"), start=1):
         if line.strip():
             try:
                 row = json.loads(line)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bft.data.records import DataError, read_records, require_new_id
+from bft.data.records import DataError, open_text, read_records, require_new_id
 
 GENEAGENT_COLUMNS = {"id": "GO", "genes": "Genes", "name": "Term_Description"}
 
@@ -57,7 +57,7 @@ def go_process_gene_sets(go_dir) -> dict[str, frozenset[str]]:
     """
     path = Path(go_dir) / "collapsed_go.symbol"
     children, direct = defaultdict(set), defaultdict(set)
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 3 or parts[2] not in ("default", "gene"):
@@ -82,7 +82,7 @@ def go_process_gene_sets(go_dir) -> dict[str, frozenset[str]]:
 
 def _read_pairs(path):
     """`KEY<TAB>VALUE` lines; the stray `<TAB>0` first line of GO's `.tab` files is skipped."""
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 2:
