@@ -24,6 +24,8 @@ def files(tmp_path):
         "sets_good": tmp_path / "good_sets.tsv",
         "mcq_good": tmp_path / "good_mcq.jsonl",
         "sets_repeated": tmp_path / "repeated_sets.tsv",
+        "sets_unnamed": tmp_path / "unnamed_sets.tsv",
+        "sets_unnamed_jsonl": tmp_path / "unnamed_sets.jsonl",
         "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
         "synopsis_bad": tmp_path / "synopsis.txt",
@@ -53,6 +55,8 @@ def files(tmp_path):
     paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
     question = {"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "A"}
     paths["mcq_good"].write_text(json.dumps(question) + "\n")
+    paths["sets_unnamed"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:2\tINS\t  \n")
+    paths["sets_unnamed_jsonl"].write_text(json.dumps({"id": "GO:1", "genes": ["TP53"], "name": None}) + "\n")
     paths["sets_repeated"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:1\tINS\tsecretion\n")
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
@@ -127,6 +131,10 @@ CASES = [
      "--output {out}", "no_sets.tsv: no gene sets", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
+    ("eval go-naming: a set without a name", "eval go-naming --model {model} --sets {sets_unnamed} --output {out}",
+     "unnamed_sets.tsv:3: empty name", ["results.json"]),
+    ("eval go-naming: given names for a set with a null name", "eval go-naming --predictions {sets_good} --sets "
+     "{sets_unnamed_jsonl} --output {out}", "unnamed_sets.jsonl:1: empty name", ["results.json"]),
     ("eval go-naming: repeated set id", "eval go-naming --model {model} --sets {sets_repeated} --output {out}",
      "repeated_sets.tsv:3: id 'GO:1' again (first on line 2): ids must be unique", ["results.json"]),
     ("eval mcq: repeated question id", "eval mcq --model {model} --data {mcq_repeated} --output {out}",

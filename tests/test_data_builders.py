@@ -77,6 +77,9 @@ def test_gene_set_layouts_and_errors(tmp_path):
     geneagent = tmp_path / "GO_terms.csv"
     geneagent.write_text("GO,Genes,Gene_Count,Term_Description\nGO:1,A B C,3,some process\n")
     assert read_gene_sets(geneagent)[0].name == "some process"
+    geneagent.write_text("GO,Genes,Gene_Count,Term_Description\nGO:1,A B C,3,some process\nGO:2,D E,2,\n")
+    with pytest.raises(DataError, match=r"GO_terms.csv:3: empty Term_Description"):  # a true name to score against
+        read_gene_sets(geneagent)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,genes,name\ns1,A B,x\ns2,A B\n")
     with pytest.raises(DataError, match=r"bad.csv:3: expected 3 columns"):
