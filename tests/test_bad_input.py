@@ -5,6 +5,7 @@ The cases are a table: (name, command line, what the message must say, files tha
 
 import json
 
+import h5py
 import pytest
 
 from bft.cli import main
@@ -33,6 +34,9 @@ def files(tmp_path):
         "synopsis_good": tmp_path / "good_synopsis.txt",
         "genes_good": tmp_path / "good_genes.txt",
         "embeddings_bad": tmp_path / "emb.npz",
+        "pickle_bad": tmp_path / "garbage.pkl",
+        "adata_not_hdf5": tmp_path / "cells.h5ad",
+        "adata_other_hdf5": tmp_path / "other.h5ad",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "recipe_bad_option": tmp_path / "recipe_bad_option.yaml",
         "finished": tmp_path / "finished",
@@ -65,6 +69,10 @@ def files(tmp_path):
     paths["synopsis_good"].write_text("TP53: A tumour suppressor.\n")
     paths["genes_good"].write_text("TP53\n")
     paths["embeddings_bad"].write_text("not an npz")
+    paths["pickle_bad"].write_text("garbage\n")
+    paths["adata_not_hdf5"].write_text("not HDF5")
+    with h5py.File(paths["adata_other_hdf5"], "w") as other:
+        other["a"] = [1.0, 2.0]
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
                                           f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
@@ -165,6 +173,12 @@ CASES = [
      "out.jsonl/: names a folder", []),
     ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
      ["results.json"]),
+    ("downstream ggi: not a pickle", "downstream ggi --embeddings {pickle_bad} --output {out}",
+     "garbage.pkl: not a pickle (ValueError): expected a pickled, non-empty {symbol: vector} dict", ["results.json"]),
+    ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_bad} --adata {adata_not_hdf5} "
+     "--output {out}", "cells.h5ad: not an HDF5 file: expected an .h5ad AnnData file", ["results.json"]),
+    ("downstream perturb: HDF5 but not AnnData", "downstream perturb --embeddings {embeddings_bad} --adata "
+     "{adata_other_hdf5} --output {out}", "other.h5ad: an HDF5 file without AnnData's layout", ["results.json"]),
     ("downstream perturb: missing AnnData",
      "downstream perturb --embeddings {embeddings_bad} --adata absent.h5ad --output {out}", "absent.h5ad",
      ["results.json"]),

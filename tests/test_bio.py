@@ -241,6 +241,26 @@ def test_external_embeddings_load_like_bft_embed(tmp_path):
         load_embeddings(ragged)
 
 
+def test_embedding_files_that_hold_something_else_are_refused_naming_the_file(tmp_path):
+    import pickle
+
+    from bft.data.records import DataError
+
+    bad = {"text.pkl": b"garbage\n", "list.pkl": pickle.dumps([1.0, 2.0]),
+           "words.pkl": pickle.dumps({"TP53": ["a", "b"]}), "array.npz": None, "objects.npz": None, "flat.npz": None,
+           "numbered.npz": None}
+    np.save(tmp_path / "array.npy", np.zeros((2, 3)))  # an .npy file under an .npz name
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    np.savez(tmp_path / "objects.npz", ids=np.array(["TP53", 1], dtype=object), X=np.zeros((2, 3)))
+    np.savez(tmp_path / "flat.npz", ids=np.array(["TP53", "EGFR"]), X=np.zeros(2))
+    np.savez(tmp_path / "numbered.npz", ids=np.arange(2), X=np.zeros((2, 3)))
+    for name, content in bad.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError, match=f"{name}: .*expected"):
+            load_embeddings(tmp_path / name)
+
+
 def synthetic_pairs(pairs_dir, genes, seed=0):
     """Gene2vec-layout pairs among `genes`, gene-disjoint splits, labels from a planted rule (both in every split)."""
     rng = np.random.default_rng(seed)

@@ -46,7 +46,8 @@ def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
 def load_embeddings(path) -> dict[str, np.ndarray]:
     """{gene: vector} from `bft embed`'s .npz, a word2vec text file (`SYMBOL v1 ... vd` lines, with or without the
     `count dim` header line, as Gene2vec ships), or a pickled `{symbol: vector}` dict (.pkl/.pickle, as GenePT
-    ships; unpickling runs code from the file, so load only files you trust)."""
+    ships; unpickling runs code from the file, so load only files you trust). Raises DataError for a missing file
+    or one that does not hold what its suffix says."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
@@ -55,16 +56,26 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
         return _load_pickled(path)
     if suffix in (".txt", ".vec", ".w2v"):
         return _load_word2vec(path)
-    expected = "expected an .npz with 'ids' and a matching matrix 'X' (from `bft embed`)"
+    return _load_npz(path)
+
+
+def _load_npz(path) -> dict[str, np.ndarray]:
+    expected = "expected an .npz with string 'ids' and a matrix 'X' of numbers, a row per id (from `bft embed`)"
     try:
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError):
+        data = None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # (an .npy file loads as an array)
         raise DataError(path, None, f"not an .npz file: {expected}; word2vec text files end in .txt, pickled "
-                                    "dicts in .pkl") from error
+                                    "dicts in .pkl")
     with data:
-        if "ids" not in data or "X" not in data or len(data["ids"]) != len(data["X"]):
-            raise DataError(path, None, expected)
-        return dict(zip(data["ids"].tolist(), data["X"]))
+        try:
+            ids, X = data["ids"], data["X"]
+        except (KeyError, ValueError) as error:  # no such array, or one of Python objects
+            raise DataError(path, None, expected) from error
+    if ids.ndim != 1 or ids.dtype.kind != "U" or X.ndim != 2 or X.dtype.kind not in "fiu" or len(ids) != len(X):
+        raise DataError(path, None, expected)
+    return dict(zip(ids.tolist(), X))
 
 
 def _load_word2vec(path) -> dict[str, np.ndarray]:
@@ -91,14 +102,20 @@ def _load_word2vec(path) -> dict[str, np.ndarray]:
 def _load_pickled(path) -> dict[str, np.ndarray]:
     import pickle
 
+    expected = "expected a pickled, non-empty {symbol: vector} dict"
     try:
         with open(path, "rb") as handle:
             loaded = pickle.load(handle)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
-        raise DataError(path, None, f"not a pickled {{symbol: vector}} dict ({type(error).__name__})") from error
+    except Exception as error:  # unpickling a file that is no pickle fails in any way at all (ValueError, KeyError...)
+        raise DataError(path, None, f"not a pickle ({type(error).__name__}): {expected}") from error
     if not isinstance(loaded, dict) or not loaded:
-        raise DataError(path, None, "expected a pickled, non-empty {symbol: vector} dict")
-    vectors = {str(symbol): np.asarray(vector, dtype=np.float32).ravel() for symbol, vector in loaded.items()}
+        raise DataError(path, None, expected)
+    vectors = {}
+    for symbol, vector in loaded.items():
+        try:
+            vectors[str(symbol)] = np.asarray(vector, dtype=np.float32).ravel()
+        except (TypeError, ValueError) as error:
+            raise DataError(path, None, f"the vector of {symbol!r} is not numbers: {expected}") from error
     if len({len(v) for v in vectors.values()}) != 1:
         raise DataError(path, None, "the vectors do not all have the same length")
     return vectors

@@ -50,14 +50,30 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_fraction=0.25, seed=0, top_de=20) -> dict:
+def read_adata(path):
+    """The AnnData of an .h5ad file; DataError for a missing file or one that is not an AnnData file (not HDF5, or
+    HDF5 without AnnData's layout)."""
     import anndata
+    import h5py
+
+    if not Path(path).is_file():
+        raise DataError(path, None, "file not found (an .h5ad AnnData file)")
+    if not h5py.is_hdf5(path):
+        raise DataError(path, None, "not an HDF5 file: expected an .h5ad AnnData file (scanpy's, or GEARS')")
+    try:
+        return anndata.read_h5ad(path)
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise DataError(path, None, f"an HDF5 file without AnnData's layout ({type(error).__name__}): expected an "
+                                    ".h5ad AnnData file") from error
+
+
+def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_fraction=0.25, seed=0, top_de=20) -> dict:
+    """Fit and score the task (module docstring); raises DataError for a bad embeddings or AnnData file, InputError
+    for too few perturbations with embeddings."""
     from sklearn.linear_model import RidgeCV
 
-    if not Path(adata_path).is_file():
-        raise DataError(adata_path, None, "file not found (an .h5ad AnnData file)")
+    shifts = mean_shifts(read_adata(adata_path))
     loaded = load_embeddings(embeddings_path)
-    shifts = mean_shifts(anndata.read_h5ad(adata_path))
     # the perturbed genes in the embeddings' spelling, whatever the case of either (bft.data.symbols)
     symbols = match_symbols((g for c in shifts for g in perturbation_genes(c)), loaded)
     symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path} (their perturbations are left out)")
