@@ -35,6 +35,7 @@ def files(tmp_path):
         "genes_good": tmp_path / "good_genes.txt",
         "embeddings_bad": tmp_path / "emb.npz",
         "pickle_bad": tmp_path / "garbage.pkl",
+        "word2vec_repeated": tmp_path / "repeated.w2v",
         "adata_not_hdf5": tmp_path / "cells.h5ad",
         "adata_other_hdf5": tmp_path / "other.h5ad",
         "recipe_no_loss": tmp_path / "recipe.yaml",
@@ -70,6 +71,7 @@ def files(tmp_path):
     paths["genes_good"].write_text("TP53\n")
     paths["embeddings_bad"].write_text("not an npz")
     paths["pickle_bad"].write_text("garbage\n")
+    paths["word2vec_repeated"].write_text("TP53 1 0\nEGFR 0 1\nTP53 1 1\n")
     paths["adata_not_hdf5"].write_text("not HDF5")
     with h5py.File(paths["adata_other_hdf5"], "w") as other:
         other["a"] = [1.0, 2.0]
@@ -173,6 +175,8 @@ CASES = [
      "out.jsonl/: names a folder", []),
     ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
      ["results.json"]),
+    ("downstream ggi: repeated gene", "downstream ggi --embeddings {word2vec_repeated} --output {out}",
+     "repeated.w2v:3: id 'TP53' again (first on line 1): ids must be unique", ["results.json"]),
     ("downstream ggi: not a pickle", "downstream ggi --embeddings {pickle_bad} --output {out}",
      "garbage.pkl: not a pickle (ValueError): expected a pickled, non-empty {symbol: vector} dict", ["results.json"]),
     ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_bad} --adata {adata_not_hdf5} "

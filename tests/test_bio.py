@@ -261,6 +261,22 @@ def test_embedding_files_that_hold_something_else_are_refused_naming_the_file(tm
             load_embeddings(tmp_path / name)
 
 
+def test_embedding_files_that_give_a_symbol_twice_are_refused(tmp_path):
+    import pickle
+
+    from bft.data.records import DataError
+
+    (tmp_path / "twice.txt").write_text("2 2\nTP53 1 0\nEGFR 0 1\nTP53 1 1\n")
+    with pytest.raises(DataError, match=r"twice.txt:4: id 'TP53' again \(first on line 2\)"):
+        load_embeddings(tmp_path / "twice.txt")
+    save_embeddings(tmp_path / "twice.npz", np.array(["TP53", "EGFR", "TP53"]), np.eye(3))
+    with pytest.raises(DataError, match=r"twice.npz: id 'TP53' again at ids\[2\] \(first at ids\[0\]\)"):
+        load_embeddings(tmp_path / "twice.npz")
+    (tmp_path / "twice.pkl").write_bytes(pickle.dumps({1: [1.0, 0.0], "1": [0.0, 1.0]}))  # both read as symbol "1"
+    with pytest.raises(DataError, match=r"twice.pkl: keys 1 and '1' are both symbol '1'"):
+        load_embeddings(tmp_path / "twice.pkl")
+
+
 def synthetic_pairs(pairs_dir, genes, seed=0):
     """Gene2vec-layout pairs among `genes`, gene-disjoint splits, labels from a planted rule (both in every split)."""
     rng = np.random.default_rng(seed)

@@ -46,8 +46,8 @@ def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
 def load_embeddings(path) -> dict[str, np.ndarray]:
     """{gene: vector} from `bft embed`'s .npz, a word2vec text file (`SYMBOL v1 ... vd` lines, with or without the
     `count dim` header line, as Gene2vec ships), or a pickled `{symbol: vector}` dict (.pkl/.pickle, as GenePT
-    ships; unpickling runs code from the file, so load only files you trust). Raises DataError for a missing file
-    or one that does not hold what its suffix says."""
+    ships; unpickling runs code from the file, so load only files you trust). Raises DataError for a missing file,
+    one that does not hold what its suffix says, or a symbol given twice (which vector would count?)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
@@ -75,11 +75,17 @@ def _load_npz(path) -> dict[str, np.ndarray]:
             raise DataError(path, None, expected) from error
     if ids.ndim != 1 or ids.dtype.kind != "U" or X.ndim != 2 or X.dtype.kind not in "fiu" or len(ids) != len(X):
         raise DataError(path, None, expected)
+    first = {}
+    for position, gene in enumerate(ids.tolist()):
+        if gene in first:
+            raise DataError(path, None, f"id {gene!r} again at ids[{position}] (first at ids[{first[gene]}]): ids must "
+                                        "be unique")
+        first[gene] = position
     return dict(zip(ids.tolist(), X))
 
 
 def _load_word2vec(path) -> dict[str, np.ndarray]:
-    vectors, dimensions = {}, None
+    vectors, dimensions, first_lines = {}, None, {}
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.split()
@@ -93,6 +99,7 @@ def _load_word2vec(path) -> dict[str, np.ndarray]:
                 dimensions = len(vector)
             if len(vector) != dimensions or dimensions == 0:
                 raise DataError(path, number, f"expected {dimensions} numbers after the symbol, got {len(vector)}")
+            require_new_id(path, number, parts[0], first_lines)
             vectors[parts[0]] = vector
     if not vectors:
         raise DataError(path, None, "no vectors")
@@ -110,12 +117,17 @@ def _load_pickled(path) -> dict[str, np.ndarray]:
         raise DataError(path, None, f"not a pickle ({type(error).__name__}): {expected}") from error
     if not isinstance(loaded, dict) or not loaded:
         raise DataError(path, None, expected)
-    vectors = {}
-    for symbol, vector in loaded.items():
+    vectors, keys = {}, {}
+    for key, vector in loaded.items():
+        symbol = str(key)
+        if symbol in keys:
+            raise DataError(path, None, f"keys {keys[symbol]!r} and {key!r} are both symbol {symbol!r}: symbols must "
+                                        "be unique")
+        keys[symbol] = key
         try:
-            vectors[str(symbol)] = np.asarray(vector, dtype=np.float32).ravel()
+            vectors[symbol] = np.asarray(vector, dtype=np.float32).ravel()
         except (TypeError, ValueError) as error:
-            raise DataError(path, None, f"the vector of {symbol!r} is not numbers: {expected}") from error
+            raise DataError(path, None, f"the vector of {key!r} is not numbers: {expected}") from error
     if len({len(v) for v in vectors.values()}) != 1:
         raise DataError(path, None, "the vectors do not all have the same length")
     return vectors
