@@ -36,6 +36,7 @@ def files(tmp_path):
         "embeddings_bad": tmp_path / "emb.npz",
         "pickle_bad": tmp_path / "garbage.pkl",
         "word2vec_repeated": tmp_path / "repeated.w2v",
+        "word2vec_nan": tmp_path / "nan.txt",
         "adata_not_hdf5": tmp_path / "cells.h5ad",
         "adata_other_hdf5": tmp_path / "other.h5ad",
         "recipe_no_loss": tmp_path / "recipe.yaml",
@@ -72,6 +73,7 @@ def files(tmp_path):
     paths["embeddings_bad"].write_text("not an npz")
     paths["pickle_bad"].write_text("garbage\n")
     paths["word2vec_repeated"].write_text("TP53 1 0\nEGFR 0 1\nTP53 1 1\n")
+    paths["word2vec_nan"].write_text("TP53 1 0\nEGFR nan 1\n")
     paths["adata_not_hdf5"].write_text("not HDF5")
     with h5py.File(paths["adata_other_hdf5"], "w") as other:
         other["a"] = [1.0, 2.0]
@@ -177,6 +179,8 @@ CASES = [
      ["results.json"]),
     ("downstream ggi: repeated gene", "downstream ggi --embeddings {word2vec_repeated} --output {out}",
      "repeated.w2v:3: id 'TP53' again (first on line 1): ids must be unique", ["results.json"]),
+    ("downstream ggi: NaN in a vector", "downstream ggi --embeddings {word2vec_nan} --output {out}",
+     "nan.txt: 1 of 2 vectors hold NaN or infinity (the first: 'EGFR'): expected finite numbers", ["results.json"]),
     ("downstream ggi: not a pickle", "downstream ggi --embeddings {pickle_bad} --output {out}",
      "garbage.pkl: not a pickle (ValueError): expected a pickled, non-empty {symbol: vector} dict", ["results.json"]),
     ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_bad} --adata {adata_not_hdf5} "

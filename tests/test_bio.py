@@ -277,6 +277,32 @@ def test_embedding_files_that_give_a_symbol_twice_are_refused(tmp_path):
         load_embeddings(tmp_path / "twice.pkl")
 
 
+def test_embeddings_and_expression_holding_nan_or_infinity_are_refused(tmp_path):
+    import pickle
+
+    import anndata
+    import scipy.sparse
+
+    from bft.bio.perturb import evaluate_perturbation
+    from bft.data.records import DataError
+
+    (tmp_path / "nan.txt").write_text("TP53 1 0\nEGFR nan 1\nMYC inf 0\n")
+    save_embeddings(tmp_path / "nan.npz", np.array(["TP53", "EGFR", "MYC"]), np.array([[1, 0], [np.nan, 1], [0, 1]]))
+    (tmp_path / "nan.pkl").write_bytes(pickle.dumps({"TP53": [1.0, 0.0], "EGFR": [-np.inf, 1.0]}))
+    for name, count in (("nan.txt", "2 of 3"), ("nan.npz", "1 of 3"), ("nan.pkl", "1 of 2")):
+        with pytest.raises(DataError, match=f"{name}: {count} vectors hold NaN or infinity .the first: 'EGFR'"):
+            load_embeddings(tmp_path / name)
+    ids, X = synthetic_adata(tmp_path / "cells.h5ad")
+    save_embeddings(tmp_path / "emb.npz", ids, X)
+    cells = anndata.read_h5ad(tmp_path / "cells.h5ad")
+    cells.X[3, 0], cells.X[50, 7] = np.nan, np.inf
+    for layout in (np.asarray, scipy.sparse.csr_matrix):
+        anndata.AnnData(X=layout(cells.X), obs=cells.obs).write_h5ad(tmp_path / "bad.h5ad")
+        with pytest.raises(DataError, match=f"bad.h5ad: 2 of {len(cells)} cells hold NaN or infinity in X .the first: "
+                                            f"'{cells.obs_names[3]}'"):
+            evaluate_perturbation(tmp_path / "emb.npz", tmp_path / "bad.h5ad")
+
+
 def synthetic_pairs(pairs_dir, genes, seed=0):
     """Gene2vec-layout pairs among `genes`, gene-disjoint splits, labels from a planted rule (both in every split)."""
     rng = np.random.default_rng(seed)

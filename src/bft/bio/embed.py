@@ -47,16 +47,23 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
     """{gene: vector} from `bft embed`'s .npz, a word2vec text file (`SYMBOL v1 ... vd` lines, with or without the
     `count dim` header line, as Gene2vec ships), or a pickled `{symbol: vector}` dict (.pkl/.pickle, as GenePT
     ships; unpickling runs code from the file, so load only files you trust). Raises DataError for a missing file,
-    one that does not hold what its suffix says, or a symbol given twice (which vector would count?)."""
+    one that does not hold what its suffix says, a symbol given twice (which vector would count?) or vectors that
+    hold NaN or infinity."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle"):
-        return _load_pickled(path)
-    if suffix in (".txt", ".vec", ".w2v"):
-        return _load_word2vec(path)
-    return _load_npz(path)
+        vectors = _load_pickled(path)
+    elif suffix in (".txt", ".vec", ".w2v"):
+        vectors = _load_word2vec(path)
+    else:
+        vectors = _load_npz(path)
+    not_finite = [gene for gene, vector in vectors.items() if not np.isfinite(vector).all()]
+    if not_finite:
+        raise DataError(path, None, f"{len(not_finite)} of {len(vectors)} vectors hold NaN or infinity (the first: "
+                                    f"{not_finite[0]!r}): expected finite numbers")
+    return vectors
 
 
 def _load_npz(path) -> dict[str, np.ndarray]:
