@@ -97,6 +97,16 @@ def test_embed_profiles_and_synopses(tmp_path):
                    for v in embeddings.values())
 
 
+def test_embed_counts_and_names_empty_texts(tmp_path, caplog):
+    jsonl = tmp_path / "profiles.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": gene, "text": text}) + "\n" for gene, text in
+                             (("TP53", "tumour suppressor"), ("MYC", ""), ("EGFR", " \n "))))
+    with caplog.at_level(logging.WARNING, logger="bft.bio.embed"):
+        result = embed_file(jsonl, tmp_path / "emb.npz")
+    assert result["empty_texts"] == 2 and result["genes"] == 3  # embedded all the same, and counted
+    assert f"2 of 3 texts of {jsonl} are empty or blank (MYC, EGFR)" in caplog.text
+
+
 def test_embed_writes_only_an_npz_file_it_names(tmp_path, monkeypatch):
     from bft.bio import embed
 
@@ -217,6 +227,26 @@ def test_represent_end_to_end(tiny_model, tmp_path, monkeypatch):
     profiling = json.loads((out / "summary.json").read_text())["profiling"]
     assert profiling["already_done"] == 0 and profiling["written"] == 150
     assert {row["id"] for row in read_rows(out / "profiles.jsonl")} < profiled
+
+
+@needs_shared_data("gene2vec_ggi")
+def test_represent_counts_and_names_empty_profiles(tiny_model, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "represent"
+    genes = represented_genes(SHARED_DATA, 150)
+    written_by = profiles.writer(tiny_model, "describe", 4, 1.0)
+    texts = ["", " ", "", *(f"{gene} encodes a protein." for gene in genes[3:])]  # three profiles say nothing
+    out.mkdir()
+    (out / "profiles.jsonl").write_text("".join(json.dumps({"id": gene, "text": text, "cut": False,
+                                                            "written_by": written_by}) + "\n"
+                                                for gene, text in zip(genes, texts)))
+    monkeypatch.setattr(ggi, "_scores", functools.partial(ggi._scores, resamples=20))
+    with caplog.at_level(logging.WARNING, logger="bft.bio.embed"):
+        assert main(["represent", "--model", tiny_model, "--output", str(out), "--data-dir", str(SHARED_DATA),
+                     "--limit-genes", "150", "--max-new-tokens", "4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["profiling"]["written"] == 0 and summary["profile_quality"]["empty"] == 3
+    assert f"3 of 150 texts of {out / 'profiles.jsonl'} are empty or blank ({', '.join(genes[:3])})" in caplog.text
+    assert "3 empty (all embedded as one vector)" in (out / "summary.md").read_text()
 
 
 def test_external_embeddings_load_like_bft_embed(tmp_path):

@@ -3,17 +3,23 @@
 Reads `profiles.jsonl` rows (`{"id", "text"}`) or the `SYMBOL: text` synopsis layout (true NCBI summaries), and
 writes `emb.npz` holding `ids` (strings) and `X` (float32, one L2-normalised row per id). The encoder embeds at
 most `max_seq_length` word pieces of a text (256 for the default all-MiniLM-L6-v2) and drops the rest: how many
-texts were cut is logged as a warning and returned as `cut_by_encoder`.
+texts were cut is logged as a warning and returned as `cut_by_encoder`. Empty or blank texts (profiles the model
+ended at once) all embed to one vector, which says nothing of their genes: they are embedded all the same (a gene
+whose profile says nothing is scored on that, not left out), named in a warning and counted (`empty_texts`).
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from bft.data.gene_profiles import read_synopses
 from bft.data.records import DataError, open_text, read_records, require_new_id
+from bft.data.symbols import examples
 from bft.files import atomic_output, output_file
 from bft.models import DEFAULT_ENCODER, embed_with_cut, load_encoder
+
+logger = logging.getLogger(__name__)
 
 
 def read_gene_texts(path) -> dict[str, str]:
@@ -35,6 +41,15 @@ def embed_texts(texts: dict[str, str], sentence_encoder) -> tuple[np.ndarray, np
     (callers embedding several sets load it once)."""
     ids = np.array(list(texts), dtype=str)
     return ids, *embed_with_cut(sentence_encoder, list(texts.values()))
+
+
+def blank_texts(texts: dict[str, str], source) -> list[str]:
+    """The genes whose text is empty or blank, named in a warning (how many, and a few) about `source`."""
+    blank = [gene for gene, text in texts.items() if not text.strip()]
+    if blank:
+        logger.warning("%d of %d texts of %s are empty or blank (%s): they all embed to one vector, which says nothing "
+                       "of their genes", len(blank), len(texts), source, examples(blank))
+    return blank
 
 
 def save_embeddings(path, ids: np.ndarray, X: np.ndarray) -> None:
@@ -145,8 +160,10 @@ def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
     encoder loads, for an `output` that is not an .npz file name, and DataError for bad input."""
     output = output_file(output, ".npz")
     texts = read_gene_texts(input_path)  # bad input fails before the encoder loads
+    empty = blank_texts(texts, input_path)
     sentence_encoder = load_encoder(encoder)
     ids, X, cut = embed_texts(texts, sentence_encoder)
     save_embeddings(output, ids, X)
     return {"genes": len(ids), "dimensions": int(X.shape[1]) if X.ndim == 2 else 0, "encoder": encoder,
-            "encoder_max_seq_length": sentence_encoder.max_seq_length, "cut_by_encoder": cut, "output": str(output)}
+            "encoder_max_seq_length": sentence_encoder.max_seq_length, "cut_by_encoder": cut,
+            "empty_texts": len(empty), "output": str(output)}
