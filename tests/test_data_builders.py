@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from bft.data.gene_knowledge import build_gene_knowledge
 from bft.data.gene_profiles import build_gene_profiles, read_synopses
 from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
 from bft.data.go_naming import build_go_naming
@@ -68,6 +69,17 @@ def test_pubmedqa_official_split(tmp_path):
     assert {r["id"] for r in read_jsonl(tmp_path / "test.jsonl")} == test_ids
     answer = read_jsonl(tmp_path / "train.jsonl")[0]["messages"][1]["content"]
     assert answer.rsplit("\n", 1)[1] in ("Final answer: yes", "Final answer: no", "Final answer: maybe")
+
+
+@needs_shared_data("go_bp")
+@pytest.mark.parametrize("build, options, split", [
+    (build_go_naming, {"limit": 1}, "train"),  # its one term is drawn into valid
+    (build_gene_profiles, {"limit": 1, "valid_fraction": 0.9}, "train"),
+    (build_gene_knowledge, {"limit": 1, "valid_fraction": 0.9}, "trained")], ids=["go-naming", "profiles", "knowledge"])
+def test_builders_whose_filters_leave_no_training_item_fail(tmp_path, build, options, split):
+    with pytest.raises(DataError, match=f"leave no item in {split}.jsonl .*{split}: 0, "):
+        build(SHARED_DATA, tmp_path / "out", **options)
+    assert not (tmp_path / "out").exists()
 
 
 def test_gene_set_layouts_and_errors(tmp_path):

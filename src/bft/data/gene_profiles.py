@@ -49,6 +49,8 @@ def gene_split(symbols, *, valid_fraction=0.1, seed=0, limit=None) -> dict[str, 
 
 
 def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=None) -> dict:
+    """Write `train.jsonl`, `valid.jsonl` and `meta.json` into `output`; returns the metadata. Raises DataError,
+    writing nothing, where `limit` and `valid_fraction` leave no training gene."""
     source = synopsis_path(data_dir)
     synopses = read_synopses(source)
     genes = gene_split(synopses, valid_fraction=valid_fraction, seed=seed, limit=limit)

@@ -45,6 +45,8 @@ def read_pubmedqa(pubmedqa_dir, split: str) -> list[dict]:
 
 
 def build_pubmedqa(data_dir, output) -> dict:
+    """Write `train.jsonl`, `test.jsonl` and `meta.json` into `output`; returns the metadata. Raises DataError for
+    missing or malformed PubMedQA files, or a split without items."""
     source = Path(data_dir) / "pubmedqa"
     splits = {}
     for split in ("train", "test"):
