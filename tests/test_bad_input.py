@@ -6,6 +6,7 @@ The cases are a table: (name, command line, what the message must say, files tha
 import itertools
 import json
 
+import h5py
 import pytest
 
 from bft.cli import main
@@ -25,13 +26,21 @@ def files(tmp_path):
         "sets_good": tmp_path / "good_sets.tsv",
         "mcq_good": tmp_path / "good_mcq.jsonl",
         "sets_repeated": tmp_path / "repeated_sets.tsv",
+        "sets_unnamed": tmp_path / "unnamed_sets.tsv",
+        "sets_unnamed_jsonl": tmp_path / "unnamed_sets.jsonl",
         "mcq_repeated": tmp_path / "repeated_mcq.jsonl",
         "genes_empty": tmp_path / "genes.txt",
         "genes_good": tmp_path / "good_genes.txt",
         "yaml_bad": tmp_path / "bad.yaml",
         "synopsis_bad": tmp_path / "synopsis.txt",
         "synopsis_repeated": tmp_path / "repeated.txt",
+        "synopsis_good": tmp_path / "good_synopsis.txt",
         "embeddings_bad": tmp_path / "emb.npz",
+        "pickle_bad": tmp_path / "garbage.pkl",
+        "word2vec_repeated": tmp_path / "repeated.w2v",
+        "word2vec_nan": tmp_path / "nan.txt",
+        "adata_not_hdf5": tmp_path / "cells.h5ad",
+        "adata_other_hdf5": tmp_path / "other.h5ad",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "recipe_bad_option": tmp_path / "recipe_bad_option.yaml",
         "finished": tmp_path / "finished",
@@ -54,6 +63,8 @@ def files(tmp_path):
     paths["sets_good"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\n")
     question = {"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "A"}
     paths["mcq_good"].write_text(json.dumps(question) + "\n")
+    paths["sets_unnamed"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:2\tINS\t  \n")
+    paths["sets_unnamed_jsonl"].write_text(json.dumps({"id": "GO:1", "genes": ["TP53"], "name": None}) + "\n")
     paths["sets_repeated"].write_text("id\tgenes\tname\nGO:1\tTP53 EGFR\tapoptosis\nGO:1\tINS\tsecretion\n")
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
@@ -61,7 +72,14 @@ def files(tmp_path):
     paths["yaml_bad"].write_text("train: {learning_rate: [1,\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
+    paths["synopsis_good"].write_text("TP53: A tumour suppressor.\n")
     paths["embeddings_bad"].write_text("not an npz")
+    paths["pickle_bad"].write_text("garbage\n")
+    paths["word2vec_repeated"].write_text("TP53 1 0\nEGFR 0 1\nTP53 1 1\n")
+    paths["word2vec_nan"].write_text("TP53 1 0\nEGFR nan 1\n")
+    paths["adata_not_hdf5"].write_text("not HDF5")
+    with h5py.File(paths["adata_other_hdf5"], "w") as other:
+        other["a"] = [1.0, 2.0]
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
                                           f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
@@ -134,6 +152,10 @@ CASES = [
      "--output {out}", "no_sets.tsv: no gene sets", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
      "no-such-folder does not exist", ["results.json"]),
+    ("eval go-naming: a set without a name", "eval go-naming --model {model} --sets {sets_unnamed} --output {out}",
+     "unnamed_sets.tsv:3: empty name", ["results.json"]),
+    ("eval go-naming: given names for a set with a null name", "eval go-naming --predictions {sets_good} --sets "
+     "{sets_unnamed_jsonl} --output {out}", "unnamed_sets.jsonl:1: empty name", ["results.json"]),
     ("eval go-naming: repeated set id", "eval go-naming --model {model} --sets {sets_repeated} --output {out}",
      "repeated_sets.tsv:3: id 'GO:1' again (first on line 2): ids must be unique", ["results.json"]),
     ("eval mcq: repeated question id", "eval mcq --model {model} --data {mcq_repeated} --output {out}",
@@ -157,8 +179,25 @@ CASES = [
     ("embed: repeated gene", "embed --input {synopsis_repeated} --output {out}.npz",
      "repeated.txt:3: id 'TP53' again (first on line 1)", []),
     ("embed: missing input", "embed --input absent.jsonl --output {out}.npz", "absent.jsonl", []),
+    ("embed: output not an .npz", "embed --input {synopsis_good} --output {out}",
+     "out: expected the name of a file ending in .npz", []),
+    ("embed: output a folder", "embed --input {synopsis_good} --output {out}.npz/", "out.npz/: names a folder", []),
+    ("profile: output not a .jsonl", "profile --model {model} --genes {genes_good} --output {out}.txt",
+     "out.txt: expected the name of a file ending in .jsonl", []),
+    ("profile: output a folder", "profile --model {model} --genes {genes_good} --output {out}.jsonl/",
+     "out.jsonl/: names a folder", []),
     ("downstream ggi: bad embeddings", "downstream ggi --embeddings {embeddings_bad} --output {out}", "emb.npz",
      ["results.json"]),
+    ("downstream ggi: repeated gene", "downstream ggi --embeddings {word2vec_repeated} --output {out}",
+     "repeated.w2v:3: id 'TP53' again (first on line 1): ids must be unique", ["results.json"]),
+    ("downstream ggi: NaN in a vector", "downstream ggi --embeddings {word2vec_nan} --output {out}",
+     "nan.txt: 1 of 2 vectors hold NaN or infinity (the first: 'EGFR'): expected finite numbers", ["results.json"]),
+    ("downstream ggi: not a pickle", "downstream ggi --embeddings {pickle_bad} --output {out}",
+     "garbage.pkl: not a pickle (ValueError): expected a pickled, non-empty {symbol: vector} dict", ["results.json"]),
+    ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_bad} --adata {adata_not_hdf5} "
+     "--output {out}", "cells.h5ad: not an HDF5 file: expected an .h5ad AnnData file", ["results.json"]),
+    ("downstream perturb: HDF5 but not AnnData", "downstream perturb --embeddings {embeddings_bad} --adata "
+     "{adata_other_hdf5} --output {out}", "other.h5ad: an HDF5 file without AnnData's layout", ["results.json"]),
     ("downstream perturb: missing AnnData",
      "downstream perturb --embeddings {embeddings_bad} --adata absent.h5ad --output {out}", "absent.h5ad",
      ["results.json"]),

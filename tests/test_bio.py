@@ -12,6 +12,7 @@ from bft.bio.embed import embed_file, load_embeddings, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs, unseen_gene_pairs
 from bft.bio.represent import represented_genes
 from bft.cli import main
+from bft.errors import InputError
 from tests.conftest import SHARED_DATA, build_tiny_model, needs_shared_data
 
 GENES = ["TP53", "BRCA1", "EGFR", "MYC", "CDK1"]
@@ -94,6 +95,28 @@ def test_embed_profiles_and_synopses(tmp_path):
         assert result["genes"] == 2 and list(embeddings) == ["TP53", "MYC"]
         assert all(v.dtype == np.float32 and v.shape == (384,) and abs(np.linalg.norm(v) - 1) < 1e-5
                    for v in embeddings.values())
+
+
+def test_embed_counts_and_names_empty_texts(tmp_path, caplog):
+    jsonl = tmp_path / "profiles.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": gene, "text": text}) + "\n" for gene, text in
+                             (("TP53", "tumour suppressor"), ("MYC", ""), ("EGFR", " \n "))))
+    with caplog.at_level(logging.WARNING, logger="bft.bio.embed"):
+        result = embed_file(jsonl, tmp_path / "emb.npz")
+    assert result["empty_texts"] == 2 and result["genes"] == 3  # embedded all the same, and counted
+    assert f"2 of 3 texts of {jsonl} are empty or blank (MYC, EGFR)" in caplog.text
+
+
+def test_embed_writes_only_an_npz_file_it_names(tmp_path, monkeypatch):
+    from bft.bio import embed
+
+    synopsis = tmp_path / "syn.txt"
+    synopsis.write_text("TP53: A tumour suppressor.\n")
+    monkeypatch.setattr(embed, "load_encoder", lambda name: pytest.fail("the encoder loaded"))
+    for output in (f"{tmp_path}/emb", f"{tmp_path}/emb.txt", f"{tmp_path}/dir.npz/"):
+        with pytest.raises(InputError, match="expected the name of a file ending in .npz|names a folder"):
+            embed_file(synopsis, output)
+    assert [path.name for path in tmp_path.iterdir()] == ["syn.txt"]
 
 
 @needs_shared_data("gene2vec_ggi")
@@ -206,6 +229,26 @@ def test_represent_end_to_end(tiny_model, tmp_path, monkeypatch):
     assert {row["id"] for row in read_rows(out / "profiles.jsonl")} < profiled
 
 
+@needs_shared_data("gene2vec_ggi")
+def test_represent_counts_and_names_empty_profiles(tiny_model, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "represent"
+    genes = represented_genes(SHARED_DATA, 150)
+    written_by = profiles.writer(tiny_model, "describe", 4, 1.0)
+    texts = ["", " ", "", *(f"{gene} encodes a protein." for gene in genes[3:])]  # three profiles say nothing
+    out.mkdir()
+    (out / "profiles.jsonl").write_text("".join(json.dumps({"id": gene, "text": text, "cut": False,
+                                                            "written_by": written_by}) + "\n"
+                                                for gene, text in zip(genes, texts)))
+    monkeypatch.setattr(ggi, "_scores", functools.partial(ggi._scores, resamples=20))
+    with caplog.at_level(logging.WARNING, logger="bft.bio.embed"):
+        assert main(["represent", "--model", tiny_model, "--output", str(out), "--data-dir", str(SHARED_DATA),
+                     "--limit-genes", "150", "--max-new-tokens", "4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["profiling"]["written"] == 0 and summary["profile_quality"]["empty"] == 3
+    assert f"3 of 150 texts of {out / 'profiles.jsonl'} are empty or blank ({', '.join(genes[:3])})" in caplog.text
+    assert "3 empty (all embedded as one vector)" in (out / "summary.md").read_text()
+
+
 def test_external_embeddings_load_like_bft_embed(tmp_path):
     import pickle
 
@@ -226,6 +269,68 @@ def test_external_embeddings_load_like_bft_embed(tmp_path):
     ragged.write_text("TP53 1 0 2\nEGFR 0.5 0.5\n")
     with pytest.raises(DataError, match="ragged.txt:2: expected 3 numbers"):
         load_embeddings(ragged)
+
+
+def test_embedding_files_that_hold_something_else_are_refused_naming_the_file(tmp_path):
+    import pickle
+
+    from bft.data.records import DataError
+
+    bad = {"text.pkl": b"garbage\n", "list.pkl": pickle.dumps([1.0, 2.0]),
+           "words.pkl": pickle.dumps({"TP53": ["a", "b"]}), "array.npz": None, "objects.npz": None, "flat.npz": None,
+           "numbered.npz": None}
+    np.save(tmp_path / "array.npy", np.zeros((2, 3)))  # an .npy file under an .npz name
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    np.savez(tmp_path / "objects.npz", ids=np.array(["TP53", 1], dtype=object), X=np.zeros((2, 3)))
+    np.savez(tmp_path / "flat.npz", ids=np.array(["TP53", "EGFR"]), X=np.zeros(2))
+    np.savez(tmp_path / "numbered.npz", ids=np.arange(2), X=np.zeros((2, 3)))
+    for name, content in bad.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError, match=f"{name}: .*expected"):
+            load_embeddings(tmp_path / name)
+
+
+def test_embedding_files_that_give_a_symbol_twice_are_refused(tmp_path):
+    import pickle
+
+    from bft.data.records import DataError
+
+    (tmp_path / "twice.txt").write_text("2 2\nTP53 1 0\nEGFR 0 1\nTP53 1 1\n")
+    with pytest.raises(DataError, match=r"twice.txt:4: id 'TP53' again \(first on line 2\)"):
+        load_embeddings(tmp_path / "twice.txt")
+    save_embeddings(tmp_path / "twice.npz", np.array(["TP53", "EGFR", "TP53"]), np.eye(3))
+    with pytest.raises(DataError, match=r"twice.npz: id 'TP53' again at ids\[2\] \(first at ids\[0\]\)"):
+        load_embeddings(tmp_path / "twice.npz")
+    (tmp_path / "twice.pkl").write_bytes(pickle.dumps({1: [1.0, 0.0], "1": [0.0, 1.0]}))  # both read as symbol "1"
+    with pytest.raises(DataError, match=r"twice.pkl: keys 1 and '1' are both symbol '1'"):
+        load_embeddings(tmp_path / "twice.pkl")
+
+
+def test_embeddings_and_expression_holding_nan_or_infinity_are_refused(tmp_path):
+    import pickle
+
+    import anndata
+    import scipy.sparse
+
+    from bft.bio.perturb import evaluate_perturbation
+    from bft.data.records import DataError
+
+    (tmp_path / "nan.txt").write_text("TP53 1 0\nEGFR nan 1\nMYC inf 0\n")
+    save_embeddings(tmp_path / "nan.npz", np.array(["TP53", "EGFR", "MYC"]), np.array([[1, 0], [np.nan, 1], [0, 1]]))
+    (tmp_path / "nan.pkl").write_bytes(pickle.dumps({"TP53": [1.0, 0.0], "EGFR": [-np.inf, 1.0]}))
+    for name, count in (("nan.txt", "2 of 3"), ("nan.npz", "1 of 3"), ("nan.pkl", "1 of 2")):
+        with pytest.raises(DataError, match=f"{name}: {count} vectors hold NaN or infinity .the first: 'EGFR'"):
+            load_embeddings(tmp_path / name)
+    ids, X = synthetic_adata(tmp_path / "cells.h5ad")
+    save_embeddings(tmp_path / "emb.npz", ids, X)
+    cells = anndata.read_h5ad(tmp_path / "cells.h5ad")
+    cells.X[3, 0], cells.X[50, 7] = np.nan, np.inf
+    for layout in (np.asarray, scipy.sparse.csr_matrix):
+        anndata.AnnData(X=layout(cells.X), obs=cells.obs).write_h5ad(tmp_path / "bad.h5ad")
+        with pytest.raises(DataError, match=f"bad.h5ad: 2 of {len(cells)} cells hold NaN or infinity in X .the first: "
+                                            f"'{cells.obs_names[3]}'"):
+            evaluate_perturbation(tmp_path / "emb.npz", tmp_path / "bad.h5ad")
 
 
 def synthetic_pairs(pairs_dir, genes, seed=0):

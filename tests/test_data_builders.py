@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from bft.data.gene_knowledge import build_gene_knowledge
 from bft.data.gene_profiles import build_gene_profiles, read_synopses
 from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
 from bft.data.go_naming import build_go_naming
@@ -70,6 +71,17 @@ def test_pubmedqa_official_split(tmp_path):
     assert answer.rsplit("\n", 1)[1] in ("Final answer: yes", "Final answer: no", "Final answer: maybe")
 
 
+@needs_shared_data("go_bp")
+@pytest.mark.parametrize("build, options, split", [
+    (build_go_naming, {"limit": 1}, "train"),  # its one term is drawn into valid
+    (build_gene_profiles, {"limit": 1, "valid_fraction": 0.9}, "train"),
+    (build_gene_knowledge, {"limit": 1, "valid_fraction": 0.9}, "trained")], ids=["go-naming", "profiles", "knowledge"])
+def test_builders_whose_filters_leave_no_training_item_fail(tmp_path, build, options, split):
+    with pytest.raises(DataError, match=f"leave no item in {split}.jsonl .*{split}: 0, "):
+        build(SHARED_DATA, tmp_path / "out", **options)
+    assert not (tmp_path / "out").exists()
+
+
 def test_gene_set_layouts_and_errors(tmp_path):
     jsonl = tmp_path / "sets.jsonl"
     jsonl.write_text('{"id": "s1", "genes": ["A", "B"], "name": "x"}\n{"id": "s2", "genes": "C D,E", "name": "y"}\n')
@@ -77,6 +89,9 @@ def test_gene_set_layouts_and_errors(tmp_path):
     geneagent = tmp_path / "GO_terms.csv"
     geneagent.write_text("GO,Genes,Gene_Count,Term_Description\nGO:1,A B C,3,some process\n")
     assert read_gene_sets(geneagent)[0].name == "some process"
+    geneagent.write_text("GO,Genes,Gene_Count,Term_Description\nGO:1,A B C,3,some process\nGO:2,D E,2,\n")
+    with pytest.raises(DataError, match=r"GO_terms.csv:3: empty Term_Description"):  # a true name to score against
+        read_gene_sets(geneagent)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,genes,name\ns1,A B,x\ns2,A B\n")
     with pytest.raises(DataError, match=r"bad.csv:3: expected 3 columns"):

@@ -57,8 +57,12 @@ def test_builders_and_subsets_refuse_to_leave_nothing(tmp_path):
     from bft.data.output import write_dataset
     from bft.data.splits import fixed_subset
 
-    with pytest.raises(DataError, match="leave no item to write .train: 0, valid: 0"):
+    with pytest.raises(DataError, match=r"leave no item in train.jsonl \(train: 0, valid: 0\)"):
         write_dataset(tmp_path / "built", {"train": [], "valid": []}, {"counts": {"train": 0, "valid": 0}})
+    with pytest.raises(DataError, match=r"leave no item in train.jsonl \(train: 0, valid: 1\)"):  # nothing to train
+        write_dataset(tmp_path / "built", {"train": [], "valid": [{"id": 1}]}, {"counts": {"train": 0, "valid": 1}})
+    with pytest.raises(DataError, match="leave no item in trained.jsonl"):
+        write_dataset(tmp_path / "built", {"trained": [], "untrained": [{"id": 1}]}, {}, training="trained")
     assert not (tmp_path / "built").exists()
     write_dataset(tmp_path / "built", {"train": [{"id": 1}], "valid": []}, {})  # an empty split beside others is fine
     assert (tmp_path / "built" / "valid.jsonl").read_text() == ""

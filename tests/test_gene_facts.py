@@ -81,3 +81,15 @@ def test_bad_knowledge_folder_and_templates(tmp_path):
     with pytest.raises(ValueError, match="templates"):
         build_gene_facts(tmp_path, tmp_path / "out", knowledge=tmp_path, templates=9)
     assert not (tmp_path / "out").exists()
+
+
+@needs_shared_data("go_bp")
+def test_probes_that_leave_no_fact_to_train_on_fail(knowledge, tmp_path):
+    """A knowledge folder without trained genes (or whose trained genes' facts all name evaluation terms) would build
+    an empty train.jsonl."""
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "trained.jsonl").write_text("")
+    (tmp_path / "knowledge" / "untrained.jsonl").write_text((knowledge / "untrained.jsonl").read_text())
+    with pytest.raises(DataError, match=r"leave no item in train.jsonl .*train: 0"):
+        build_gene_facts(SHARED_DATA, tmp_path / "out", knowledge=tmp_path / "knowledge")
+    assert not (tmp_path / "out").exists()

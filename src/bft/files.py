@@ -1,8 +1,13 @@
-"""Atomic writes: a reader never sees a half-written output file."""
+"""Atomic writes: a reader never sees a half-written output file.
+
+An output is written to a staging file beside it, which then replaces it in one step. Staging files and folders are
+created with the mode a plain `open()` or `mkdir` gives (0666 or 0777 less the umask), not `tempfile`'s private
+0600 and 0700, so that an output is as readable as any other file the user writes.
+"""
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,22 +15,53 @@ from bft.errors import InputError
 
 
 @contextmanager
-def atomic_output(path):
-    """Yields a staging path beside `path`; when the block ends without error, the staging file replaces `path`
-    in one step (else it is removed). For writers that take a file name (np.save, np.savez, ...)."""
+def atomic_output(path, mode: str = "wb"):
+    """Yields a file open for writing (`mode` "wb", or "w" for UTF-8 text) at a staging path beside `path`; when the
+    block ends without error, the staging file replaces `path` in one step (else it is removed). Writers get the
+    open file, never a file name, so none can add a suffix of its own (np.savez adds `.npz` to a name that lacks
+    it, and would leave `path` empty)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
+    staging = _staging_path(path, lambda name: os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
-        yield staging
+        with open(staging, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            yield handle
         os.replace(staging, path)
     finally:
-        Path(staging).unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
+
+
+def output_file(path, suffix: str) -> Path:
+    """`path` as the name of an output file ending in `suffix` (any case), as what reads it back expects. Raises
+    InputError, before any work, for a name that ends otherwise, ends in a path separator or names a folder."""
+    if str(path).endswith(("/", os.sep)) or Path(path).is_dir():
+        raise InputError(f"{path}: names a folder; expected the name of a file ending in {suffix}")
+    if Path(path).suffix.lower() != suffix:
+        raise InputError(f"{path}: expected the name of a file ending in {suffix}")
+    return Path(path)
+
+
+def staging_folder(path) -> Path:
+    """A new, empty folder beside `path` (to fill, then move onto `path` with `os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _staging_path(path, lambda name: os.mkdir(name, 0o777))
+
+
+def _staging_path(path: Path, create) -> Path:
+    """A hidden name beside `path` that ends in its suffix, on which `create(name)` makes a file or folder that did
+    not exist (the umask applies to the mode it gives, as to any file)."""
+    while True:
+        staging = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
+        try:
+            create(staging)
+            return staging
+        except FileExistsError:
+            continue
 
 
 def write_text_atomic(path, text: str) -> None:
-    with atomic_output(path) as staging, open(staging, "w", encoding="utf-8") as out:
+    with atomic_output(path, "w") as out:
         out.write(text)
 
 

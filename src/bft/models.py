@@ -12,10 +12,10 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from bft.errors import InputError
+from bft.files import staging_folder
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +245,7 @@ def _converted_embedded_model(name: str) -> Path:
     del model.config.quantization_config
     model.hf_quantizer = None
     model.config.name_or_path = name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    staging = staging_folder(target)
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

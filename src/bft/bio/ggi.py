@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bft.bio.embed import load_embeddings
-from bft.data.records import DataError
+from bft.data.records import DataError, read_text
 from bft.data.symbols import match_symbols
 from bft.errors import InputError
 from bft.files import write_json_atomic
@@ -30,8 +30,8 @@ def read_pairs(pairs_dir, split: str) -> list[tuple[str, str, int]]:
     for path in (text_path, label_path):
         if not path.is_file():
             raise DataError(path, None, "file not found")
-    texts = text_path.read_text().split("\n")
-    labels = label_path.read_text().split("\n")
+    texts = read_text(text_path).split("\n")
+    labels = read_text(label_path).split("\n")
     texts, labels = texts[: len(texts) - (texts[-1] == "")], labels[: len(labels) - (labels[-1] == "")]
     if len(texts) != len(labels):
         raise DataError(label_path, None, f"{len(labels)} labels for {len(texts)} pairs in {text_path.name}")

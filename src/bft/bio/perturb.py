@@ -30,18 +30,29 @@ def perturbation_genes(condition: str) -> list[str]:
     return [part for part in condition.split("+") if part and part != "ctrl"]
 
 
-def mean_shifts(adata) -> dict[str, np.ndarray]:
-    """{perturbation: mean expression of its cells minus the control mean}."""
+def mean_shifts(adata, path) -> dict[str, np.ndarray]:
+    """{perturbation: mean expression of its cells minus the control mean}. Raises DataError, naming `path` (the
+    AnnData's file), for an AnnData without obs['condition'] or control cells, or with NaN or infinite expression."""
     if "condition" not in adata.obs:
-        raise DataError("adata", None, "expected obs['condition'] naming each cell's perturbation ('ctrl' = control)")
+        raise DataError(path, None, "expected obs['condition'] naming each cell's perturbation ('ctrl' = control)")
+    _require_finite_expression(adata, path)
     conditions = adata.obs["condition"].astype(str).to_numpy()
     X = adata.X
     dense = lambda rows: np.asarray(X[rows].mean(axis=0)).ravel()  # noqa: E731 (works for sparse and dense)
     control = conditions == "ctrl"
     if not control.any():
-        raise DataError("adata", None, "no control cells: expected some obs['condition'] == 'ctrl'")
+        raise DataError(path, None, "no control cells: expected some obs['condition'] == 'ctrl'")
     baseline = dense(control)
     return {c: dense(conditions == c) - baseline for c in sorted(set(conditions)) if c != "ctrl"}
+
+
+def _require_finite_expression(adata, path) -> None:
+    # a cell's sum is NaN or infinite where one of its values is (dense or sparse X alike)
+    sums = np.asarray(adata.X.sum(axis=1, dtype=np.float64)).ravel()
+    not_finite = np.flatnonzero(~np.isfinite(sums))
+    if len(not_finite):
+        raise DataError(path, None, f"{len(not_finite)} of {len(sums)} cells hold NaN or infinity in X (the first: "
+                                    f"{adata.obs_names[not_finite[0]]!r}): expected finite expression values")
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,14 +61,30 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_fraction=0.25, seed=0, top_de=20) -> dict:
+def read_adata(path):
+    """The AnnData of an .h5ad file; DataError for a missing file or one that is not an AnnData file (not HDF5, or
+    HDF5 without AnnData's layout)."""
     import anndata
+    import h5py
+
+    if not Path(path).is_file():
+        raise DataError(path, None, "file not found (an .h5ad AnnData file)")
+    if not h5py.is_hdf5(path):
+        raise DataError(path, None, "not an HDF5 file: expected an .h5ad AnnData file (scanpy's, or GEARS')")
+    try:
+        return anndata.read_h5ad(path)
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise DataError(path, None, f"an HDF5 file without AnnData's layout ({type(error).__name__}): expected an "
+                                    ".h5ad AnnData file") from error
+
+
+def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_fraction=0.25, seed=0, top_de=20) -> dict:
+    """Fit and score the task (module docstring); raises DataError for a bad embeddings or AnnData file, InputError
+    for too few perturbations with embeddings."""
     from sklearn.linear_model import RidgeCV
 
-    if not Path(adata_path).is_file():
-        raise DataError(adata_path, None, "file not found (an .h5ad AnnData file)")
+    shifts = mean_shifts(read_adata(adata_path), adata_path)
     loaded = load_embeddings(embeddings_path)
-    shifts = mean_shifts(anndata.read_h5ad(adata_path))
     # the perturbed genes in the embeddings' spelling, whatever the case of either (bft.data.symbols)
     symbols = match_symbols((g for c in shifts for g in perturbation_genes(c)), loaded)
     symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path} (their perturbations are left out)")

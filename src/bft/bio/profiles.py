@@ -18,9 +18,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bft.data.gene_profiles import profile_prompt
-from bft.data.records import DataError, read_records
+from bft.data.records import DataError, read_records, read_text
 from bft.data.symbols import case_collisions, examples, match_symbols
 from bft.errors import InputError
+from bft.files import output_file
 from bft.generation import generate
 from bft.run_folder import fingerprint as run_fingerprint
 
@@ -45,7 +46,7 @@ def read_gene_list(path) -> list[str]:
         if not path.is_file():
             raise DataError(path, None, "file not found")
         genes = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        for number, line in enumerate(read_text(path).split("\n"), start=1):
             symbol = line.strip()
             if symbol and (" " in symbol or "\t" in symbol):
                 raise DataError(path, number, f"expected one gene symbol a line, got {symbol!r}")
@@ -78,8 +79,9 @@ def writer(model_name: str, template: str, max_new_tokens: int, repetition_penal
 
 def read_done(output, written_by: dict | None = None) -> dict[str, dict]:
     """Profiles already written, {gene: its row} (by `written_by`, when given: a row written otherwise fails); a torn
-    last line (a killed run) is cut off the file."""
-    output = Path(output)
+    last line (a killed run) is cut off the file. Raises InputError for an `output` that is not a .jsonl file name
+    (`bft embed` reads profiles from .jsonl files only), DataError for a file that holds something else."""
+    output = output_file(output, ".jsonl")
     if not output.exists():
         return {}
     raw = output.read_bytes()
@@ -87,7 +89,7 @@ def read_done(output, written_by: dict | None = None) -> dict[str, dict]:
     if keep != raw:
         output.write_bytes(keep)
     done = {}
-    for number, line in enumerate(keep.decode("utf-8").split("\n"), start=1):
+    for number, line in enumerate(keep.decode("utf-8-sig").split("\n"), start=1):
         if line.strip():
             try:
                 row = json.loads(line)

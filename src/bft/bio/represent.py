@@ -4,14 +4,15 @@ The genes are those that occur in the Gene2vec pairs and have an NCBI summary (`
 pseudo-random subset, drawn pair by pair). The same pipeline runs on three texts per gene, over exactly the same
 pairs: the model's profile, the true NCBI summary (a GenePT-style reference) and the bare gene symbol (the floor).
 Pair and summary symbols are matched whatever their case (`bft.data.symbols`). `summary.json` counts the profiles
-that stopped at `max_new_tokens` (`profile_quality.cut_at_max_new_tokens`) and, per text, those the encoder's length
-limit cut (`cut_by_encoder`).
+that stopped at `max_new_tokens` (`profile_quality.cut_at_max_new_tokens`), those that are empty or blank
+(`profile_quality.empty`: they all embed to one vector, which says nothing of their genes; a warning names them)
+and, per text, those the encoder's length limit cut (`cut_by_encoder`).
 """
 
 import time
 from pathlib import Path
 
-from bft.bio.embed import embed_texts, save_embeddings
+from bft.bio.embed import blank_texts, embed_texts, save_embeddings
 from bft.bio.ggi import evaluate_ggi, read_pairs
 from bft.bio.profiles import profile_quality, read_done, write_profiles
 from bft.data import data_dir as data_folder_path
@@ -73,6 +74,7 @@ def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder
     texts = {"model profile": {g: profiles[g]["text"] for g in genes},
              "NCBI summary": {g: summaries[g] for g in genes},
              "gene symbol": {g: g for g in genes}}
+    empty_profiles = blank_texts(texts["model profile"], output / "profiles.jsonl")
     sentence_encoder = load_encoder(encoder)  # loaded once for the three texts
     rows, cut_by_encoder = {}, {}
     for name, by_gene in texts.items():
@@ -82,6 +84,7 @@ def represent(model_name, output, *, data_folder=None, limit_genes=None, encoder
         rows[name] = evaluate_ggi(output / f"emb-{slug}.npz", data_dir / "gene2vec_ggi", output / f"ggi-{slug}", genes)
     quality = profile_quality([profiles[g]["text"] for g in genes])
     quality["cut_at_max_new_tokens"] = sum(bool(profiles[g].get("cut")) for g in genes)
+    quality["empty"] = len(empty_profiles)
     summary = {"model": model_name, "genes": len(genes), "limit_genes": limit_genes, "encoder": encoder,
                "encoder_max_seq_length": sentence_encoder.max_seq_length, "cut_by_encoder": cut_by_encoder,
                "profiling": profiling, "profile_quality": quality, "seconds": time.perf_counter() - started,
@@ -106,7 +109,7 @@ def summary_table(summary: dict) -> str:
     quality = summary["profile_quality"]
     cut = ", ".join(f"{name} {count}" for name, count in summary["cut_by_encoder"].items())
     lines += ["", f"Model profiles: {quality['looping_share']:.0%} loop (a word 3-gram 4+ times), "
-                  f"{quality['distinct_share']:.0%} distinct, {quality['cut_at_max_new_tokens']} stopped at "
-                  f"--max-new-tokens. Texts cut to the encoder's {summary['encoder_max_seq_length']} word pieces: "
-                  f"{cut}."]
+                  f"{quality['distinct_share']:.0%} distinct, {quality['empty']} empty (all embedded as one "
+                  f"vector), {quality['cut_at_max_new_tokens']} stopped at --max-new-tokens. Texts cut to the "
+                  f"encoder's {summary['encoder_max_seq_length']} word pieces: {cut}."]
     return "\n".join(lines) + "\n"

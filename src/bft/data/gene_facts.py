@@ -37,7 +37,8 @@ SPLITS = ("trained", "untrained")
 def build_gene_facts(data_dir, output, *, knowledge, templates=4, exclude=()) -> dict:
     """Write `train.jsonl`, the probes (`question_*.jsonl`, `cloze_*.jsonl`) and `meta.json` into `output`; returns
     the metadata. `knowledge` is the folder `bft data gene-knowledge` wrote. Raises `DataError` for a missing or
-    malformed probe file, `InputError` for a `templates` outside 1..len(TRAIN_TEMPLATES)."""
+    malformed probe file or where no fact is left to train on (writing nothing), `InputError` for a `templates`
+    outside 1..len(TRAIN_TEMPLATES)."""
     Range(1, len(TRAIN_TEMPLATES), integer=True).check("templates", templates)
     data_dir, knowledge = Path(data_dir), Path(knowledge)
     probes = {split: _read_probes(knowledge / f"{split}.jsonl") for split in SPLITS}

@@ -35,7 +35,8 @@ def knowledge_question(symbol: str) -> str:
 def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=500, valid_fraction=0.1, seed=0,
                          limit=None, profiles=None) -> dict:
     """Write `trained.jsonl`, `untrained.jsonl` and `meta.json` into `output`; returns the metadata. `profiles`, the
-    folder `bft data gene-profiles` wrote, is checked to have been split with the same options."""
+    folder `bft data gene-profiles` wrote, is checked to have been split with the same options. Raises DataError,
+    writing nothing, for a `profiles` folder split otherwise, or where no trained gene has a probe."""
     data_dir = Path(data_dir)
     split_options = {"valid_fraction": valid_fraction, "seed": seed, "limit": limit}
     if profiles is not None:
@@ -67,7 +68,7 @@ def build_gene_knowledge(data_dir, output, *, min_term_genes=10, max_term_genes=
             "max_term_genes": max_term_genes, **split_options, "profiles": None if profiles is None else str(profiles),
             "counts": {"genes_without_a_term_in_range": skipped, **{k: len(v) for k, v in splits.items()}},
             "symbols": symbols.counts()}
-    write_dataset(output, splits, meta)
+    write_dataset(output, splits, meta, training="trained")
     return meta
 
 

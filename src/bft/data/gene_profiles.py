@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from bft.data.output import write_dataset
-from bft.data.records import DataError, require_new_id
+from bft.data.records import DataError, open_text, require_new_id
 from bft.data.splits import stable_fraction
 from bft.data.symbols import case_collisions, examples
 
@@ -20,7 +20,7 @@ def profile_prompt(symbol: str) -> str:
 def read_synopses(path) -> dict[str, str]:
     """`SYMBOL: text` lines (the `geneagent/*_synopsis.txt` layout) -> {symbol: text}."""
     synopses, first_lines = {}, {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -49,6 +49,8 @@ def gene_split(symbols, *, valid_fraction=0.1, seed=0, limit=None) -> dict[str, 
 
 
 def build_gene_profiles(data_dir, output, *, valid_fraction=0.1, seed=0, limit=None) -> dict:
+    """Write `train.jsonl`, `valid.jsonl` and `meta.json` into `output`; returns the metadata. Raises DataError,
+    writing nothing, where `limit` and `valid_fraction` leave no training gene."""
     source = synopsis_path(data_dir)
     synopses = read_synopses(source)
     genes = gene_split(synopses, valid_fraction=valid_fraction, seed=seed, limit=limit)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bft.data.records import DataError, read_records, require_new_id
+from bft.data.records import DataError, open_text, read_records, require_new_id
 
 GENEAGENT_COLUMNS = {"id": "GO", "genes": "Genes", "name": "Term_Description"}
 
@@ -23,7 +23,8 @@ class GeneSet:
 
 
 def read_gene_sets(path) -> list[GeneSet]:
-    """Gene sets from a file in any accepted layout; raises DataError naming the line of a bad row."""
+    """Gene sets from a file in any accepted layout; raises DataError naming the line of a bad row (a missing column,
+    an empty gene list, an empty, blank or null id or name, an id seen before)."""
     gene_sets, first_lines = [], {}
     for line, record in read_records(path):
         columns = GENEAGENT_COLUMNS if "GO" in record and "Genes" in record else {k: k for k in GENEAGENT_COLUMNS}
@@ -31,13 +32,22 @@ def read_gene_sets(path) -> list[GeneSet]:
         if missing:
             raise DataError(path, line, f"missing column(s) {', '.join(missing)}; expected id, genes, name "
                                         "(or GeneAgent's GO, Genes, Term_Description)")
+        set_id, name = (_filled(record, columns[key], path, line) for key in ("id", "name"))
         genes = record[columns["genes"]]
         genes = tuple(genes) if isinstance(genes, list) else tuple(g for g in re.split(r"[\s,]+", str(genes)) if g)
         if not genes:
             raise DataError(path, line, "empty gene list")
-        require_new_id(path, line, str(record[columns["id"]]), first_lines)
-        gene_sets.append(GeneSet(str(record[columns["id"]]), genes, str(record[columns["name"]])))
+        require_new_id(path, line, set_id, first_lines)
+        gene_sets.append(GeneSet(set_id, genes, name))
     return gene_sets
+
+
+def _filled(record, column, path, line) -> str:
+    """The text of `column`; DataError for an empty, blank or null one (a set without a name cannot be scored)."""
+    value = record[column]
+    if value is None or not str(value).strip():
+        raise DataError(path, line, f"empty {column}: every set needs an id, its genes and its process name")
+    return str(value)
 
 
 def read_go_terms(go_dir) -> tuple[dict[str, str], set[str]]:
@@ -57,7 +67,7 @@ def go_process_gene_sets(go_dir) -> dict[str, frozenset[str]]:
     """
     path = Path(go_dir) / "collapsed_go.symbol"
     children, direct = defaultdict(set), defaultdict(set)
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 3 or parts[2] not in ("default", "gene"):
@@ -82,7 +92,7 @@ def go_process_gene_sets(go_dir) -> dict[str, frozenset[str]]:
 
 def _read_pairs(path):
     """`KEY<TAB>VALUE` lines; the stray `<TAB>0` first line of GO's `.tab` files is skipped."""
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 2:

@@ -33,7 +33,8 @@ def naming_prompt(genes) -> str:
 def build_go_naming(data_dir, output, *, exclude=(), min_genes=3, max_genes=100, valid_fraction=0.1, seed=0,
                     limit=None) -> dict:
     """Write `train.jsonl`, `valid.jsonl` (the same terms as `valid_sets.jsonl`: id, genes, name, for
-    `bft eval go-naming --sets`) and `meta.json` into `output`; returns the metadata."""
+    `bft eval go-naming --sets`) and `meta.json` into `output`; returns the metadata. Raises DataError, writing
+    nothing, where the filters and `limit` leave no training term."""
     data_dir = Path(data_dir)
     names, _ = read_go_terms(data_dir / "go_bp")
     gene_sets = go_process_gene_sets(data_dir / "go_bp")

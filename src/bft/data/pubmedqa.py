@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bft.data.output import write_dataset
-from bft.data.records import DataError
+from bft.data.records import DataError, read_text
 
 DECISIONS = ("yes", "no", "maybe")
 
@@ -26,8 +26,8 @@ def read_pubmedqa(pubmedqa_dir, split: str) -> list[dict]:
     for name in ("ori_pqal.json", "test_ground_truth.json"):
         if not (pubmedqa_dir / name).is_file():
             raise DataError(pubmedqa_dir / name, None, "file not found (PubMedQA's expert-labelled set)")
-    items = json.loads((pubmedqa_dir / "ori_pqal.json").read_text())
-    test_ids = set(json.loads((pubmedqa_dir / "test_ground_truth.json").read_text()))
+    items = json.loads(read_text(pubmedqa_dir / "ori_pqal.json"))
+    test_ids = set(json.loads(read_text(pubmedqa_dir / "test_ground_truth.json")))
     rows = []
     for pmid, item in items.items():
         if (pmid in test_ids) != (split == "test"):
@@ -45,6 +45,8 @@ def read_pubmedqa(pubmedqa_dir, split: str) -> list[dict]:
 
 
 def build_pubmedqa(data_dir, output) -> dict:
+    """Write `train.jsonl`, `test.jsonl` and `meta.json` into `output`; returns the metadata. Raises DataError for
+    missing or malformed PubMedQA files, or a split without items."""
     source = Path(data_dir) / "pubmedqa"
     splits = {}
     for split in ("train", "test"):

@@ -1,4 +1,8 @@
-"""Reading user files record by record, with errors that name the file, the line and what was expected."""
+"""Reading user files record by record, with errors that name the file, the line and what was expected.
+
+Every text file a user gives is read through `open_text` (or `read_text`): UTF-8, with the byte-order mark that
+some editors (Excel, Notepad) put at its start dropped, rather than read into its first symbol, header or record.
+"""
 
 import csv
 import json
@@ -38,6 +42,17 @@ def read_records(path) -> list[tuple[int, dict]]:
     raise DataError(path, None, f"unknown file type {suffix!r} (expected .jsonl, .json, .parquet, .csv or .tsv)")
 
 
+def open_text(path, newline=None):
+    """A user's text file, open for reading as UTF-8 without a leading byte-order mark (`newline` as for `open`)."""
+    return open(path, encoding="utf-8-sig", newline=newline)
+
+
+def read_text(path) -> str:
+    """The text of a user's file, UTF-8 without a leading byte-order mark."""
+    with open_text(path) as handle:
+        return handle.read()
+
+
 def require_new_id(path, line: int, item_id: str, first_lines: dict) -> None:
     """Fail on an id already seen in the file (items are paired across models by id, so a repeated one would be
     silently merged); `first_lines` remembers the line of each id."""
@@ -47,7 +62,7 @@ def require_new_id(path, line: int, item_id: str, first_lines: dict) -> None:
 
 
 def _read_jsonl(path):
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -63,7 +78,7 @@ def _read_jsonl(path):
 
 def _read_json(path):
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise DataError(path, error.lineno, f"not valid JSON ({error.msg})") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
@@ -72,7 +87,7 @@ def _read_json(path):
 
 
 def _read_table(path, delimiter):
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
         for row in reader:
             if None in row or None in row.values():

@@ -57,8 +57,8 @@ def process_name_embeddings(encoder, encoder_name: str, go_dir) -> np.ndarray:
     if path.exists():
         return np.load(path)
     vectors = embed(encoder, texts)
-    with atomic_output(path) as staging:
-        np.save(staging, vectors)
+    with atomic_output(path) as handle:
+        np.save(handle, vectors)
     return vectors
 
 
