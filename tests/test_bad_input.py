@@ -7,6 +7,7 @@ import itertools
 import json
 
 import h5py
+import numpy as np
 import pytest
 
 from bft.cli import main
@@ -36,6 +37,7 @@ def files(tmp_path):
         "synopsis_repeated": tmp_path / "repeated.txt",
         "synopsis_good": tmp_path / "good_synopsis.txt",
         "embeddings_bad": tmp_path / "emb.npz",
+        "embeddings_good": tmp_path / "good_emb.npz",
         "pickle_bad": tmp_path / "garbage.pkl",
         "word2vec_repeated": tmp_path / "repeated.w2v",
         "word2vec_nan": tmp_path / "nan.txt",
@@ -69,6 +71,7 @@ def files(tmp_path):
     paths["mcq_repeated"].write_text("".join(json.dumps({**question, "realidx": "q7"}) + "\n" for _ in range(2)))
     paths["genes_empty"].write_text("\n\n")
     paths["genes_good"].write_text("TP53\nEGFR\n")
+    np.savez(paths["embeddings_good"], ids=np.array(["TP53", "EGFR"]), X=np.eye(2, dtype=np.float32))
     paths["yaml_bad"].write_text("train: {learning_rate: [1,\n")
     paths["synopsis_bad"].write_text("TP53 without a colon\n")
     paths["synopsis_repeated"].write_text("TP53: A tumour suppressor.\nEGFR: A receptor.\nTP53: Another text.\n")
@@ -138,12 +141,8 @@ CASES = [
     ("data pubmedqa: missing data folder", "data pubmedqa --data-dir absent-dir --output {out}", "absent-dir",
      ["meta.json"]),
     ("data: finished output", "data pubmedqa --output {finished}", "--overwrite", []),
-    ("data go-naming: valid fraction above 1", "data go-naming --valid-fraction 1.5 --output {out}",
-     "bft data go-naming: error: valid_fraction must be in [0, 1), got 1.5", ["meta.json"]),
     ("data gene-knowledge: minimum above maximum", "data gene-knowledge --min-term-genes 20 --max-term-genes 10 "
      "--output {out}", "min_term_genes (20) is above max_term_genes (10)", ["meta.json"]),
-    ("data gene-facts: too many templates", "data gene-facts --knowledge {finished} --templates 9 --output {out}",
-     "templates must be a whole number in [1, 4], got 9", ["meta.json"]),
     ("eval go-naming: missing column", "eval go-naming --model {model} --sets {sets_no_column} --output {out}",
      "sets.tsv:2: missing column(s) name", ["results.json"]),
     ("eval go-naming: no sets", "eval go-naming --model {model} --sets {sets_header_only} --output {out}",
@@ -194,12 +193,12 @@ CASES = [
      "nan.txt: 1 of 2 vectors hold NaN or infinity (the first: 'EGFR'): expected finite numbers", ["results.json"]),
     ("downstream ggi: not a pickle", "downstream ggi --embeddings {pickle_bad} --output {out}",
      "garbage.pkl: not a pickle (ValueError): expected a pickled, non-empty {symbol: vector} dict", ["results.json"]),
-    ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_bad} --adata {adata_not_hdf5} "
+    ("downstream perturb: not HDF5", "downstream perturb --embeddings {embeddings_good} --adata {adata_not_hdf5} "
      "--output {out}", "cells.h5ad: not an HDF5 file: expected an .h5ad AnnData file", ["results.json"]),
-    ("downstream perturb: HDF5 but not AnnData", "downstream perturb --embeddings {embeddings_bad} --adata "
+    ("downstream perturb: HDF5 but not AnnData", "downstream perturb --embeddings {embeddings_good} --adata "
      "{adata_other_hdf5} --output {out}", "other.h5ad: an HDF5 file without AnnData's layout", ["results.json"]),
     ("downstream perturb: missing AnnData",
-     "downstream perturb --embeddings {embeddings_bad} --adata absent.h5ad --output {out}", "absent.h5ad",
+     "downstream perturb --embeddings {embeddings_good} --adata absent.h5ad --output {out}", "absent.h5ad",
      ["results.json"]),
     ("represent: unknown model", "represent --model ./no-such-folder --output {out}", "no-such-folder",
      ["summary.json"]),
@@ -269,6 +268,9 @@ OUT_OF_RANGE = [
     ("represent --model {model} --output {out} --limit-genes 0", f"--limit-genes: {WHOLE} 1"),
     ("downstream perturb --embeddings {embeddings_bad} --adata a.h5ad --output {out} --test-fraction 1",
      "--test-fraction: must be in (0, 1), got 1"),
+    ("data go-naming --valid-fraction 1.5 --output {out}", "--valid-fraction: must be in [0, 1), got 1.5"),
+    ("data gene-facts --knowledge {finished} --templates 9 --output {out}",
+     "--templates: must be a whole number in [1, 4], got 9"),
     ("compare --config {recipe_no_loss} --output {out} --seeds 0,a", "--seeds: expected comma-separated whole numbers"),
     ("compare --config {recipe_no_loss} --output {out} --seeds -1", "--seeds: each seed must be a whole number in"),
 ]
@@ -276,7 +278,7 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize("argv, expected", OUT_OF_RANGE, ids=[case[1].split(":")[0] for case in OUT_OF_RANGE])
 def test_numbers_out_of_range_are_refused_as_they_are_parsed(tiny_model, tmp_path, capsys, argv, expected):
-    """Before any model loads: the option named, exit code 2, nothing written."""
+    """As the command line is parsed, before any work: the option named, exit code 2."""
     out = tmp_path / "out"
     values = {**files(tmp_path), "model": tiny_model, "out": str(out)}
     with pytest.raises(SystemExit) as exit_:
@@ -284,4 +286,3 @@ def test_numbers_out_of_range_are_refused_as_they_are_parsed(tiny_model, tmp_pat
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"{command_name(argv)}: error: argument ") and expected in error, error
-    assert not out.exists() and not (tmp_path / "out.jsonl").exists()

@@ -14,6 +14,7 @@ from bft.compare import builds, evaluations, plan, reuse, runs
 from bft.compare.report import paired_difference, t_interval
 from bft.errors import InputError
 from bft.eval.tasks import TASKS
+from tests.conftest import SHARED_DATA
 
 
 def test_statistics_hand_computed():
@@ -98,6 +99,14 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert main(["compare", "--config", str(recipe), "--output", str(out), "--methods", "bft"]) == 0
     assert sorted(json.loads((out / "report.json").read_text())["runs"]) == ["base-seed0", "base-seed1", "bft-seed0",
                                                                             "bft-seed1"]
+    # with every run and evaluation done, the inputs are not read again: a comparison moved without them reports
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for path in (data, questions):
+        path.rename(hidden / path.name)
+    assert main(["compare", "--config", str(recipe), "--output", str(out)]) == 0
+    for path in (data, questions):
+        (hidden / path.name).rename(path)
 
     # each evaluation's record says what made it: the model (a run by its name and fingerprint) and the options
     assert yaml.safe_load((out / "evals" / "base" / "mcq-mcq" / "evaluation.yaml").read_text()) == {
@@ -189,6 +198,9 @@ RECIPE_FAULTS = [
      "evaluation 'mcq': batch_size must be a whole number at least 1, got 'abc'"),
     ({"build": {"builder": "go-naming", "output": "{out}/data", "limit": "ten"}},
      "build 'go-naming': limit must be a whole number at least 1, got 'ten'"),
+    ({"variants": {"split": {"loss_type": "bft", "packing": True, "packing_strategy": "bfd_split"}}},
+     "method 'split': bad training settings: loss_type='bft' cannot use packing_strategy='bfd_split'"),
+    ({"grpo": {"data": "absent-prompts.jsonl"}}, "method 'nll': absent-prompts.jsonl: file not found"),
 ]
 
 
@@ -612,3 +624,17 @@ def test_a_builds_exclude_may_name_one_file_as_a_string(tmp_path):
 
     _, _, _, options = resolve_build({"builder": "go-naming", "output": str(tmp_path / "d"), "exclude": "sets.tsv"})
     assert options["exclude"] == ["sets.tsv"]
+
+
+def test_recipe_numbers_as_yaml_leaves_them_and_paths_as_one_likes(tiny_model, tmp_path, monkeypatch, capsys):
+    """`learning_rate: 2e-4` (text to YAML 1.1) is the number `bft train --config` makes of it; training data that the
+    recipe's build makes, named relatively where the build's output is absolute, is not looked for before it is
+    built."""
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "compare.yaml"
+    recipe.write_text("loss_types: [nll]\nseeds: [0]\n"
+                      f"build: {{builder: go-naming, output: {tmp_path / 'built'}, data_dir: {SHARED_DATA}}}\n"
+                      f"train: {{model_name_or_path: {tiny_model}, data: built/../built/train.jsonl, "
+                      "learning_rate: 2e-4}\n")
+    assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o"), "--plan"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"] == {str(tmp_path / "built"): "to build"}

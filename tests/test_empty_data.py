@@ -67,6 +67,6 @@ def test_builders_and_subsets_refuse_to_leave_nothing(tmp_path):
     write_dataset(tmp_path / "built", {"train": [{"id": 1}], "valid": []}, {})  # an empty split beside others is fine
     assert (tmp_path / "built" / "valid.jsonl").read_text() == ""
     for limit in (0, -1):
-        with pytest.raises(InputError, match="limit must be at least 1"):
+        with pytest.raises(InputError, match="limit must be a whole number at least 1"):
             fixed_subset([1, 2, 3], limit, str)
     assert fixed_subset([1, 2, 3], 3, str) == [1, 2, 3] and len(fixed_subset([1, 2, 3], 1, str)) == 1

@@ -24,8 +24,8 @@ def mode(path):
 def test_atomic_outputs_get_the_mode_a_plain_open_gives(tmp_path, umask):
     (tmp_path / "plain.json").write_text("{}")
     write_json_atomic(tmp_path / "out" / "results.json", {})
-    with atomic_output(tmp_path / "vectors.npy") as staging:
-        np.save(staging, np.zeros(2))
+    with atomic_output(tmp_path / "vectors.npy") as handle:
+        np.save(handle, np.zeros(2))
     assert mode(tmp_path / "out" / "results.json") == mode(tmp_path / "vectors.npy") == mode(tmp_path / "plain.json")
     assert mode(tmp_path / "plain.json") == 0o666 & ~umask
     (tmp_path / "plain").mkdir()

@@ -8,6 +8,7 @@ from bft.data.gene_facts import CLOZE_TEMPLATE, TRAIN_TEMPLATES, build_gene_fact
 from bft.data.gene_knowledge import build_gene_knowledge
 from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
 from bft.data.records import DataError
+from bft.errors import InputError
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 
@@ -78,7 +79,7 @@ def test_bad_knowledge_folder_and_templates(tmp_path):
     (tmp_path / "untrained.jsonl").write_text("")
     with pytest.raises(DataError, match=r"trained.jsonl:1: missing term"):
         build_gene_facts(tmp_path, tmp_path / "out", knowledge=tmp_path)
-    with pytest.raises(ValueError, match="templates"):
+    with pytest.raises(InputError, match=r"templates must be a whole number in \[1, 4\], got 9"):
         build_gene_facts(tmp_path, tmp_path / "out", knowledge=tmp_path, templates=9)
     assert not (tmp_path / "out").exists()
 

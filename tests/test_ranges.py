@@ -24,7 +24,25 @@ def test_ends_and_message(allowed, inside, outside, said):
     for value in outside:
         with pytest.raises(InputError, match="^" + re.escape(f"where: x must be {said}, got {value!r}") + "$"):
             allowed.check("x", value, "where")
-    parse = allowed.argument(float)
+    parse = allowed.argument(int if allowed.integer else float)
     assert parse(str(inside[0])) == inside[0]
     with pytest.raises(argparse.ArgumentTypeError, match=f"got {outside[0]}"):
         parse(str(outside[0]))
+
+
+def test_kinds_of_numbers():
+    """A count is an integer of any kind (numpy's too) and of any size, never 8.0 or a bool; a rate any finite real."""
+    import numpy as np
+
+    from bft.ranges import SEED
+
+    assert np.int64(4) in AT_LEAST_ONE and 10**400 in AT_LEAST_ONE and 10**400 not in SEED
+    assert 8.0 not in AT_LEAST_ONE and np.float64(8.0) not in AT_LEAST_ONE and True not in AT_LEAST_ONE
+    assert np.float32(1e-4) in POSITIVE and np.int64(3) in POSITIVE and 10**400 in POSITIVE
+    assert float("inf") not in Range() and "1" not in Range() and str(Range()) == "a finite number"
+    with pytest.raises(InputError, match=r"seed must be a whole number in \[0, 4294967295\], got 8.0"):
+        SEED.check("seed", 8.0)
+    parse = AT_LEAST_ONE.argument(int)
+    assert parse("3") == 3
+    with pytest.raises(ValueError):  # argparse: "invalid int value"
+        parse("1.5")

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 from bft.data import data_dir
+from bft.data.builders import RANGES as BUILDER_RANGES
 from bft.errors import InputError
 from bft.eval.suite import SUITE_OPTIONS, suite_default
 from bft.eval.tasks import GENERATION, OPTIONS, TASKS
 from bft.files import check_writable
 from bft.models import DEFAULT_ENCODER
-from bft.ranges import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, Range
+from bft.ranges import AT_LEAST_ONE, LOSS_RANGES, NON_NEGATIVE, PROBABILITY, SEED, Range
 
 EXIT_BAD_INPUT = 2
 DATA_DIR_HELP = OPTIONS["data_dir"].help
@@ -53,33 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     go.add_argument("--exclude", action="append", default=[], metavar="FILE",
                     help="gene-set file whose terms must not reach training (repeatable); the public GeneAgent set "
                          "is always excluded")
-    go.add_argument("--min-genes", type=int, default=3)
-    go.add_argument("--max-genes", type=int, default=100)
-    go.add_argument("--valid-fraction", type=float, default=0.1)
-    go.add_argument("--seed", type=int, default=0)
-    go.add_argument("--limit", type=int, help="keep this many terms (a fixed pseudo-random subset)")
+    _builder_option(go, "min_genes", int, 3)
+    _builder_option(go, "max_genes", int, 100)
+    _builder_option(go, "valid_fraction", float, 0.1)
+    _builder_option(go, "seed", int, 0)
+    _builder_option(go, "limit", int, None, "keep this many terms (a fixed pseudo-random subset)")
     profiles = builders.add_parser("gene-profiles", help="'describe gene X' -> its NCBI summary, split by gene")
     _data_io(profiles)
-    profiles.add_argument("--valid-fraction", type=float, default=0.1)
-    profiles.add_argument("--seed", type=int, default=0)
-    profiles.add_argument("--limit", type=int, help="keep this many genes (a fixed pseudo-random subset)")
+    _builder_option(profiles, "valid_fraction", float, 0.1)
+    _builder_option(profiles, "seed", int, 0)
+    _builder_option(profiles, "limit", int, None, "keep this many genes (a fixed pseudo-random subset)")
     _data_io(builders.add_parser("pubmedqa", help="abstract + question -> reasoning and yes/no/maybe (500/500 split)"))
     knowledge = builders.add_parser("gene-knowledge", help="MCQ probes: which GO process is gene X involved in? "
                                                            "(gene-profiles' trained and untrained genes)")
     _data_io(knowledge)
-    knowledge.add_argument("--valid-fraction", type=float, default=0.1, help="as given to gene-profiles")
-    knowledge.add_argument("--seed", type=int, default=0, help="as given to gene-profiles")
-    knowledge.add_argument("--limit", type=int, help="as given to gene-profiles")
+    _builder_option(knowledge, "valid_fraction", float, 0.1, "as given to gene-profiles")
+    _builder_option(knowledge, "seed", int, 0, "as given to gene-profiles")
+    _builder_option(knowledge, "limit", int, None, "as given to gene-profiles")
     knowledge.add_argument("--profiles", metavar="DIR", help="the gene-profiles output these probes go with: checked "
                                                              "to be split with the same three options")
-    knowledge.add_argument("--min-term-genes", type=int, default=10)
-    knowledge.add_argument("--max-term-genes", type=int, default=500)
+    _builder_option(knowledge, "min_term_genes", int, 10)
+    _builder_option(knowledge, "max_term_genes", int, 500)
     facts = builders.add_parser("gene-facts", help="templated facts 'gene X takes part in P' for gene-knowledge's "
                                                    "trained genes, with question and cloze probes")
     _data_io(facts)
     facts.add_argument("--knowledge", required=True, metavar="DIR",
                        help="the output of bft data gene-knowledge: its probes choose each gene's fact")
-    facts.add_argument("--templates", type=int, default=4, help="paraphrase templates per fact (1-4)")
+    _builder_option(facts, "templates", int, 4, "paraphrase templates per fact (1-4)")
     facts.add_argument("--exclude", action="append", default=[], metavar="FILE",
                        help="gene-set file whose terms no fact may name (repeatable); the public GeneAgent set is "
                             "always excluded")
@@ -100,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--compare", help="a second data set shown side by side (e.g. general text)")
     inspect.add_argument("--output", required=True, help="folder for report.html, samples.jsonl, summary.json")
     _overwrite(inspect)
-    inspect.add_argument("--group-size", type=AT_LEAST_ONE.argument(int), default=256,
+    inspect.add_argument("--group-size", type=LOSS_RANGES["bft_group_size"].argument(int), default=256,
                          help="BFT window g, in trained tokens")
-    inspect.add_argument("--gamma", type=POSITIVE.argument(float), default=1.0, help="BFT sample weight exponent")
+    inspect.add_argument("--gamma", type=LOSS_RANGES["bft_gamma"].argument(float), default=1.0,
+                         help="BFT sample weight exponent")
     inspect.add_argument("--threshold", type=PROBABILITY.argument(float), default=0.1,
                          help="a token is low-confidence when p < this")
     inspect.add_argument("--limit", type=AT_LEAST_ONE.argument(int), help="only the first N samples of each data set")
@@ -170,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _builder_option(parser, option, kind, default, help=None):
+    """`--option-name` of a `bft data` builder: a number in the option's range (`bft.data.builders.RANGES`)."""
+    parser.add_argument("--" + option.replace("_", "-"), type=BUILDER_RANGES[option].argument(kind), default=default,
+                        help=help)
+
+
 def _data_io(parser):
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--output", required=True, help="folder to write the JSONL splits and meta.json into")
@@ -188,13 +196,11 @@ def _generation_options(parser):
 def _seed_list(text: str) -> list[int]:
     """`--seeds 0,1,2`: whole numbers that numpy seeds with."""
     try:
-        seeds = [int(part) for part in text.split(",")]
+        return [SEED.argument(int)(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    for seed in seeds:
-        if seed not in SEED:
-            raise argparse.ArgumentTypeError(f"each seed must be {SEED}, got {seed}")
-    return seeds
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"each seed {error}") from None
 
 
 def _overwrite(parser):
@@ -290,7 +296,12 @@ def _command_name(command, args) -> str:
 def _refuse_finished_output(command, args):
     """An --output that cannot be written fails before any work; a finished one is not replaced unless --overwrite is
     given (the file that marks it finished is written last, so a killed run never looks finished)."""
-    if getattr(args, "output", None) is not None and command not in ("train", "grpo"):
+    if command == "compare":  # --plan writes nothing, --archive writes DIR and only reads --output
+        if args.archive:
+            check_writable(args.archive, folder=True)
+        elif not args.plan:
+            check_writable(args.output, folder=True)
+    elif getattr(args, "output", None) is not None and command not in ("train", "grpo"):
         check_writable(args.output, folder=command not in FILE_OUTPUTS)
     if not getattr(args, "overwrite", True):
         marker = FINISHED_MARKERS.get(command)

@@ -81,6 +81,8 @@ def check_writable(path, folder: bool) -> None:
         raise InputError(f"{path} is a file: expected a folder for the results (it is made if missing)")
     if not folder and path.is_dir():
         raise InputError(f"{path} is a folder: expected a file name")
+    if not folder and path.is_file() and not os.access(path, os.W_OK):  # (a file added to, as profiles.jsonl is)
+        raise InputError(f"{path} cannot be written: no permission to write it")
     existing = next(place for place in (path if folder else path.parent, *path.parents) if place.exists())
     if not existing.is_dir():
         raise InputError(f"{path} cannot be written: {existing} is a file, not a folder")

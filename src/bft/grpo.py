@@ -24,9 +24,9 @@ from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
-from bft.ranges import check_training_arguments
+from bft.ranges import check_lora_arguments, check_training_arguments
 from bft.run_folder import refuse_finished, train_run
-from bft.train import config_path, resolved_recipe
+from bft.train import config_path, numbers_typed, resolved_recipe
 from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ class BFTGRPOConfig(GRPOConfig):
     def __post_init__(self):
         resolve_precision(self)
         default_activation_checkpointing(self)
-        super().__post_init__()
         check_training_arguments(self)
+        super().__post_init__()
 
 
 def parse_grpo_args(argv=None) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
@@ -80,14 +80,15 @@ def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelCon
     from transformers import HfArgumentParser
 
     try:
-        parsed = HfArgumentParser((GRPOArguments, BFTGRPOConfig, ModelConfig)).parse_dict(fields)
+        classes = (GRPOArguments, BFTGRPOConfig, ModelConfig)
+        parsed = HfArgumentParser(classes).parse_dict(numbers_typed(fields, classes))
     except (ValueError, TypeError) as error:
         raise InputError(f"bad GRPO settings: {error}") from error
     return _checked(*parsed)
 
 
 def _checked(script_args, config, model_args):
-    check_training_arguments(config, model_args)
+    check_lora_arguments(model_args)
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     rewards = task_rewards(script_args.task)

@@ -18,17 +18,17 @@ from tqdm.auto import tqdm
 from bft import gaps
 from bft.data.records import DataError
 from bft.data.training import load_training_dataset
-from bft.errors import InputError
 from bft.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from bft.losses import bft_loss, min_group_confidence
+from bft.ranges import AT_LEAST_ONE
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 
 
 def score_dataset(model, tokenizer, data: str, limit=None, batch_size=8, max_length=1024) -> list[dict]:
-    """Per sample: the trained tokens' text pieces and log-probabilities, in order. Raises DataError when no sample
-    has a trained token left after truncation at `max_length`."""
-    if limit is not None and limit < 1:
-        raise InputError(f"limit must be at least 1, got {limit}: there would be no sample to inspect")
+    """Per sample: the trained tokens' text pieces and log-probabilities, in order. Raises InputError for a `limit`
+    under 1, DataError when no sample has a trained token left after truncation at `max_length`."""
+    if limit is not None:
+        AT_LEAST_ONE.check("limit", limit)
     dataset = load_training_dataset(data)
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))

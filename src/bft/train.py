@@ -26,7 +26,7 @@ from bft.errors import InputError, yaml_error
 from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
-from bft.ranges import check_training_arguments
+from bft.ranges import check_lora_arguments
 from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 from bft.upstream import trained_tokens
@@ -73,7 +73,6 @@ def config_path(argv) -> str:
     """The `--config` file of a command line (the recipe TRL's parser reads)."""
     argv = list(argv if argv is not None else sys.argv[1:])
     given = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--config"]
-    given += [word.split("=", 1)[1] for word in argv if word.startswith("--config=")]
     return given[-1] if given else "--config"
 
 
@@ -81,8 +80,9 @@ def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfi
     """The three dataclasses from a mapping of field -> value (a recipe held in memory, values already typed)."""
     from transformers import HfArgumentParser
 
+    classes = (TrainArguments, BFTConfig, ModelConfig)
     try:
-        script_args, config, model_args = HfArgumentParser((TrainArguments, BFTConfig, ModelConfig)).parse_dict(fields)
+        script_args, config, model_args = HfArgumentParser(classes).parse_dict(numbers_typed(fields, classes))
     except (ValueError, TypeError) as error:
         raise InputError(f"bad training settings: {error}") from error
     return _completed(script_args, config, model_args)
@@ -95,10 +95,25 @@ def _completed(script_args: TrainArguments, config: BFTConfig, model_args: Model
         raise InputError("track_sample_weights scores every training sample on its own, in the data file's order, "
                          "and packing merges and reorders the samples into rows: set packing false (padding_free "
                          "true batches them as tightly, each sample kept whole)")
-    check_training_arguments(config, model_args)  # (BFTConfig checked its own; here LoRA's)
+    check_lora_arguments(model_args)
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     return script_args, config, model_args
+
+
+def numbers_typed(fields: dict, classes) -> dict:
+    """`fields` with each number that YAML left as text (`2e-4`: YAML 1.1 reads a float only with a dot) converted to
+    its field's type (an int or float field of one of the dataclasses `classes`), as `bft train --config` converts
+    it; text that is no number stays, for the field's check to refuse."""
+    kinds = {item.name: item.type for cls in classes for item in dataclasses.fields(cls)}
+    typed = {}
+    for name, value in fields.items():
+        kind = next((k for k in (int, float) if kinds.get(name) in (k, k | None, f"{k.__name__} | None")), None)
+        try:
+            typed[name] = kind(value) if kind is not None and isinstance(value, str) else value
+        except ValueError:
+            typed[name] = value
+    return typed
 
 
 def run_training(script_args: TrainArguments, config: BFTConfig, model_args: ModelConfig) -> Path:

@@ -29,7 +29,7 @@ from bft.lm_head import has_triton_head, install_token_head, supports_token_head
 from bft.loss_types import LOSS_TYPES, diagnostics
 from bft.losses import TOKEN_WEIGHTINGS, WINDOW_ALIGNMENTS
 from bft.precision import describe_precision, resolve_precision
-from bft.ranges import AT_LEAST_ONE, POSITIVE, PROBABILITY, Range, check_training_arguments
+from bft.ranges import LOSS_RANGES, check_training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,9 @@ class BFTConfig(SFTConfig):
     def __post_init__(self):
         resolve_precision(self)
         default_activation_checkpointing(self)
+        for name, allowed in LOSS_RANGES.items():  # before transformers' checks, whose messages name no range
+            allowed.check(name, getattr(self, name))
+        check_training_arguments(self)
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise InputError(f"loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
@@ -123,18 +126,12 @@ class BFTConfig(SFTConfig):
             raise InputError(f"lm_head='trl' computes log-probs only; loss_type={self.loss_type!r} also needs "
                              "the top-k entropy or the reference KL of the project's head: use lm_head 'auto' or "
                              "'token'")
-        for name, allowed in LOSS_RANGES.items():
-            allowed.check(name, getattr(self, name))
-        check_training_arguments(self)
         if self.token_weight_floor and "token_weight_floor" not in loss.fields:
             raise InputError(f"token_weight_floor applies to the DFT token weights of "
                              f"{', '.join(n for n, t in LOSS_TYPES.items() if 'token_weight_floor' in t.fields)}; "
                              f"loss_type {self.loss_type!r} has none")
-
-
-# The values of the losses' fields
-LOSS_RANGES = {"bft_group_size": AT_LEAST_ONE, "bft_gamma": POSITIVE, "token_weight_floor": PROBABILITY,
-               "asft_alpha": Range(0), "eaft_alpha": Range(0), "eaft_topk": Range(2, integer=True)}
+        if loss.per_sample:
+            _check_sample_boundaries(self)
 
 
 class NoTrainedTokens(InputError):
@@ -578,12 +575,13 @@ def _moments(values: torch.Tensor) -> torch.Tensor:
 
 
 def _check_supported(config, kwargs):
-    """Fail early on settings under which a loss would silently compute something else."""
-    loss = LOSS_TYPES[config.loss_type]
-    if loss.trl_name is None and kwargs.get("compute_loss_func") is not None:
+    """Fail early on a loss function given to a trainer whose loss type computes its own."""
+    if LOSS_TYPES[config.loss_type].trl_name is None and kwargs.get("compute_loss_func") is not None:
         raise InputError(f"loss_type={config.loss_type!r} computes its own loss: do not pass compute_loss_func")
-    if not loss.per_sample:
-        return
+
+
+def _check_sample_boundaries(config):
+    """A per-sample loss (BFT) must find where each sample starts: refuse the batchings that hide it."""
     if config.packing and config.packing_strategy == "wrapped":
         raise InputError(f"loss_type={config.loss_type!r} cannot use packing_strategy='wrapped': it cuts documents "
                          "into rows without marking where each starts, so its samples cannot be found; use 'bfd' (the "

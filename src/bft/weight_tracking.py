@@ -96,7 +96,7 @@ def process_share(batches: list[list[int]], process: int, processes: int) -> lis
     sharded models (FSDP, ZeRO-3) need."""
     share = [(batch, True) for batch in batches[process::processes]]
     rounds = -(-len(batches) // processes)
-    return share + [(batches[0], False)] * (rounds - len(share))
+    return share + [(batches[0], False)] * (rounds - len(share))  # (`batches_by_length`'s first: its shortest)
 
 
 def batches_by_length(lengths: list[int], batch_size: int) -> list[list[int]]:

@@ -85,7 +85,7 @@ def _load_npz(path) -> dict[str, np.ndarray]:
     expected = "expected an .npz with string 'ids' and a matrix 'X' of numbers, a row per id (from `bft embed`)"
     try:
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError):
+    except (ValueError, OSError, EOFError):  # (an empty file: EOFError)
         data = None
     if not isinstance(data, np.lib.npyio.NpzFile):  # (an .npy file loads as an array)
         raise DataError(path, None, f"not an .npz file: {expected}; word2vec text files end in .txt, pickled "

@@ -47,7 +47,8 @@ def mean_shifts(adata, path) -> dict[str, np.ndarray]:
 
 
 def _require_finite_expression(adata, path) -> None:
-    # a cell's sum is NaN or infinite where one of its values is (dense or sparse X alike)
+    """DataError, naming `path`, where a cell's expression holds NaN or infinity (its sum is then NaN or infinite,
+    for dense and sparse X alike)."""
     sums = np.asarray(adata.X.sum(axis=1, dtype=np.float64)).ravel()
     not_finite = np.flatnonzero(~np.isfinite(sums))
     if len(not_finite):
@@ -83,8 +84,8 @@ def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_frac
     for too few perturbations with embeddings."""
     from sklearn.linear_model import RidgeCV
 
+    loaded = load_embeddings(embeddings_path)  # first: it is small, the AnnData may be gigabytes
     shifts = mean_shifts(read_adata(adata_path), adata_path)
-    loaded = load_embeddings(embeddings_path)
     # the perturbed genes in the embeddings' spelling, whatever the case of either (bft.data.symbols)
     symbols = match_symbols((g for c in shifts for g in perturbation_genes(c)), loaded)
     symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path} (their perturbations are left out)")

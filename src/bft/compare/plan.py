@@ -31,10 +31,7 @@ def plan_comparison(config_path, output, seeds=None, only=None) -> dict:
     for build in builds(recipe):
         _, out, _, _ = resolve_build(build)
         data[str(out)] = "built" if (out / "meta.json").exists() else "to build"
-    models = {BASE: recipe["train"]["model_name_or_path"]} if recipe.get("evaluate_base") else {}
-    for method, _, seed in plan:
-        for stage in (method, method + GRPO_SUFFIX) if "grpo" in recipe else (method,):
-            models[run_name(stage, seed)] = output / "runs" / run_name(stage, seed)
+    models = _evaluated_models(recipe, output, plan)
     runs = {}
     for name, model in models.items():
         training = "untrained model" if name == BASE else _training_state(model)
@@ -57,46 +54,83 @@ def prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
     found = methods(recipe)
     check_settings(recipe, found, config_path, output)
     chosen = found if only is None else select_methods(found, only, config_path)
-    _check_inputs(recipe, chosen, config_path)
     seeds = list(seeds if seeds is not None else recipe.get("seeds", [0, 1, 2]))
     plan = [(method, settings, seed) for method, settings in chosen.items() for seed in seeds]
     _check_what_is_reused(recipe, output, plan)
     _check_models_at_hand(recipe, output, plan)
+    _check_inputs(recipe, output, plan, config_path)
     return recipe, output, seeds, plan
 
 
-def _check_inputs(recipe: dict, chosen: dict[str, dict], path) -> None:
-    """Fail, before anything runs, on an input a later run or evaluation would refuse: each method's training data
-    and model, each evaluation's input files. Inputs that the recipe's `build` makes are checked once built."""
-    from bft.data.training import check_training_data
-    from bft.eval.tasks import read_inputs
-    from bft.models import DEFAULT_MODEL, check_model
-
-    built = [Path(build["output"]) for build in builds(recipe)]
+def _check_inputs(recipe: dict, output: Path, plan, path) -> None:
+    """Fail, before anything runs, on an input that a run or evaluation still to do would refuse: a method's
+    training data and model, the GRPO stage's prompts, an evaluation's input files. Inputs of finished work are not
+    read (a comparison restored from its archive reports without them); those the recipe's `build` makes are checked
+    as they are built."""
+    built = [_resolved(build["output"]) for build in builds(recipe)]
 
     def made_by_build(value) -> bool:
-        return isinstance(value, str) and any(folder in (Path(value), *Path(value).parents) for folder in built)
+        return isinstance(value, str) and any(folder in (_resolved(value), *_resolved(value).parents)
+                                              for folder in built)
+
+    try:
+        _check_training_inputs(recipe, output, plan, made_by_build)
+        _check_evaluation_inputs(recipe, output, plan, made_by_build)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def _check_training_inputs(recipe: dict, output: Path, plan, made_by_build) -> None:
+    from bft.data.training import check_training_data
+    from bft.models import DEFAULT_MODEL, check_model
 
     checked = set()
-    for method, settings in chosen.items():
+    for method, settings, seed in plan:
         fields = {**recipe["train"], **settings}
-        inputs = [(check_training_data, fields.get(key)) for key in ("data", "eval_data")]
-        if "init_from" not in settings:
-            inputs.append((check_model, fields.get("model_name_or_path") or DEFAULT_MODEL))
+        inputs = []
+        if not run_folder.is_finished(output / "runs" / run_name(method, seed)):
+            inputs += [(check_training_data, fields.get(key)) for key in ("data", "eval_data")]
+            if "init_from" not in settings:
+                inputs.append((check_model, fields.get("model_name_or_path") or DEFAULT_MODEL))
+        if "grpo" in recipe and not run_folder.is_finished(output / "runs" / run_name(method + GRPO_SUFFIX, seed)):
+            inputs.append((check_training_data, recipe["grpo"].get("data")))
         for check, value in inputs:
-            if value and not made_by_build(value) and (check, value) not in checked:
-                checked.add((check, value))
+            if value is not None and not made_by_build(value) and (check, str(value)) not in checked:
+                checked.add((check, str(value)))
                 try:
-                    check(value)
+                    check(str(value))
                 except InputError as error:
-                    raise InputError(f"{path}: method {method!r}: {error}") from None
+                    raise InputError(f"method {method!r}: {error}") from None
+
+
+def _check_evaluation_inputs(recipe: dict, output: Path, plan, made_by_build) -> None:
+    from bft.eval.tasks import read_inputs
+
+    models = _evaluated_models(recipe, output, plan)
     for evaluation in recipe.get("evaluations", []):
         options = {key: value for key, value in evaluation.items() if key not in ("task", "name")}
-        if not any(made_by_build(value) for value in options.values()):
+        key = task_key(evaluation)
+        to_do = any(_evaluation_state(model, output / "evals" / name / key, evaluation) == "to evaluate"
+                    for name, model in models.items())
+        if to_do and not any(made_by_build(value) for value in options.values()):
             try:
                 read_inputs(evaluation["task"], **options)
             except InputError as error:
-                raise InputError(f"{path}: evaluation {task_key(evaluation)!r}: {error}") from None
+                raise InputError(f"evaluation {key!r}: {error}") from None
+
+
+def _evaluated_models(recipe: dict, output: Path, plan) -> dict:
+    """{name: model} of everything the comparison evaluates: the untrained model (`base`, by its name) and each
+    run's folder (and its GRPO stage's)."""
+    models = {BASE: recipe["train"]["model_name_or_path"]} if recipe.get("evaluate_base") else {}
+    for method, _, seed in plan:
+        for stage in (method, method + GRPO_SUFFIX) if "grpo" in recipe else (method,):
+            models[run_name(stage, seed)] = output / "runs" / run_name(stage, seed)
+    return models
+
+
+def _resolved(path) -> Path:
+    return Path(path).expanduser().resolve()
 
 
 def _training_state(run_dir: Path) -> str:

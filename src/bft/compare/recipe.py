@@ -73,7 +73,7 @@ def methods(recipe, path="the recipe") -> dict[str, dict]:
     for name, settings in (recipe.get("variants") or {}).items():
         if not isinstance(settings, dict) or "loss_type" not in settings:
             raise InputError(f"{path}: variant {name!r} must be a mapping that sets loss_type")
-        if name in found or name in LOSS_TYPES:
+        if name in LOSS_TYPES:
             raise InputError(f"{path}: variant {name!r} has a loss type's name, so the report would show it as that "
                              f"loss: name it by what it changes (e.g. {name}-lr2e-4)")
         if "init_from" in settings and settings["init_from"] not in found:

@@ -32,6 +32,7 @@ TRAIN_TEMPLATES = (
 )
 CLOZE_TEMPLATE = "Fill in the blank: the human gene {gene} is a participant in ____."
 SPLITS = ("trained", "untrained")
+TEMPLATES = Range(1, len(TRAIN_TEMPLATES), integer=True)  # how many of them a build may use
 
 
 def build_gene_facts(data_dir, output, *, knowledge, templates=4, exclude=()) -> dict:
@@ -39,7 +40,7 @@ def build_gene_facts(data_dir, output, *, knowledge, templates=4, exclude=()) ->
     the metadata. `knowledge` is the folder `bft data gene-knowledge` wrote. Raises `DataError` for a missing or
     malformed probe file or where no fact is left to train on (writing nothing), `InputError` for a `templates`
     outside 1..len(TRAIN_TEMPLATES)."""
-    Range(1, len(TRAIN_TEMPLATES), integer=True).check("templates", templates)
+    TEMPLATES.check("templates", templates)
     data_dir, knowledge = Path(data_dir), Path(knowledge)
     probes = {split: _read_probes(knowledge / f"{split}.jsonl") for split in SPLITS}
     excluded_ids, excluded_sets = _evaluation_terms(data_dir, exclude)

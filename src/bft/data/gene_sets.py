@@ -33,7 +33,7 @@ def read_gene_sets(path) -> list[GeneSet]:
             raise DataError(path, line, f"missing column(s) {', '.join(missing)}; expected id, genes, name "
                                         "(or GeneAgent's GO, Genes, Term_Description)")
         set_id, name = (_filled(record, columns[key], path, line) for key in ("id", "name"))
-        genes = record[columns["genes"]]
+        genes = record[columns["genes"]] or ()  # (a JSONL null is no gene list)
         genes = tuple(genes) if isinstance(genes, list) else tuple(g for g in re.split(r"[\s,]+", str(genes)) if g)
         if not genes:
             raise DataError(path, line, "empty gene list")

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from bft.errors import InputError
+from bft.ranges import AT_LEAST_ONE
 
 
 def stable_fraction(key: str, seed: int, purpose: str) -> float:
@@ -14,8 +14,8 @@ def stable_fraction(key: str, seed: int, purpose: str) -> float:
 def fixed_subset(items: list, limit: int | None, key) -> list:
     """`limit` items chosen by a fixed hash of `key(item)` (not the first ones: files are often sorted), in order.
     Raises InputError for a `limit` under 1 (a subset of nothing)."""
-    if limit is not None and limit < 1:
-        raise InputError(f"limit must be at least 1, got {limit}: a subset of no items has nothing to evaluate")
+    if limit is not None:
+        AT_LEAST_ONE.check("limit", limit)
     if limit is None or limit >= len(items):
         return list(items)
     chosen = set(sorted(range(len(items)), key=lambda i: stable_fraction(str(key(items[i])), 0, "subset"))[:limit])

@@ -40,10 +40,7 @@ def check_harness_tasks(tasks: str, include_path=None) -> list[str]:
     `include_path`); InputError naming the unknown ones, with near names, before any model loads."""
     from difflib import get_close_matches
 
-    try:
-        from lm_eval.tasks import TaskManager
-    except ImportError as error:
-        raise InputError("--tasks needs the lm-evaluation-harness: pip install lm_eval") from error
+    from lm_eval.tasks import TaskManager
     if include_path and not Path(include_path).is_dir():
         raise InputError(f"--include-path {include_path}: no such folder of harness task files")
     names = [name.strip() for name in tasks.split(",") if name.strip()]
@@ -59,12 +56,9 @@ def check_harness_tasks(tasks: str, include_path=None) -> list[str]:
 
 def run_harness(model, tokenizer, tasks: list[str], output, *, include_path=None, limit=None, batch_size=16) -> dict:
     """Run harness tasks; `results.json` holds each task's accuracy and accuracy_norm."""
-    try:
-        from lm_eval import simple_evaluate
-        from lm_eval.models.huggingface import HFLM
-        from lm_eval.tasks import TaskManager
-    except ImportError as error:
-        raise InputError("--tasks needs the lm-evaluation-harness: pip install lm_eval") from error
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
     harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     raw = simple_evaluate(model=harness_model, tasks=tasks, task_manager=manager, limit=limit, log_samples=True)
