@@ -48,7 +48,15 @@ LETTERS = [
     ("Answer: A deficiency of insulin (C)", "C"),  # "A" is the article; the option is in brackets
     ("I think", None), ("I think it is the pancreas", None), ("A deficiency of insulin", None),
     ("Answer: I think so", None), ("vitamin C deficiency", None), ("The answer is vitamin C", None),
-    ("hepatitis B virus", None), ("The answer is B12", None), ("answer: c", None),
+    ("hepatitis B virus", None), ("The answer is B12", None),
+    # a lower-case letter right after an explicit cue, ending its phrase; never "a" or "i" as a word, "e.g.", "i.e."
+    ("Answer: c", "C"), ("answer: c", "C"), ("**Answer:** c.", "C"), ("Final answer: (d)", "D"),
+    ("the answer is c", "C"), ("Answer: c) pancreas", "C"), ("My choice is b.", "B"), ("Answer:\nc\n", "C"),
+    ("I would choose C.", "C"), ("I chose option B", "B"), ("I would choose (c), the pancreas", "C"),
+    ("I would choose A because it makes insulin", "A"),
+    ("Answer: a deficiency of insulin", None), ("I would choose a different drug", None),
+    ("Answer: e.g. insulin", None), ("Answer: i.e. none of them", None), ("The answer is c because", None),
+    ("c", None), ("c.", None), ("(c)", None), ("a cell makes it", None), ("i think so", None),
     ("E", None), ("The answer is E", None), ("(E)", None),  # not among the question's options A-D
     ("", None), ("   ", None), (None, None),
 ]

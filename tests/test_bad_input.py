@@ -45,6 +45,7 @@ def files(tmp_path):
         "adata_other_hdf5": tmp_path / "other.h5ad",
         "recipe_no_loss": tmp_path / "recipe.yaml",
         "recipe_bad_option": tmp_path / "recipe_bad_option.yaml",
+        "recipe_misspelt": tmp_path / "misspelt.yaml",
         "finished": tmp_path / "finished",
         "test_split": tmp_path / "test.jsonl",
         "all_cut": tmp_path / "all_cut.jsonl",
@@ -86,6 +87,7 @@ def files(tmp_path):
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
                                           f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
+    paths["recipe_misspelt"].write_text("learning_rte: 1.0e-4\nmax_steps: 1\n")
     paths["finished"].mkdir()
     for marker in ("results.json", "meta.json", "summary.json", "metrics.json"):
         (paths["finished"] / marker).write_text("{}")
@@ -103,7 +105,17 @@ CASES = [
      ["metrics.json"]),
     ("train: wrong format", TRAIN + " --data {wrong_format}", "unknown file type '.docx'", ["metrics.json"]),
     ("train: unknown model", TRAIN.replace("{model}", "no-such/model") + " --data {good_train}",
-     "could not find model", ["metrics.json"]),
+     "model no-such/model not found (nor on the hub, which is offline", ["metrics.json"]),
+    ("train: mistyped data folder", TRAIN + " --data data/go-namng", "data/go-namng: file not found", ["config.yaml"]),
+    ("train: recipe not found", "train --config absent.yaml", "absent.yaml: recipe file not found", []),
+    ("train: misspelt recipe key", "train --config {recipe_misspelt}",
+     "misspelt.yaml: unknown setting(s) learning_rte (`bft train --help` lists them)", []),
+    ("grpo: misspelt recipe key", "grpo --config {recipe_misspelt}", "misspelt.yaml: unknown setting(s) learning_rte",
+     []),
+    ("train: output on a file system that takes no files", TRAIN.replace("{out}", "/proc/bft-run") +
+     " --data {good_train}", "/proc/bft-run cannot be written: /proc takes no new files", []),
+    ("grpo: reward weights not one per reward", "grpo --model {model} --data {good_train} --reward_weights 1 2 "
+     "--output_dir {out}", "reward_weights has 2 weight(s) for 1 reward(s) (similarity)", ["config.yaml"]),
     ("train: unknown loss", TRAIN + " --data {good_train} --loss_type focal", "loss_type must be one of",
      ["metrics.json"]),
     ("train: bad setting", TRAIN + " --data {good_train} --loss_type bft --bft_gamma 0",
@@ -150,7 +162,9 @@ CASES = [
     ("eval go-naming: no sets to score", "eval go-naming --predictions {sets_good} --sets {sets_header_only} "
      "--output {out}", "no_sets.tsv: no gene sets", ["results.json"]),
     ("eval go-naming: unknown model", "eval go-naming --model ./no-such-folder --sets {sets_good} --output {out}",
-     "no-such-folder does not exist", ["results.json"]),
+     "model ./no-such-folder not found: expected a model folder", ["results.json"]),
+    ("eval go-naming: missing GO folder", "eval go-naming --model ./no-such-folder --sets {sets_good} --go-dir "
+     "absent-go --output {out}", "absent-go/goID_2_name.tab: file not found (GO term names", ["results.json"]),
     ("eval go-naming: a set without a name", "eval go-naming --model {model} --sets {sets_unnamed} --output {out}",
      "unnamed_sets.tsv:3: empty name", ["results.json"]),
     ("eval go-naming: given names for a set with a null name", "eval go-naming --predictions {sets_good} --sets "
@@ -160,13 +174,13 @@ CASES = [
     ("eval mcq: repeated question id", "eval mcq --model {model} --data {mcq_repeated} --output {out}",
      "repeated_mcq.jsonl:2: id 'q7' again (first on line 1)", ["results.json"]),
     ("eval mcq: missing field", "eval mcq --model {model} --data {mcq_no_answer} --output {out}",
-     "mcq.jsonl:1: 'answer_idx' must be one of", ["results.json"]),
+     "mcq.jsonl:1: missing 'answer_idx': expected the correct option's letter", ["results.json"]),
     ("eval mcq: truncated JSON", "eval mcq --model {model} --data {truncated} --output {out}",
      "truncated.jsonl:2: not valid JSON", ["results.json"]),
     ("eval mcq: no questions", "eval mcq --model {model} --data {empty} --output {out}", "empty.jsonl: no questions",
      ["results.json"]),
     ("eval mcq: unknown model", "eval mcq --model ./no-such-folder --data {mcq_good} --output {out}",
-     "no-such-folder does not exist", ["results.json"]),
+     "model ./no-such-folder not found: expected a model folder", ["results.json"]),
     ("eval pubmedqa: missing data folder", "eval pubmedqa --model {model} --data-dir absent-dir --output {out}",
      "absent-dir", ["results.json"]),
     ("eval: finished output", "eval mcq --model {model} --data {mcq_good} --output {finished}", "--overwrite", []),
@@ -222,7 +236,7 @@ CASES = [
     ("eval mcq: missing --include-path", "eval mcq --model {model} --tasks my_task --include-path absent-dir "
      "--output {out}", "--include-path absent-dir: no such folder", ["results.json"]),
     ("compare: evaluation option out of range", "compare --config {recipe_bad_option} --output {out}",
-     "evaluation 'mcq': batch_size must be a whole number at least 1, got 0", ["report.json", "runs"]),
+     "(task mcq): batch_size must be a whole number at least 1, got 0", ["report.json", "runs"]),
 ]
 
 
@@ -286,3 +300,15 @@ def test_numbers_out_of_range_are_refused_as_they_are_parsed(tiny_model, tmp_pat
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"{command_name(argv)}: error: argument ") and expected in error, error
+
+
+@pytest.mark.parametrize("argv, name, unknown", [
+    (["data", "pubmedqa", "--output", "o", "--limit", "20"], "bft data pubmedqa", "--limit 20"),
+    (["eval", "mcq", "--model", "m", "--output", "o", "--sets", "s.tsv"], "bft eval mcq", "--sets s.tsv"),
+    (["--bogus"], "bft", "--bogus")])
+def test_an_unknown_option_is_named_by_the_command_it_was_given_to(capsys, argv, name, unknown):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (f"{name}: error: unrecognized arguments: {unknown} (`{name} --help` lists the "
+                                       "options)\n")

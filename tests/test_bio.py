@@ -107,6 +107,18 @@ def test_embed_counts_and_names_empty_texts(tmp_path, caplog):
     assert f"2 of 3 texts of {jsonl} are empty or blank (MYC, EGFR)" in caplog.text
 
 
+@pytest.mark.parametrize("name, content", [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("empty.txt", "\n")])
+def test_embed_refuses_input_of_no_genes_naming_the_file(tmp_path, monkeypatch, capsys, name, content):
+    from bft.bio import embed
+
+    monkeypatch.setattr(embed, "load_encoder", lambda name: pytest.fail("the encoder loaded"))
+    (tmp_path / name).write_text(content)
+    assert main(["embed", "--input", str(tmp_path / name), "--output", str(tmp_path / "x.npz")]) == 2
+    error = capsys.readouterr().err
+    assert f"error: {tmp_path / name}: no genes: expected" in error and len(error.strip().splitlines()) == 1
+    assert [path.name for path in tmp_path.iterdir()] == [name]  # nothing written
+
+
 def test_embed_writes_only_an_npz_file_it_names(tmp_path, monkeypatch):
     from bft.bio import embed
 
@@ -202,6 +214,69 @@ def test_gene_subset_is_fixed_sized_by_split_and_dense_in_pairs():
     assert chosen < set(all_genes) and len(all_genes) > 3000
 
 
+def represent_data(data_dir, negative_test_pair=4, test_negatives=True):
+    """A data folder for `bft represent`: Gene2vec-layout pairs with labels 0 and 1 in train and valid, ten disjoint
+    test pairs all labelled 1 but `negative_test_pair` (none where not `test_negatives`), and a summary per gene."""
+    genes = [f"G{i}" for i in range(60)]
+    data_dir.mkdir()
+    synthetic_pairs(data_dir / "gene2vec_ggi", genes[:40])
+    test = [(genes[i], genes[i + 1]) for i in range(40, 60, 2)]
+    labels = [int(not test_negatives or i != negative_test_pair) for i in range(len(test))]
+    (data_dir / "gene2vec_ggi" / "test_text.txt").write_text("".join(f"{a} {b}\n" for a, b in test))
+    (data_dir / "gene2vec_ggi" / "test_label.txt").write_text("".join(f"{label}\n" for label in labels))
+    (data_dir / "geneagent").mkdir()
+    (data_dir / "geneagent" / "gene_narrative_synopsis.txt").write_text("".join(f"{g}: Gene {g}.\n" for g in genes))
+
+
+def test_represent_refuses_too_few_genes_for_both_labels_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    from bft.bio import represent
+
+    represent_data(tmp_path / "data")
+    monkeypatch.setattr(represent, "load_for_eval", lambda *args: pytest.fail("the model loaded"))
+    monkeypatch.setattr(represent, "load_encoder", lambda *args: pytest.fail("the encoder loaded"))
+    out = tmp_path / "represent"
+    command = ["represent", "--model", "runs/demo", "--output", str(out), "--data-dir", str(tmp_path / "data")]
+    assert main([*command, "--limit-genes", "12"]) == 2
+    error = capsys.readouterr().err
+    assert ("--limit-genes 12 draws too few pairs for GGI, which needs labels 0 and 1 among the train and the test "
+            "pairs (it draws 2 test pairs, all labelled 1); the smallest larger --limit-genes that has both is "
+            in error)
+    assert len(error.strip().splitlines()) == 1 and not out.exists()
+    smallest = int(error.split()[-1])  # it has both labels, and no value between does
+    for limit in range(13, smallest):
+        with pytest.raises(InputError, match=f"--limit-genes {limit} draws too few pairs"):
+            represented_genes(tmp_path / "data", limit)
+    chosen = set(represented_genes(tmp_path / "data", smallest))
+    for split in ("train", "test"):
+        pairs = read_pairs(tmp_path / "data" / "gene2vec_ggi", split)
+        assert {label for a, b, label in pairs if a in chosen and b in chosen} == {0, 1}
+
+    # pairs of one label whatever the number of genes: said for the data, with or without --limit-genes
+    represent_data(tmp_path / "one-label", test_negatives=False)
+    for limit in ([], ["--limit-genes", "12"]):
+        assert main([*command[:-1], str(tmp_path / "one-label"), *limit]) == 2
+        assert ("whose genes have an NCBI summary lack a label GGI needs (0 and 1 among the train and the test "
+                "pairs): there are 10 test pairs, all labelled 1") in capsys.readouterr().err
+
+
+def test_represent_refuses_another_models_profiles_and_an_unknown_encoder_before_the_model_loads(tmp_path,
+                                                                                                 monkeypatch, capsys):
+    from bft.bio import represent
+
+    represent_data(tmp_path / "data")
+    monkeypatch.setattr(represent, "load_for_eval", lambda *args: pytest.fail("the model loaded"))
+    out = tmp_path / "represent"
+    out.mkdir()
+    (out / "profiles.jsonl").write_text(json.dumps({"id": "G0", "text": "a gene", "written_by": {"model": "other"}})
+                                        + "\n")
+    command = ["represent", "--model", "runs/demo", "--output", str(out), "--data-dir", str(tmp_path / "data")]
+    assert main(command) == 2
+    assert f"{out / 'profiles.jsonl'}:1: written by another model or setting" in capsys.readouterr().err
+    (out / "profiles.jsonl").unlink()
+    assert main([*command, "--encoder", str(tmp_path / "no-such-encoder")]) == 2
+    assert "no-such-encoder" in capsys.readouterr().err
+
+
 @needs_shared_data("gene2vec_ggi")
 def test_represent_end_to_end(tiny_model, tmp_path, monkeypatch):
     out = tmp_path / "represent"
@@ -291,6 +366,43 @@ def test_embedding_files_that_hold_something_else_are_refused_naming_the_file(tm
             load_embeddings(tmp_path / name)
 
 
+def test_inputs_of_nothing_are_refused_naming_the_file(tmp_path):
+    import pickle
+
+    import anndata
+
+    from bft.bio.perturb import evaluate_perturbation
+    from bft.data.records import DataError
+
+    np.savez(tmp_path / "none.npz", ids=np.array([], dtype=str), X=np.zeros((0, 3)))
+    np.savez(tmp_path / "narrow.npz", ids=np.array(["TP53", "EGFR"]), X=np.zeros((2, 0)))
+    (tmp_path / "narrow.pkl").write_bytes(pickle.dumps({"TP53": [], "EGFR": []}))
+    for name in ("none.npz", "narrow.npz", "narrow.pkl"):
+        with pytest.raises(DataError, match=f"{name}: (no vectors|vectors of no numbers): expected"):
+            load_embeddings(tmp_path / name)
+    (tmp_path / "narrow.txt").write_text("2 0\nTP53\nEGFR\n")
+    with pytest.raises(DataError, match="narrow.txt:2: expected 'SYMBOL v1 v2 ... vd', got a symbol and no numbers"):
+        load_embeddings(tmp_path / "narrow.txt")
+
+    genes = [f"G{i}" for i in range(40)]
+    synthetic_pairs(tmp_path / "pairs", genes)
+    save_embeddings(tmp_path / "emb.npz", np.array(genes), np.eye(40, dtype=np.float32))
+    (tmp_path / "pairs" / "valid_text.txt").write_text("")
+    (tmp_path / "pairs" / "valid_label.txt").write_text("")
+    with pytest.raises(DataError, match="valid_text.txt: no pairs: expected 'GENE1 GENE2' lines"):
+        evaluate_ggi(tmp_path / "emb.npz", tmp_path / "pairs")
+
+    save_embeddings(tmp_path / "emb.npz", np.array(["A", "B"]), np.eye(2, dtype=np.float32))
+    for name, X, conditions, message in (
+            ("controls.h5ad", np.ones((3, 4)), ["ctrl"] * 3, "no perturbed cells: expected some obs"),
+            ("no-genes.h5ad", np.ones((3, 0)), ["ctrl", "A", "B"], "no genes measured: expected expression values")):
+        cells = anndata.AnnData(X=X.astype(np.float32))
+        cells.obs["condition"] = conditions
+        cells.write_h5ad(tmp_path / name)
+        with pytest.raises(DataError, match=f"{name}: {message}"):
+            evaluate_perturbation(tmp_path / "emb.npz", tmp_path / name)
+
+
 def test_embedding_files_that_give_a_symbol_twice_are_refused(tmp_path):
     import pickle
 
@@ -361,24 +473,37 @@ def test_ggi_finds_embedding_genes_whatever_the_case_of_their_symbols(tmp_path, 
         lower = evaluate_ggi(tmp_path / "lower.npz", tmp_path / "pairs")
     assert lower["auroc"] == upper["auroc"] and lower["n_test"] == upper["n_test"] > 20
     assert lower["symbols"] == {"matched": 40, "matched_by_case": 40, "unmatched": 1, "case_collisions": 0}
-    assert f"1 of 41 genes of {tmp_path / 'lower.npz'} are not among the genes of the pairs" in caplog.text
+    lower_npz, pairs_dir = tmp_path / "lower.npz", tmp_path / "pairs"
+    assert (f"1 of 41 genes of {lower_npz} are not among the genes of the pairs in {pairs_dir} (they are not used): "
+            "notapairgene") in caplog.messages
+    assert (f"40 genes of {lower_npz} match one of the genes of the pairs in {pairs_dir} only when case is ignored "
+            "(their vectors are used for the pair genes they match): g0 as G0, g1 as G1, g2 as G2, g3 as G3, g4 as G4 "
+            "and 35 more") in caplog.messages
     # a file holding two spellings of one symbol: each is taken as written, never merged
     save_embeddings(tmp_path / "both.npz", np.array(genes + ["g0"]), np.vstack([X, -X[:1]]))
     both = evaluate_ggi(tmp_path / "both.npz", tmp_path / "pairs")
     assert both["symbols"]["case_collisions"] == 1 and both["auroc"] == upper["auroc"]
 
 
-def test_perturbations_find_their_genes_whatever_the_case(tmp_path):
+def test_perturbations_find_their_genes_whatever_the_case(tmp_path, caplog):
     ids, X = synthetic_adata(tmp_path / "cells.h5ad")
     save_embeddings(tmp_path / "upper.npz", ids, X)
-    save_embeddings(tmp_path / "lower.npz", np.array([g.lower() for g in ids]), X)
+    save_embeddings(tmp_path / "lower.npz", np.array([g.lower() for g in ids[:-1]]), X[:-1])  # and one gene missing
     from bft.bio.perturb import evaluate_perturbation
 
     upper = evaluate_perturbation(tmp_path / "upper.npz", tmp_path / "cells.h5ad")
-    lower = evaluate_perturbation(tmp_path / "lower.npz", tmp_path / "cells.h5ad")
-    assert lower["n_with_embeddings"] == upper["n_with_embeddings"] == 80
-    assert lower["pearson_all_mean"] == upper["pearson_all_mean"] > 0.9
-    assert lower["symbols"]["matched_by_case"] == 80 and upper["symbols"]["matched_by_case"] == 0
+    with caplog.at_level(logging.INFO, logger="bft.data.symbols"):
+        lower = evaluate_perturbation(tmp_path / "lower.npz", tmp_path / "cells.h5ad")
+    assert upper["n_with_embeddings"] == 80 and lower["n_with_embeddings"] == 79
+    assert upper["pearson_all_mean"] > 0.9 and lower["pearson_all_mean"] > 0.9
+    assert lower["symbols"]["matched_by_case"] == 79 and upper["symbols"]["matched_by_case"] == 0
+    # each log line says what becomes of its genes: those found by case are used, the one not found is left out
+    cells, lower_npz = tmp_path / "cells.h5ad", tmp_path / "lower.npz"
+    assert (f"79 perturbed genes of {cells} match one of the genes of {lower_npz} only when case is ignored (the "
+            "vectors of the genes they match are used for them): G0 as g0, G1 as g1, G10 as g10, G11 as g11, "
+            "G12 as g12 and 74 more") in caplog.messages
+    assert (f"1 of 80 perturbed genes of {cells} are not among the genes of {lower_npz} (their perturbations are "
+            "left out): G79") in caplog.messages
 
 
 def test_a_profiled_gene_is_not_profiled_again_under_another_case(tiny_model, tmp_path, caplog):

@@ -95,8 +95,16 @@ def test_help_explains_the_bft_fields():
     result = subprocess.run([str(Path(sys.executable).parent / "bft"), "train", "--help"], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0
-    for text in ("--loss_type", "--bft_group_size", "--bft_gamma", "--bft_token_weighting", "--data", "--use_peft"):
+    for text in ("--config FILE.yaml", "--model MODEL_NAME_OR_PATH", "--loss_type", "--bft_group_size", "--bft_gamma",
+                 "--bft_token_weighting", "--data", "--use_peft"):
         assert text in result.stdout
+
+
+def test_grpo_help_lists_the_recipe_and_the_model_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["grpo", "--help"])
+    shown = capsys.readouterr().out
+    assert "--config FILE.yaml" in shown and "--model MODEL_NAME_OR_PATH" in shown and "--reward_weights" in shown
 
 
 def test_evaluation_logs_bft_diagnostics_of_its_own(tiny_model, small_data, tmp_path):

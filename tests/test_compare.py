@@ -147,7 +147,8 @@ def test_bad_recipe(tmp_path, capsys):
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "represent", "max_new_token": 96}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
-    assert "evaluation 'represent': unknown option 'max_new_token'" in error and "max_new_tokens" in error
+    assert "evaluation 'represent' (task represent): unknown option 'max_new_token'" in error
+    assert "max_new_tokens" in error
     # two evaluations with one results folder would overwrite each other's results and table
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "mcq", "data": "a/test/q.jsonl"},
                                                                    {"task": "mcq", "data": "b/test/q.jsonl"}]}))
@@ -189,13 +190,16 @@ RECIPE_FAULTS = [
     ({"variants": {"bad": {"loss_type": "bft", "per_device_train_batch_size": 0}}},
      "method 'bad': bad training settings: per_device_train_batch_size must be a whole number at least 1, got 0"),
     ({"variants": {"other": {"loss_type": "bft", "model_name_or_path": "./no-such-model"}}},
-     "method 'other': model folder ./no-such-model does not exist"),
+     "method 'other': model ./no-such-model not found"),
     ({"variants": {"other": {"loss_type": "bft", "data": "{bad_data}"}}}, "method 'other': {bad_data}:1: expected"),
-    ({"evaluations": [{"task": "mcq", "data": "absent.jsonl"}]}, "evaluation 'mcq-': absent.jsonl: file not found"),
+    ({"variants": {"typo": {"loss_type": "bft", "data": "data/go-tny"}}},
+     "method 'typo': data/go-tny: file not found (nor on the hub, which is offline"),
+    ({"evaluations": [{"task": "mcq", "data": "absent.jsonl"}]},
+     "evaluation 'mcq-absent': absent.jsonl: file not found"),
     ({"evaluations": [{"task": "mcq", "data": "{questions}", "limit": 1.5}]},
-     "evaluation 'mcq': limit must be a whole number at least 1, got 1.5"),
+     "evaluation 'mcq-mcq' (task mcq): limit must be a whole number at least 1, got 1.5"),
     ({"evaluations": [{"task": "mcq", "data": "{questions}", "batch_size": "abc"}]},
-     "evaluation 'mcq': batch_size must be a whole number at least 1, got 'abc'"),
+     "evaluation 'mcq-mcq' (task mcq): batch_size must be a whole number at least 1, got 'abc'"),
     ({"build": {"builder": "go-naming", "output": "{out}/data", "limit": "ten"}},
      "build 'go-naming': limit must be a whole number at least 1, got 'ten'"),
     ({"variants": {"split": {"loss_type": "bft", "packing": True, "packing_strategy": "bfd_split"}}},
@@ -638,3 +642,33 @@ def test_recipe_numbers_as_yaml_leaves_them_and_paths_as_one_likes(tiny_model, t
                       "learning_rate: 2e-4}\n")
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o"), "--plan"]) == 0
     assert json.loads(capsys.readouterr().out)["data"] == {str(tmp_path / "built"): "to build"}
+
+
+def test_an_archive_counts_runs_by_their_place_in_the_comparison(tmp_path):
+    """A comparison that itself sits in folders named `runs/` and `evals/`: its report files are no run nor
+    evaluation; runs are `runs/RUN/`, evaluations `evals/RUN/TASK/` under the comparison's folder."""
+    from bft.compare.archive import archive_comparison
+
+    out = tmp_path / "evals" / "runs" / "cmp-tiny"
+    for name in ("report.json", "report.md", "runs/nll-seed0/metrics.json", "runs/bft-seed0/config.yaml",
+                 "evals/nll-seed0/mcq-medqa/results.json", "evals/bft-seed0/mcq-medqa/predictions.jsonl"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("{}")
+    kept = archive_comparison(out, tmp_path / "kept")
+    assert (kept["files"], kept["runs"], kept["evaluations"]) == (6, 2, 2)
+
+
+def test_a_build_error_starts_with_the_recipe_and_names_a_missing_input(tmp_path):
+    """`check_builds`: what a recipe's `build` would refuse, found before anything runs, in one line that starts
+    with the recipe's path, as every other recipe error does."""
+    path, out = tmp_path / "compare.yaml", str(tmp_path / "data")
+    for build, message in (
+            ({"builder": "go-naming", "output": out, "limt": 10}, "build 'go-naming': unknown option 'limt'"),
+            ({"builder": "go-namig", "output": out}, "build: unknown builder 'go-namig': expected one of go-naming"),
+            ({"output": out}, "build: expected a mapping with builder, output and the builder's options"),
+            ({"builder": "go-naming", "output": out, "data_dir": str(tmp_path / "empty")},
+             f"{tmp_path / 'empty' / 'go_bp' / 'goID_2_name.tab'}: file not found: bft data go-naming reads "
+             "go_bp/goID_2_name.tab (GO term names) from the data folder, given by --data-dir")):
+        with pytest.raises(InputError) as error:
+            builds.check_builds({"build": [build]}, path)
+        assert str(error.value).startswith(f"{path}: {message}"), str(error.value)

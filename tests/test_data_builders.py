@@ -6,7 +6,7 @@ import pytest
 
 from bft.data.gene_knowledge import build_gene_knowledge
 from bft.data.gene_profiles import build_gene_profiles, read_synopses
-from bft.data.gene_sets import go_process_gene_sets, read_gene_sets
+from bft.data.gene_sets import go_process_gene_sets, read_gene_sets, read_go_terms
 from bft.data.go_naming import build_go_naming
 from bft.data.pubmedqa import build_pubmedqa
 from bft.data.records import DataError
@@ -218,3 +218,70 @@ def test_gene_profiles_keeps_and_reports_symbols_that_differ_only_by_case(tmp_pa
     assert meta["counts"] == {"train": 3, "valid": 0, "case_collisions": 1}
     assert {row["id"] for row in read_jsonl(tmp_path / "out" / "train.jsonl")} == {"SEPT4", "Sept4", "TP53"}
     assert "1 groups of symbols differ only by case (SEPT4/Sept4)" in caplog.text
+
+
+@pytest.mark.parametrize("name, first, what", [
+    ("go-naming", "go_bp/goID_2_name.tab", "GO term names"),
+    ("gene-profiles", "geneagent/gene_narrative_synopsis.txt", "NCBI gene summaries"),
+    ("pubmedqa", "pubmedqa/ori_pqal.json", "PubMedQA's expert-labelled set"),
+    ("gene-knowledge", "go_bp/goID_2_name.tab", "GO term names"),
+    ("gene-facts", "go_bp/goID_2_name.tab", "GO term names")])
+def test_every_builder_names_its_missing_input_and_where_it_comes_from(name, first, what, tmp_path, capsys):
+    """A data folder without a builder's input: one line, exit 2, naming the file, what it is, and --data-dir /
+    $BFT_DATA_DIR; nothing written."""
+    from bft.cli import main
+    from bft.data.builders import BUILDERS
+
+    knowledge = ["--knowledge", str(tmp_path / "knowledge")] if name == "gene-facts" else []
+    argv = ["data", name, "--data-dir", str(tmp_path / "empty"), "--output", str(tmp_path / "out"), *knowledge]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f"bft data {name}: error: {tmp_path / 'empty' / first}: file not found: bft data {name} reads "
+                     f"{first} ({what}) from the data folder, given by --data-dir (a recipe build's data_dir) or "
+                     f"$BFT_DATA_DIR (here {tmp_path / 'empty'})")
+    assert not (tmp_path / "out").exists() and name in BUILDERS
+
+
+def test_go_files_missing_from_a_go_folder_are_named(tmp_path):
+    go = small_go_folder(tmp_path / "data", {"GO:0000001": ("apoptotic process", ["TP53", "BAX", "BAK1"])}) / "go_bp"
+    (go / "collapsed_go.symbol").unlink()
+    with pytest.raises(DataError, match=r"collapsed_go.symbol: file not found \(GO graph and gene annotations, of "
+                                        r"the GO folder .*go_bp\)$"):
+        go_process_gene_sets(go)
+    (go / "goID_2_namespace.tab").unlink()
+    with pytest.raises(DataError, match=r"goID_2_namespace.tab: file not found \(GO term namespaces"):
+        read_go_terms(go)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"LONG_ANSWER": None}, "item 2: missing 'LONG_ANSWER' (an item holds QUESTION, CONTEXTS, LONG_ANSWER, "
+                            "final_decision)"),
+    ({"QUESTION": None, "CONTEXTS": None}, "item 2: missing 'QUESTION', 'CONTEXTS'"),
+    ({"final_decision": "perhaps"}, "item 2: final_decision must be yes/no/maybe"),
+])
+def test_pubmedqa_items_without_a_field_say_which(tmp_path, change, message):
+    from bft.data.pubmedqa import read_pubmedqa
+
+    item = {"QUESTION": "q?", "CONTEXTS": ["c"], "LONG_ANSWER": "l", "final_decision": "yes"}
+    bad = {key: value for key, value in {**item, **change}.items() if value is not None}
+    (tmp_path / "ori_pqal.json").write_text(json.dumps({"1": item, "2": bad}))
+    (tmp_path / "test_ground_truth.json").write_text(json.dumps({"1": "yes"}))
+    with pytest.raises(DataError) as error:
+        read_pubmedqa(tmp_path, "train")
+    assert str(error.value).startswith(f"{tmp_path / 'ori_pqal.json'}: {message}")
+    (tmp_path / "test_ground_truth.json").write_text('{"1": "yes",')
+    with pytest.raises(DataError, match=r"test_ground_truth.json:1: not valid JSON .*; expected \{pmid: decision\}"):
+        read_pubmedqa(tmp_path, "test")
+
+
+def test_a_process_without_a_name_is_left_out_with_a_warning(tmp_path, caplog):
+    data = small_go_folder(tmp_path / "data", {
+        "GO:0000001": ("apoptotic process", ["TP53", "BAX", "BAK1"]),
+        "GO:0000002": ("growth factor signalling", ["EGFR", "ERBB2", "GRB2"])})
+    names = data / "go_bp" / "goID_2_name.tab"
+    names.write_text("".join(line for line in names.read_text().splitlines(keepends=True) if "0000002" not in line))
+    meta = build_go_naming(data, tmp_path / "out", valid_fraction=0.0)
+    assert [row["id"] for row in read_jsonl(tmp_path / "out" / "train.jsonl")] == ["GO:0000001"]
+    assert meta["counts"]["train"] == 1
+    assert any("1 biological-process terms of" in r.getMessage() and "GO:0000002" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")

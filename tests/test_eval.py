@@ -107,8 +107,64 @@ def test_eval_bad_input_is_reported_before_loading_a_model(tmp_path, capsys):
     data = write_jsonl(tmp_path / "bad.jsonl", [{"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "C"}])
     assert main(["eval", "mcq", "--model", "no-such-model", "--data", str(data), "--output", str(tmp_path / "o")]) == 2
     error = capsys.readouterr().err
-    assert f"{data}:1: 'answer_idx' must be one of the option letters" in error
+    assert f"{data}:1: 'answer_idx' must be one of the option letters ['A', 'B'], got 'C'" in error
     assert not (tmp_path / "o").exists()
+
+
+# (a row of questions without answer_idx, what the error says)
+MCQ_ROWS_WITHOUT_A_FIELD = [
+    ({"options": {"A": "x", "B": "y"}, "answer_idx": "A"}, "missing 'question'"),
+    ({"question": "q", "answer_idx": "A"}, "missing 'options'"),
+    ({"question": "q", "options": {"A": "x", "B": "y"}}, "missing 'answer_idx': expected the correct option's letter"),
+    ({"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": None}, "missing 'answer_idx'"),
+    ({"question": "q", "options": {"A": "x", "B": "y"}, "answer": "B"},
+     "has 'answer' but no 'answer_idx' (its 'answer' holds the option letter 'B')"),
+    ({"question": "q", "options": {"A": "x", "B": "insulin"}, "answer": "insulin"},
+     "has 'answer' but no 'answer_idx' (its 'answer' holds the text of option 'B')"),
+    ({"question": "q", "options": {"A": "x", "B": "y"}, "answer": "z"},
+     "has 'answer' but no 'answer_idx' (its 'answer' holds neither an option letter nor an option's text)"),
+    ({"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "b"}, "must be one of the option letters "
+     "['A', 'B'], got 'b'"),
+]
+
+
+@pytest.mark.parametrize("row, message", MCQ_ROWS_WITHOUT_A_FIELD)
+def test_mcq_rows_without_a_field_say_which_is_missing(tmp_path, row, message):
+    from bft.eval.mcq import read_mcq
+
+    data = write_jsonl(tmp_path / "q.jsonl", [row])
+    with pytest.raises(InputError) as error:
+        read_mcq(data)
+    assert str(error.value).startswith(f"{data}:1: ") and message in str(error.value)
+
+
+@needs_shared_data("go_bp")
+def test_given_names_match_go_ids_whatever_their_case_and_sets_left_out_are_warned_of(tmp_path, caplog):
+    """`go:0015757` names the set GO:0015757; the sets without a name and the names of no set are logged as
+    warnings (counted and shown), not only listed in results.json."""
+    sets = {f"GO:{i:07d}": ("TP53 BAX", "apoptotic process") for i in range(1, 6)}
+    names = tmp_path / "names.tsv"
+    names.write_text("id\tname\ngo:0000001\tapoptosis\nGO:0000009\tcell cycle\n")
+    results, rows = score_given_names(tmp_path, sets, names)
+    assert list(rows) == ["GO:0000001"] and results["n"] == 1 and results["answered"] == 1
+    assert results["missing"] == [f"GO:{i:07d}" for i in range(2, 6)] and results["unknown"] == ["GO:0000009"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(w.startswith("4 of 5 sets of") and "GO:0000002, GO:0000003" in w for w in warnings), warnings
+    assert any(w.startswith("1 of 2 names of") and "GO:0000009" in w for w in warnings), warnings
+
+
+@needs_shared_data("go_bp")
+def test_an_empty_name_is_unanswered_and_never_the_top_name(tmp_path):
+    from bft.eval.go_naming import name_diversity
+
+    assert name_diversity(["", "DNA repair", "", "dna repair"]) == {
+        "distinct_name_share": 0.25, "top_name": "dna repair", "top_name_share": 0.5}
+    sets = {"GO:0015757": ("SLC2A1 SLC2A3", "galactose transmembrane transport")}
+    names = tmp_path / "names.tsv"
+    names.write_text("id\tname\nGO:0015757\t\n")  # a set named nothing
+    results, _ = score_given_names(tmp_path, sets, names)
+    assert (results["n"], results["answered"], results["top_name"]) == (1, 0, None)
+    assert results["distinct_name_share"] == 0 and results["top_name_share"] == 0
 
 
 def test_limit_takes_a_fixed_spread_subset(tmp_path):

@@ -17,10 +17,23 @@ def test_local_folder_and_bad_arguments(tiny_model, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="not a model folder"):
         models.resolve(str(tmp_path / "empty"))
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="nowhere not found: expected a model folder"):
         models.resolve(str(tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match="could not find model"):
-        models.resolve("no-such-org/no-such-model")  # offline: the hub cannot be reached
+    with pytest.raises(ValueError, match=r"no-such-model not found \(nor on the hub, which is offline"):
+        models.resolve("no-such-org/no-such-model")  # offline (the tests' setting): found nowhere
+
+
+def test_a_name_found_nowhere_is_a_hub_id_only_while_the_hub_is_online(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    models.check_model("no-such-org/no-such-model")  # passes: found or not when loaded
+    for path in ("./runs/nowhere", "runs/demo/nowhere", "~/nowhere"):
+        with pytest.raises(ValueError, match=f"model {path} not found: expected"):
+            models.check_model(path)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ValueError, match="not found .nor on the hub, which is offline"):
+        models.check_model("no-such-org/no-such-model")
 
 
 def test_embedded_encoder_is_a_sentence_transformers_folder():

@@ -32,5 +32,17 @@ def test_unmatched_symbols_and_collisions_are_warned_about(caplog):
         match_symbols(["tp53", "GENE1", "GENE2", "abc", "ABC"], ["TP53"]).warn("symbols of x.tsv", "known genes")
     text = caplog.text
     assert "4 of 5 symbols of x.tsv are not among the known genes: GENE1, GENE2, abc, ABC" in text
-    assert "1 symbols of x.tsv are found among the known genes only when case is ignored (e.g. tp53)" in text
+    assert ("1 symbols of x.tsv match one of the known genes only when case is ignored (each is taken for the symbol "
+            "it matches): tp53 as TP53") in text
     assert "1 groups of symbols of x.tsv" in text and "ABC/abc" in text
+
+
+def test_what_becomes_of_unmatched_symbols_is_said_of_them_only(caplog):
+    # a caller's word on the unmatched ones is not pasted into the line on those matched only when case is ignored
+    with caplog.at_level(logging.INFO, logger="bft.data.symbols"):
+        match_symbols(["tp53", "NOPE"], ["TP53"]).warn("genes of e.npz", "genes of the pairs",
+                                                       unmatched_then="they are not used", by_case_then="they are used")
+    unmatched, by_case = caplog.messages
+    assert unmatched == "1 of 2 genes of e.npz are not among the genes of the pairs (they are not used): NOPE"
+    assert by_case == ("1 genes of e.npz match one of the genes of the pairs only when case is ignored "
+                       "(they are used): tp53 as TP53")

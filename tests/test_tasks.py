@@ -16,7 +16,7 @@ import bft.bio
 from bft import compare
 from bft.cli import build_parser, main
 from bft.compare import evaluations
-from bft.data.builders import BUILDERS, builder_options
+from bft.data.builders import BUILDERS, INPUTS, builder_options
 from bft.errors import InputError
 from bft.eval import suite
 from bft.eval.tasks import TASKS, EvalTask, Option, check_options, evaluate
@@ -45,10 +45,33 @@ def test_an_option_of_another_task_is_refused(tmp_path, capsys):
                                                                     "sets": "valid_sets.jsonl"}]}))
     assert main(["compare", "--config", str(recipe), "--output", str(tmp_path / "o"), "--plan"]) == 2
     error = capsys.readouterr().err
-    assert "evaluation 'mcq': unknown option 'sets'; the mcq task takes " + ", ".join(TASKS["mcq"].options) in error
+    assert ("evaluation 'mcq-q' (task mcq): unknown option 'sets'; the mcq task takes "
+            + ", ".join(TASKS["mcq"].options)) in error
     with pytest.raises(InputError, match="'pubmedqa': unknown option 'limit_genes'"):
         evaluate("pubmedqa", "model", tmp_path, limit_genes=3)
     assert not (tmp_path / "o").exists()
+
+
+def test_messages_name_a_recipes_evaluation_by_its_recipe_name_and_a_task_as_a_task(monkeypatch):
+    """An evaluation is named as the recipe names it (`mcq-medqa`), never by its task's name (`mcq`)."""
+    from bft.compare import evaluations
+    from bft.eval.tasks import read_inputs
+
+    with pytest.raises(InputError, match=r"^task 'mcq': limit must be a whole number at least 1, got 0$"):
+        check_options("mcq", {"limit": 0})
+    with pytest.raises(InputError, match=r"^evaluation 'mcq-medqa' \(task mcq\): unknown option 'sets'; the mcq"):
+        check_options("mcq", {"sets": "s.tsv"}, evaluation="mcq-medqa")
+    with pytest.raises(InputError, match="^the mcq task needs data"):
+        read_inputs("mcq")
+    with pytest.raises(InputError, match="^the represent task takes a model name or path"):
+        evaluate("represent", ("model", "tokenizer"), "out")
+
+    def bad_input(*args, **options):
+        raise InputError("medqa/test.jsonl:3: missing 'answer_idx'")
+
+    monkeypatch.setattr(evaluations, "evaluate", bad_input)  # bad input found only as the comparison evaluates
+    with pytest.raises(InputError, match=r"^evaluation 'mcq-medqa': medqa/test.jsonl:3: missing 'answer_idx'$"):
+        evaluations._evaluate("run", Path("out"), {"task": "mcq", "data": "medqa/test.jsonl"})
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -142,7 +165,8 @@ def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
     assert scores == {"hits": 3, "items": 6}
     assert evaluations._item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "count", "limit": 6}]}))
-    with pytest.raises(InputError, match="'count': unknown option 'limit'; the count task takes dtype, items"):
+    with pytest.raises(InputError, match=r"'count' \(task count\): unknown option 'limit'; the count task takes "
+                                         "dtype, items"):
         compare.load_recipe(recipe)
 
 
@@ -268,6 +292,9 @@ def test_bft_data_calls_the_tables_builder_with_its_defaults(name, tmp_path, mon
         return {}
 
     monkeypatch.setitem(BUILDERS, name, record)
+    for relative in INPUTS[name]:  # the files `build` checks for before it calls the builder
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).touch()
     required = {"knowledge": str(tmp_path / "knowledge")} if name == "gene-facts" else {}
     argv = ["data", name, "--data-dir", str(tmp_path), "--output", str(tmp_path / "out")]
     assert main(argv + [item for option, value in required.items() for item in (f"--{option}", value)]) == 0

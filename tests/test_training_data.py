@@ -35,3 +35,28 @@ def test_dataset_folder_with_a_bad_record_names_it(tmp_path):
     (folder / "train.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "q"}]}) + "\n")
     with pytest.raises(DataError, match="must end with an assistant turn"):
         load_training_dataset(str(folder))
+
+
+def test_a_mistyped_local_path_is_not_sent_to_the_hub(monkeypatch):
+    from huggingface_hub import constants
+
+    for offline, names in ((True, ["data/go-namng", "go-namng"]), (False, ["./go-namng", "data/x/go-namng",
+                                                                               "data/go-namng.jsonl"])):
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+        for name in names:
+            with pytest.raises(DataError, match=f"^{name}: file not found"):
+                load_training_dataset(name)
+
+
+def test_a_hub_name_that_does_not_load_is_one_data_error(monkeypatch):
+    import datasets
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub import constants
+
+    def not_on_the_hub(name, split):
+        raise DatasetNotFoundError(f"Dataset '{name}' doesn't exist on the Hub")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets, "load_dataset", not_on_the_hub)
+    with pytest.raises(DataError, match="^data/go-namng: neither a local file or folder nor a hub data set"):
+        load_training_dataset("data/go-namng")

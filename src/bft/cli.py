@@ -25,6 +25,8 @@ from bft.ranges import AT_LEAST_ONE, LOSS_RANGES, NON_NEGATIVE, PROBABILITY, SEE
 
 EXIT_BAD_INPUT = 2
 DATA_DIR_HELP = OPTIONS["data_dir"].help
+EMBEDDINGS_HELP = ("emb.npz from `bft embed`, a word2vec text file (.txt, as Gene2vec ships) or a pickled "
+                   "{symbol: vector} dict (.pkl, as GenePT ships; trusted files only)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="show where a model's knowledge gaps are, token by token")
     inspect.add_argument("--model", required=True, help="embedded name, local folder, run folder or hub id")
-    inspect.add_argument("--data", required=True, help="training-format data (JSONL/JSON/Parquet or 'demo')")
+    inspect.add_argument("--data", required=True,
+                         help="training-format data, as bft train's --data (JSONL/JSON/Parquet/CSV/TSV or 'demo')")
     inspect.add_argument("--compare", help="a second data set shown side by side (e.g. general text)")
     inspect.add_argument("--output", required=True, help="folder for report.html, samples.jsonl, summary.json")
     _overwrite(inspect)
@@ -131,14 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     downstream = commands.add_parser("downstream", help="tasks on gene embeddings")
     downstream_tasks = downstream.add_subparsers(dest="task", metavar="TASK", required=True)
     ggi = downstream_tasks.add_parser("ggi", help="gene-gene interaction (logistic regression, AUROC/AUPRC)")
-    ggi.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`, a word2vec text file (.txt, as "
-                     "Gene2vec ships) or a pickled {symbol: vector} dict (.pkl, as GenePT ships; trusted files only)")
+    ggi.add_argument("--embeddings", required=True, help=EMBEDDINGS_HELP)
     ggi.add_argument("--pairs-dir", help="{train,valid,test}_{text,label}.txt (default: DATA_DIR/gene2vec_ggi)")
     ggi.add_argument("--data-dir", help=DATA_DIR_HELP)
     ggi.add_argument("--output", required=True)
     _overwrite(ggi)
     perturb = downstream_tasks.add_parser("perturb", help="single-cell perturbation response (ridge, Pearson)")
-    perturb.add_argument("--embeddings", required=True, help="emb.npz from `bft embed`")
+    perturb.add_argument("--embeddings", required=True, help=EMBEDDINGS_HELP)
     perturb.add_argument("--adata", required=True, help=".h5ad with obs['condition'] ('ctrl' for control cells)")
     perturb.add_argument("--output", required=True)
     _overwrite(perturb)
@@ -264,8 +266,12 @@ def main(argv=None) -> int:
     if argv[:1] in (["train"], ["grpo"]):  # their options are the TRL config dataclasses' fields
         command, args = argv[0], argv[1:]
     else:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
         command = args.command
+        if unknown:  # named by the command they were given to, as a subcommand's own errors are
+            name = _command_name(command, args)
+            parser.exit(EXIT_BAD_INPUT, f"{name}: error: unrecognized arguments: {' '.join(unknown)} (`{name} --help` "
+                                        "lists the options)\n")
     if command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -290,7 +296,7 @@ def _command_name(command, args) -> str:
     if command in ("train", "grpo"):  # (their args are the command line's words)
         return f"bft {command}"
     sub = getattr(args, "builder", None) or getattr(args, "task", None)
-    return f"bft {command} {sub}" if sub else f"bft {command}"
+    return " ".join(word for word in ("bft", command, sub) if word)
 
 
 def _refuse_finished_output(command, args):
@@ -347,7 +353,6 @@ def _grpo(argv):
     from bft.grpo import parse_grpo_args, run_grpo
     from bft.run_folder import read_metrics
 
-    argv = ["--model_name_or_path" if arg == "--model" else arg for arg in argv]
     run_dir = run_grpo(*parse_grpo_args(argv))
     if not PartialState().is_main_process:
         return None
@@ -355,11 +360,11 @@ def _grpo(argv):
 
 
 def _data(args):
-    from bft.data.builders import BUILDERS, builder_options, check_builder_options
+    from bft.data.builders import build, builder_options, check_builder_options
 
     options = {option: getattr(args, option) for option in builder_options(args.builder)}
     check_builder_options(args.builder, options)
-    return BUILDERS[args.builder](data_dir(args.data_dir), args.output, **options)
+    return build(args.builder, data_dir(args.data_dir), args.output, **options)
 
 
 def _eval(args):

@@ -8,6 +8,7 @@ created with the mode a plain `open()` or `mkdir` gives (0666 or 0777 less the u
 import json
 import os
 import secrets
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,3 +89,22 @@ def check_writable(path, folder: bool) -> None:
         raise InputError(f"{path} cannot be written: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{path} cannot be written: no permission to write in {existing}")
+    try:  # what permissions do not tell: a read-only or virtual file system (/proc) refuses even root
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise InputError(f"{path} cannot be written: {existing} takes no new files ({error.strerror})") from None
+
+
+def missing_path(name: str) -> str | None:
+    """For a `name` that names nothing on disk: "not found" (with why, where the hub is offline) when it must be a
+    mistyped local path, None where it can name a hub repository (found or not when loaded). It is a path when it
+    starts with `.`, `/` or `~` or holds more than one `/`, and whatever it is when the hub is offline
+    (`HF_HUB_OFFLINE`), where nothing loads from it."""
+    from huggingface_hub import constants
+
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return "not found"
+    if constants.HF_HUB_OFFLINE:
+        return "not found (nor on the hub, which is offline: HF_HUB_OFFLINE)"
+    return None

@@ -12,12 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from bft.data.records import DataError
 from bft.data.training import validated_records
-from bft.errors import InputError, yaml_error
+from bft.errors import InputError
 from bft.eval.tasks import TASKS, with_rewards
 from bft.generation import stop_token_ids
 from bft.lm_head import has_triton_head, install_token_head, supports_token_head
@@ -26,7 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.ranges import check_lora_arguments, check_training_arguments
 from bft.run_folder import refuse_finished, train_run
-from bft.train import config_path, numbers_typed, resolved_recipe
+from bft.train import numbers_typed, parse_recipe, resolved_recipe
 from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -65,14 +64,8 @@ class BFTGRPOConfig(GRPOConfig):
 
 
 def parse_grpo_args(argv=None) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
-    parser = TrlParser((GRPOArguments, BFTGRPOConfig, ModelConfig), prog="bft grpo")
-    try:
-        script_args, config, model_args = parser.parse_args_and_config(argv)
-    except (ValueError, OSError) as error:
-        raise InputError(str(error)) from error
-    except yaml.YAMLError as error:
-        raise yaml_error(config_path(argv), error) from None
-    return _checked(script_args, config, model_args)
+    """`--config FILE.yaml` and `--field value` overrides (`--model` for `--model_name_or_path`), TRL's way."""
+    return _checked(*parse_recipe((GRPOArguments, BFTGRPOConfig, ModelConfig), "bft grpo", argv))
 
 
 def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelConfig]:
@@ -96,6 +89,10 @@ def _checked(script_args, config, model_args):
     if unknown:
         raise InputError(f"unknown reward(s) {', '.join(sorted(unknown))} for task {script_args.task}: expected "
                          f"{', '.join(rewards)}")
+    names = script_args.rewards or [next(iter(rewards))]
+    if config.reward_weights is not None and len(config.reward_weights) != len(names):
+        raise InputError(f"reward_weights has {len(config.reward_weights)} weight(s) for {len(names)} reward(s) "
+                         f"({', '.join(names)}): give one weight per reward")
     return script_args, config, model_args
 
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from bft.errors import InputError
-from bft.files import staging_folder
+from bft.files import missing_path, staging_folder
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ def resolve(name_or_path: str, revision: str = "main") -> str:
 
 
 def check_model(name_or_path: str) -> None:
-    """InputError for a model argument that can name no model: a path that does not exist or holds no model. Cheap
-    (no conversion, no download): a hub id passes, and is found or not when loaded."""
+    """InputError for a model argument that can name no model: a path that does not exist or holds no model, or, with
+    the hub offline, any name found nowhere on disk (`bft.files.missing_path`). Cheap (no conversion, no download):
+    a hub id passes, and is found or not when loaded."""
     name = str(name_or_path)
     path = Path(name).expanduser()
     if name.lower() in EMBEDDED_MODELS:
@@ -63,8 +64,9 @@ def check_model(name_or_path: str) -> None:
     if path.exists():
         if not _is_model_folder(path):
             raise InputError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
-    elif name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise InputError(f"model folder {name} does not exist")
+    elif missing_path(name):
+        raise InputError(f"model {name} {missing_path(name)}: expected a model folder, a hub id or an embedded name "
+                         f"({', '.join(EMBEDDED_MODELS)})")
 
 
 def resolve_encoder(name_or_path: str = DEFAULT_ENCODER) -> str:

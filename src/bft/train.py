@@ -10,6 +10,7 @@ tokenizer, `config.yaml` (the resolved recipe, written when training starts: rer
 figures and the last logged value of each loss's diagnostics). A folder without `metrics.json` is not a finished run.
 """
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -20,7 +21,7 @@ from pathlib import Path
 import yaml
 from trl import ModelConfig, TrlParser, get_peft_config
 
-from bft.data.records import DataError
+from bft.data.records import DataError, read_text
 from bft.data.training import load_training_dataset
 from bft.errors import InputError, yaml_error
 from bft.loss_types import diagnostics
@@ -41,7 +42,8 @@ class TrainArguments:
     data: str | None = field(
         default=None,
         metadata={"help": "Training data: a .jsonl/.json/.parquet file of 'messages' or 'prompt'/'completion' "
-                          "records, 'demo' (the packaged go-naming set), or a hub dataset name."},
+                          "records (or a .csv/.tsv file of prompt and completion columns), 'demo' (the packaged "
+                          "go-naming set), or a hub dataset name or dataset folder."},
     )
     eval_data: str | None = field(default=None, metadata={"help": "Optional evaluation data, same formats."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
@@ -59,14 +61,41 @@ RENAMED = {"gradient_checkpointing": "activation_checkpointing",
 
 def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
     """Parse `--config FILE.yaml` and `--field value` overrides, TRL's way, into the three dataclasses."""
-    parser = TrlParser((TrainArguments, BFTConfig, ModelConfig), prog="bft train")
+    return _completed(*parse_recipe((TrainArguments, BFTConfig, ModelConfig), "bft train", argv))
+
+
+def parse_recipe(classes, prog: str, argv=None) -> tuple:
+    """Instances of the dataclasses `classes` (`ModelConfig` among them) from `--config FILE.yaml` (TRL's recipe)
+    and `--field value` overrides (`--model` for `--model_name_or_path`). InputError, one line naming the recipe
+    where it is at fault, for a recipe that is missing, not YAML or holds unknown settings, and for a bad value."""
+    parser = TrlParser(classes, prog=prog)  # (TRL reads --config before parsing: listed here for --help alone)
+    parser.add_argument("--config", metavar="FILE.yaml", default=argparse.SUPPRESS,
+                        help="a recipe: YAML of any of these fields (the command line's own fields override it)")
+    parser.add_argument("--model", dest="model_name_or_path", default=argparse.SUPPRESS,
+                        help="the same as --model_name_or_path")
+    if config_path(argv) != "--config":
+        _check_recipe(config_path(argv), classes, prog)
     try:
-        script_args, config, model_args = parser.parse_args_and_config(argv)
-    except (ValueError, OSError) as error:  # a bad setting or recipe file, found while building the configs
+        return parser.parse_args_and_config(argv)
+    except (ValueError, OSError) as error:  # a bad setting, found while building the configs
         raise InputError(str(error)) from error
+
+
+def _check_recipe(path, classes, prog: str) -> None:
+    """InputError for a recipe file that is missing, not YAML, not a mapping, or sets fields none of `classes` has
+    (TRL's `env` apart)."""
+    try:
+        fields = yaml.safe_load(read_text(path))
+    except FileNotFoundError:
+        raise InputError(f"{path}: recipe file not found") from None
     except yaml.YAMLError as error:
-        raise yaml_error(config_path(argv), error) from None
-    return _completed(script_args, config, model_args)
+        raise yaml_error(path, error) from None
+    if not isinstance(fields, dict):
+        raise InputError(f"{path}: expected a YAML mapping of settings (field: value)")
+    known = {item.name for cls in classes for item in dataclasses.fields(cls)}
+    unknown = [str(key) for key in fields if key not in known and key != "env"]
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)} (`{prog} --help` lists them)")
 
 
 def config_path(argv) -> str:

@@ -23,16 +23,21 @@ logger = logging.getLogger(__name__)
 
 
 def read_gene_texts(path) -> dict[str, str]:
-    """{gene: text} from a profiles JSONL file or a synopsis text file."""
+    """{gene: text} from a profiles JSONL file or a synopsis text file. Raises DataError, naming the file, for one
+    that is missing, malformed or holds no text at all."""
     path = Path(path)
     if path.suffix.lower() != ".jsonl":
-        return read_synopses(path)
-    texts, first_lines = {}, {}
-    for line, record in read_records(path):
-        if not isinstance(record.get("id"), str) or not isinstance(record.get("text"), str):
-            raise DataError(path, line, "expected string fields 'id' and 'text'")
-        require_new_id(path, line, record["id"], first_lines)
-        texts[record["id"]] = record["text"]
+        texts = read_synopses(path)
+    else:
+        texts, first_lines = {}, {}
+        for line, record in read_records(path):
+            if not isinstance(record.get("id"), str) or not isinstance(record.get("text"), str):
+                raise DataError(path, line, "expected string fields 'id' and 'text'")
+            require_new_id(path, line, record["id"], first_lines)
+            texts[record["id"]] = record["text"]
+    if not texts:
+        layout = '{"id", "text"} rows' if path.suffix.lower() == ".jsonl" else "'SYMBOL: text' lines"
+        raise DataError(path, None, f"no genes: expected {layout}")
     return texts
 
 
@@ -62,8 +67,8 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
     """{gene: vector} from `bft embed`'s .npz, a word2vec text file (`SYMBOL v1 ... vd` lines, with or without the
     `count dim` header line, as Gene2vec ships), or a pickled `{symbol: vector}` dict (.pkl/.pickle, as GenePT
     ships; unpickling runs code from the file, so load only files you trust). Raises DataError for a missing file,
-    one that does not hold what its suffix says, a symbol given twice (which vector would count?) or vectors that
-    hold NaN or infinity."""
+    one that does not hold what its suffix says, no vectors or vectors of no numbers, a symbol given twice (which
+    vector would count?) or vectors that hold NaN or infinity."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
@@ -74,6 +79,10 @@ def load_embeddings(path) -> dict[str, np.ndarray]:
         vectors = _load_word2vec(path)
     else:
         vectors = _load_npz(path)
+    if not vectors:
+        raise DataError(path, None, "no vectors: expected a vector per gene")
+    if not len(next(iter(vectors.values()))):  # (the loaders check that all have the same length)
+        raise DataError(path, None, "vectors of no numbers: expected a vector of numbers per gene")
     not_finite = [gene for gene, vector in vectors.items() if not np.isfinite(vector).all()]
     if not_finite:
         raise DataError(path, None, f"{len(not_finite)} of {len(vectors)} vectors hold NaN or infinity (the first: "
@@ -117,14 +126,14 @@ def _load_word2vec(path) -> dict[str, np.ndarray]:
                 vector = np.array(parts[1:], dtype=np.float32)
             except ValueError as error:
                 raise DataError(path, number, "expected 'SYMBOL v1 v2 ... vd' (numbers after the symbol)") from error
+            if not len(vector):
+                raise DataError(path, number, "expected 'SYMBOL v1 v2 ... vd', got a symbol and no numbers")
             if dimensions is None:
                 dimensions = len(vector)
-            if len(vector) != dimensions or dimensions == 0:
+            if len(vector) != dimensions:
                 raise DataError(path, number, f"expected {dimensions} numbers after the symbol, got {len(vector)}")
             require_new_id(path, number, parts[0], first_lines)
             vectors[parts[0]] = vector
-    if not vectors:
-        raise DataError(path, None, "no vectors")
     return vectors
 
 
@@ -157,7 +166,8 @@ def _load_pickled(path) -> dict[str, np.ndarray]:
 
 def embed_file(input_path, output, encoder: str = DEFAULT_ENCODER) -> dict:
     """Embed the texts of `input_path` (`read_gene_texts`) into the .npz file `output`. Raises InputError, before the
-    encoder loads, for an `output` that is not an .npz file name, and DataError for bad input."""
+    encoder loads, for an `output` that is not an .npz file name, and DataError for bad or empty input (nothing is
+    written)."""
     output = output_file(output, ".npz")
     texts = read_gene_texts(input_path)  # bad input fails before the encoder loads
     empty = blank_texts(texts, input_path)

@@ -24,7 +24,8 @@ C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
 def read_pairs(pairs_dir, split: str) -> list[tuple[str, str, int]]:
-    """(gene a, gene b, label) from `{split}_text.txt` and the aligned `{split}_label.txt`."""
+    """(gene a, gene b, label) from `{split}_text.txt` and the aligned `{split}_label.txt`. Raises DataError, naming
+    the file, for a missing or malformed file, labels that do not align, or no pairs at all."""
     pairs_dir = Path(pairs_dir)
     text_path, label_path = pairs_dir / f"{split}_text.txt", pairs_dir / f"{split}_label.txt"
     for path in (text_path, label_path):
@@ -35,6 +36,8 @@ def read_pairs(pairs_dir, split: str) -> list[tuple[str, str, int]]:
     texts, labels = texts[: len(texts) - (texts[-1] == "")], labels[: len(labels) - (labels[-1] == "")]
     if len(texts) != len(labels):
         raise DataError(label_path, None, f"{len(labels)} labels for {len(texts)} pairs in {text_path.name}")
+    if not texts:
+        raise DataError(text_path, None, "no pairs: expected 'GENE1 GENE2' lines")
     pairs = []
     for number, (text, label) in enumerate(zip(texts, labels), start=1):
         genes = text.split()
@@ -127,7 +130,9 @@ def evaluate_ggi(embeddings_path, pairs_dir, output=None, genes=None) -> dict:
     pairs = {split: read_pairs(pairs_dir, split) for split in ("train", "valid", "test")}
     # the embeddings' genes in the pairs' spelling, whatever the case of either (bft.data.symbols)
     symbols = match_symbols(loaded, {gene for split in pairs.values() for a, b, _ in split for gene in (a, b)})
-    symbols.warn(f"genes of {embeddings_path}", f"genes of the pairs in {pairs_dir} (they are not used)")
+    symbols.warn(f"genes of {embeddings_path}", f"genes of the pairs in {pairs_dir}",
+                 unmatched_then="they are not used",
+                 by_case_then="their vectors are used for the pair genes they match")
     embeddings = {symbols.matched[gene]: vector for gene, vector in loaded.items() if gene in symbols.matched}
     keep = set(embeddings) if genes is None else set(match_symbols(genes, embeddings).matched.values())
     splits = {split: [p for p in split_pairs if p[0] in keep and p[1] in keep] for split, split_pairs in pairs.items()}

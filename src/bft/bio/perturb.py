@@ -32,9 +32,12 @@ def perturbation_genes(condition: str) -> list[str]:
 
 def mean_shifts(adata, path) -> dict[str, np.ndarray]:
     """{perturbation: mean expression of its cells minus the control mean}. Raises DataError, naming `path` (the
-    AnnData's file), for an AnnData without obs['condition'] or control cells, or with NaN or infinite expression."""
+    AnnData's file), for an AnnData without obs['condition'], measured genes, control or perturbed cells, or with NaN
+    or infinite expression."""
     if "condition" not in adata.obs:
         raise DataError(path, None, "expected obs['condition'] naming each cell's perturbation ('ctrl' = control)")
+    if not adata.n_vars:
+        raise DataError(path, None, "no genes measured: expected expression values, a column of X per gene")
     _require_finite_expression(adata, path)
     conditions = adata.obs["condition"].astype(str).to_numpy()
     X = adata.X
@@ -42,6 +45,8 @@ def mean_shifts(adata, path) -> dict[str, np.ndarray]:
     control = conditions == "ctrl"
     if not control.any():
         raise DataError(path, None, "no control cells: expected some obs['condition'] == 'ctrl'")
+    if control.all():
+        raise DataError(path, None, "no perturbed cells: expected some obs['condition'] other than 'ctrl'")
     baseline = dense(control)
     return {c: dense(conditions == c) - baseline for c in sorted(set(conditions)) if c != "ctrl"}
 
@@ -88,7 +93,9 @@ def evaluate_perturbation(embeddings_path, adata_path, output=None, *, test_frac
     shifts = mean_shifts(read_adata(adata_path), adata_path)
     # the perturbed genes in the embeddings' spelling, whatever the case of either (bft.data.symbols)
     symbols = match_symbols((g for c in shifts for g in perturbation_genes(c)), loaded)
-    symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path} (their perturbations are left out)")
+    symbols.warn(f"perturbed genes of {adata_path}", f"genes of {embeddings_path}",
+                 unmatched_then="their perturbations are left out",
+                 by_case_then="the vectors of the genes they match are used for them")
     embeddings = {gene: loaded[known] for gene, known in symbols.matched.items()}
     usable = [c for c in shifts if perturbation_genes(c) and all(g in embeddings for g in perturbation_genes(c))]
     test = [c for c in usable if stable_fraction(c, seed, "perturbation-split") < test_fraction]

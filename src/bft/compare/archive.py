@@ -22,7 +22,9 @@ EVALUATION_FILES = (EVALUATION_RECORD, "results.json", "summary.json", "predicti
 
 def archive_comparison(output, archive) -> dict:
     """Copy the files of `output` that the report is made of into `archive`, replacing an earlier archive there as
-    a whole (it is written beside it first, so a killed copy leaves the earlier one intact)."""
+    a whole (it is written beside it first, so a killed copy leaves the earlier one intact); returns what it holds:
+    files, bytes, runs (`runs/RUN/`) and evaluations (`evals/RUN/TASK/`), counted by their place under `output`.
+    Raises InputError where `output` is no comparison's folder, or where the two folders hold one another."""
     output, archive = Path(output), Path(archive)
     if not (output / "runs").is_dir() and not (output / "evals").is_dir():
         raise InputError(f"{output}: not a comparison's output folder (it has no runs/ or evals/)")
@@ -44,6 +46,7 @@ def archive_comparison(output, archive) -> dict:
         archive.rename(earlier)
     staging.rename(archive)
     shutil.rmtree(earlier, ignore_errors=True)
+    places = [path.relative_to(output).parts for path in files]  # where each file is in the comparison's layout
     return {"archive": str(archive), "files": len(files), "bytes": sum(path.stat().st_size for path in files),
-            "runs": len({path.parent.name for path in files if path.parent.parent.name == "runs"}),
-            "evaluations": len({path.parent for path in files if path.parent.parent.parent.name == "evals"})}
+            "runs": len({parts[1] for parts in places if parts[0] == "runs" and len(parts) == 3}),
+            "evaluations": len({parts[1:3] for parts in places if parts[0] == "evals" and len(parts) == 4})}

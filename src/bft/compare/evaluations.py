@@ -10,6 +10,7 @@ from pathlib import Path
 from bft import run_folder
 from bft.compare import reuse
 from bft.compare.recipe import task_key
+from bft.errors import InputError
 from bft.eval.tasks import TASKS, evaluate
 
 logger = logging.getLogger(__name__)
@@ -94,5 +95,9 @@ def _results_file(out: Path, evaluation: dict) -> Path:
 
 
 def _evaluate(model: str, out: Path, evaluation: dict) -> None:
+    """Evaluate `model` into `out`; InputError (bad input found only now) names the evaluation as the recipe does."""
     options = {key: value for key, value in evaluation.items() if key not in ("task", "name")}
-    evaluate(evaluation["task"], model, out, **options)
+    try:
+        evaluate(evaluation["task"], model, out, **options)
+    except InputError as error:
+        raise InputError(f"evaluation {task_key(evaluation)!r}: {error}") from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bft import run_folder
 from bft.compare import reuse
-from bft.compare.builds import builds, resolve_build
+from bft.compare.builds import builds, check_builds, resolve_build
 from bft.compare.evaluations import made_by, reusable_results
 from bft.compare.recipe import (
     BASE,
@@ -50,6 +50,7 @@ def prepare(config_path, output, seeds, only) -> tuple[dict, Path, list, list]:
     """(recipe, output, seeds, plan of (method, its settings, seed)), checked: every method's settings parse and
     nothing made otherwise than the recipe asks would be reused."""
     recipe = load_recipe(config_path)
+    check_builds(recipe, config_path)
     output = Path(output)
     found = methods(recipe)
     check_settings(recipe, found, config_path, output)

@@ -27,7 +27,8 @@ def load_recipe(path) -> dict:
     for evaluation in recipe.get("evaluations", []):
         try:
             check_options(evaluation.get("task"),
-                          {key: value for key, value in evaluation.items() if key not in ("task", "name")})
+                          {key: value for key, value in evaluation.items() if key not in ("task", "name")},
+                          evaluation=task_key(evaluation) if "task" in evaluation else None)
         except InputError as error:
             raise InputError(f"{path}: {error}") from error
     keys = [task_key(evaluation) for evaluation in recipe.get("evaluations", [])]
@@ -123,11 +124,14 @@ def run_name(method: str, seed: int) -> str:
 
 
 def task_key(evaluation: dict) -> str:
-    """A stable name for an evaluation: its `name`, else the task plus the data file's folder."""
+    """A stable name for an evaluation: its `name`, else the task plus, for mcq, the data file's folder (the file's
+    own name for a file in the current folder)."""
     if "name" in evaluation:
         return evaluation["name"]
     data = evaluation.get("data") or evaluation.get("sets")
-    return evaluation["task"] + (f"-{Path(data).parent.name}" if evaluation["task"] == "mcq" and data else "")
+    if evaluation["task"] != "mcq" or not data:
+        return evaluation["task"]
+    return f"{evaluation['task']}-{Path(data).parent.name or Path(data).stem}"
 
 
 def training_fields(recipe: dict, output: Path, settings: dict, seed: int) -> dict:

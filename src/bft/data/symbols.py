@@ -31,15 +31,20 @@ class SymbolMatch:
         return {"matched": len(self.matched), "matched_by_case": len(self.by_case), "unmatched": len(self.unmatched),
                 "case_collisions": len(self.collisions)}
 
-    def warn(self, queries: str, known: str) -> None:
-        """Log a warning naming a few unmatched symbols and the collisions. `queries` and `known` name the two sides
-        in the plural ("gene symbols of FILE", "genes annotated to GO biological processes")."""
+    def warn(self, queries: str, known: str, *, unmatched_then: str = "",
+             by_case_then: str = "each is taken for the symbol it matches") -> None:
+        """Log a warning naming a few unmatched symbols, a line naming a few matched only case-insensitively, and a
+        warning naming the collisions. `queries` and `known` name the two sides in the plural ("gene symbols of
+        FILE", "genes annotated to GO biological processes"); `unmatched_then` and `by_case_then` say what becomes
+        of the queries matched by no symbol ("they are not used") and of those matched only case-insensitively."""
         if self.unmatched:
-            logger.warning("%d of %d %s are not among the %s: %s", len(self.unmatched),
-                           len(self.unmatched) + len(self.matched), queries, known, examples(self.unmatched))
+            logger.warning("%d of %d %s are not among the %s%s: %s", len(self.unmatched),
+                           len(self.unmatched) + len(self.matched), queries, known, _then(unmatched_then),
+                           examples(self.unmatched))
         if self.by_case:
-            logger.info("%d %s are found among the %s only when case is ignored (e.g. %s)", len(self.by_case),
-                        queries, known, examples(self.by_case))
+            logger.info("%d %s match one of the %s only when case is ignored%s: %s", len(self.by_case), queries, known,
+                        _then(by_case_then),
+                        examples([f"{query} as {self.matched[query]}" for query in self.by_case]))
         if self.collisions:
             logger.warning("%d groups of %s (or of the %s they would match) differ only by case (%s): they are "
                            "matched exactly only, never merged", len(self.collisions), queries, known,
@@ -75,6 +80,11 @@ def case_collisions(symbols: Iterable[str]) -> list[list[str]]:
     """Groups of the given symbols that differ only by case (distinct entries that a case-insensitive join would
     merge)."""
     return match_symbols(symbols, ()).collisions
+
+
+def _then(what: str) -> str:
+    """` (what)`, or nothing where `what` is empty: what becomes of the symbols a log line names."""
+    return f" ({what})" if what else ""
 
 
 def examples(symbols: list[str]) -> str:

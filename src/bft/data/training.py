@@ -12,8 +12,10 @@ from importlib import resources
 from pathlib import Path
 
 from bft.data.records import DataError, read_records
+from bft.files import missing_path
 
 ROLES = ("system", "user", "assistant", "tool")
+TRAINING_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".tsv", ".tab")
 
 
 def demo_data_path() -> Path:
@@ -25,12 +27,17 @@ def load_training_dataset(data: str):
     """A `datasets.Dataset` from a file (validated), the packaged `demo` set, or a hub dataset (or a local dataset
     folder) name, whose `messages` records are split like a file's: the prompt turns are never trained."""
     from datasets import Dataset, load_dataset
+    from datasets.exceptions import DatasetNotFoundError
 
     path = _local_path(data)
     if path.is_file():
         return Dataset.from_list([_as_prompt_completion(record) for _, record in validated_records(path)])
     check_training_data(data)
-    dataset = load_dataset(data, split="train")
+    try:
+        dataset = load_dataset(data, split="train")
+    except (DatasetNotFoundError, ConnectionError) as error:
+        raise DataError(data, None, f"neither a local file or folder nor a hub data set that can be loaded "
+                                    f"({type(error).__name__})") from None
     formats = {_check_record(record, data, index) for index, record in enumerate(dataset, start=1)}
     if len(formats) > 1:
         raise DataError(data, None, f"mixes record formats ({', '.join(sorted(formats))}); use one per data set")
@@ -39,12 +46,13 @@ def load_training_dataset(data: str):
 
 def check_training_data(data: str) -> None:
     """What `load_training_dataset` checks of `data` before loading it, alone (DataError): a file validated record by
-    record, a file path that does not exist; hub data sets and dataset folders are checked as they load."""
+    record, a path that names nothing on disk and cannot be a hub data set (`bft.files.missing_path`, or it
+    ends like a data file); hub data sets and dataset folders are checked as they load."""
     path = _local_path(data)
     if path.is_file():
         validated_records(path)
-    elif not path.is_dir() and (data.startswith((".", "/", "~")) or path.suffix in (".jsonl", ".json", ".parquet")):
-        raise DataError(data, None, "file not found")
+    elif not path.is_dir() and (missing_path(data) or path.suffix in TRAINING_FILE_SUFFIXES):
+        raise DataError(data, None, f"file {missing_path(data) or 'not found'}")
 
 
 def _local_path(data: str) -> Path:

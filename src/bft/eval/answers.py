@@ -6,9 +6,9 @@ An answer that says nothing (empty, blank, or nothing in it reads as an answer) 
 
 - `parse_process_name`: the first line that holds a name, without a label ("Process:", "**Name:**", "Answer:",
   also on a line of its own), a list marker, quotes, markdown or trailing punctuation;
-- `parse_option_letter`: a letter only where it is written as an option ("Answer: C", "the answer is C", "(C)",
-  "C.", "C) pancreas"), never an English word ("I think ...", the article "A", "vitamin C"), and only one of the
-  question's letters;
+- `parse_option_letter`: a letter only where it is written as an option ("Answer: C", "the answer is C",
+  "I would choose C", "(C)", "C.", "C) pancreas"; lower-case only after such a cue: "Answer: c"), never an English
+  word ("I think ...", the article "A" or "a", "vitamin C"), and only one of the question's letters;
 - `parse_decision` (PubMedQA): "Final answer: yes", "the answer is no", or a yes/no/maybe that opens the answer
   or stands alone on its last line; never a "no" inside a sentence ("there is no evidence ...").
 
@@ -53,15 +53,23 @@ def _strip_decoration(text: str) -> str:
 
 # --- option letters ------------------------------------------------------------------------------------------------
 LETTERS = "ABCDEFGHIJ"
-_KEYS = {"answer": r"(?i:\banswer\b)", "option": r"(?i:\b(?:option|choice)\b)"}
+_KEYS = {"answer": r"(?i:\banswer\b)", "chosen": r"(?i:\b(?:choose|chose)\b)",
+         "option": r"(?i:\b(?:option|choice)\b)"}
 _SAID = r"\s+(?i:is|would\s+be|will\s+be|should\s+be|must\s+be)\s*:?\s*"  # "the answer is C"
 _LABELLED = r"\s*[:=\-]?\s*"  # "Answer: C", "Option C"
+_CHOSEN = r"\s+"  # "I would choose C"
 _PREFIX = r"(?:\*\*\s*)?(?i:(?:option|choice)\s+)?[\(\[]?\s*"
 _END = r"(?![\w'’-])"  # the letter is not part of a word: "C", "C.", "C)", but not "Cell", "C's", "C-reactive"
-# In order of precedence: said to be the answer; said to be the option. After a colon, "A" or "I" before a
-# lower-case word is English ("Answer: I think ...", "Answer: A deficiency of ..."); after "is" it is the letter.
-_STATED = [re.compile(_KEYS[key] + form + _PREFIX + guard + r"([A-J])" + _END)
-           for key in ("answer", "option") for form, guard in ((_SAID, ""), (_LABELLED, r"(?![AI]\s+[a-z])"))]
+# A lower-case letter (after a cue only) must end its phrase: "Answer: c", "c.", "(c)", "c) pancreas"; never "a"
+# or "i" before a word ("Answer: a deficiency of ...", "I would choose a different drug") nor "e.g.", "i.e."
+_LOWER_END = r"(?=[)\]*,;:!?]|\.(?!\w)|[ \t]*(?:\n|$))"
+# In order of precedence: said to be the answer; said to be chosen; said to be the option. After a colon, "A" or
+# "I" before a lower-case word is English ("Answer: I think ...", "Answer: A deficiency of ..."); after "is" or
+# "choose" it is the letter.
+_ENGLISH = r"(?![AI]\s+[a-z])"
+_STATED = [re.compile(_KEYS[key] + form + _PREFIX + rf"(?:{guard}([A-J]){_END}|([a-j]){_LOWER_END})")
+           for key, form, guard in (("answer", _SAID, ""), ("answer", _LABELLED, _ENGLISH), ("chosen", _CHOSEN, ""),
+                                    ("option", _SAID, ""), ("option", _LABELLED, _ENGLISH))]
 # Written as an option at the start of the answer: "C", "C.", "(C) the kidney", "C) pancreas", "C: insulin",
 # "**C**", "C is correct"; a bare letter followed by a word ("A cell ...", "I think") is English
 _LEADING = re.compile(r"^\s*(?:\*\*)?\s*(?:\(([A-J])\)|\[([A-J])\]|([A-J])(?:\*\*)?(?:[.):]|\s*$|\s+is\s+"
@@ -73,13 +81,16 @@ def parse_option_letter(answer: str | None, letters: str = LETTERS) -> str | Non
     """The option chosen in a free-text answer, or None where no option letter of `letters` is written as one.
 
     In order: the first letter said to be the answer ("Answer: C", "the answer is C"), then the first said to be
-    the option ("Option C"), the letter the answer opens with as an option ("C", "C.", "(C)", "C) pancreas"), the
-    first letter in brackets ("... (C) ..."). Capital letters only: lower-case "a" and "i" are words."""
+    chosen ("I would choose C"), the first said to be the option ("Option C"), the letter the answer opens with as an
+    option ("C", "C.", "(C)", "C) pancreas"), the first letter in brackets ("... (C) ..."). Capital letters, and a
+    lower-case one only right after one of those cues and ending its phrase ("Answer: c", "I choose (b)."):
+    elsewhere lower-case "a" and "i" are words."""
     text = answer or ""
     for pattern in _STATED:
         for match in pattern.finditer(text):
-            if match.group(1) in letters:
-                return match.group(1)
+            letter = (match.group(1) or match.group(2)).upper()
+            if letter in letters:
+                return letter
     leading = _LEADING.match(text)
     if leading:
         letter = next(group for group in leading.groups() if group)

@@ -8,20 +8,24 @@ all sets: the share of distinct names, which shows a model that names most sets 
 """
 
 import hashlib
+import logging
 from collections import Counter
 
 import numpy as np
 
-from bft.data.gene_sets import read_gene_sets, read_go_terms
+from bft.data.gene_sets import read_gene_sets, read_go_terms, set_key
 from bft.data.go_naming import naming_prompt
 from bft.data.records import DataError, read_records
 from bft.data.splits import fixed_subset
+from bft.data.symbols import examples
 from bft.eval.answers import parse_process_name
 from bft.eval.output import write_evaluation
 from bft.files import atomic_output
 from bft.generation import generate
 from bft.models import DEFAULT_ENCODER, cache_dir, embed, embed_with_cut, load_encoder
 from bft.stats import summarise
+
+logger = logging.getLogger(__name__)
 
 
 def percentiles(similarity: np.ndarray, to_all_terms: np.ndarray) -> np.ndarray:
@@ -86,38 +90,53 @@ def evaluate_go_naming(model, tokenizer, sets, output, *, go_dir, encoder=DEFAUL
 
 def evaluate_given_names(sets, predictions, output, *, go_dir, encoder=DEFAULT_ENCODER, limit=None) -> dict:
     """Score names written by another system (GPT-4, GeneAgent, ...) with the same metrics: `predictions` is a
-    TSV/CSV/JSONL file of set `id` and `name`, joined to `sets` by id; where a `prediction` column is present it is
-    the proposed name (as in this tool's own predictions.jsonl, whose `name` is the true one). Sets the file does
-    not list are reported in `missing` and left out of the scores; a set listed with an empty, blank or null name
-    is scored as named nothing; names of sets not in `sets` are reported in `unknown`."""
-    gene_sets = fixed_subset(read_evaluation_sets(sets), limit, lambda gs: gs.id)
-    given, lines = {}, {}
+    TSV/CSV/JSONL file of set `id` and `name`, joined to `sets` by id (a GO id whatever its case: `set_key`); where a
+    `prediction` column is present it is the proposed name (as in this tool's own predictions.jsonl, whose `name` is
+    the true one). Sets the file does not list are reported in `missing` and left out of the scores; a set listed
+    with an empty, blank or null name is scored as named nothing; names of sets not in `sets` are reported in
+    `unknown`; both are also logged as warnings, with counts and examples.
+
+    Raises DataError for a row without an id or a name, a set named twice, or no set in common with `sets`."""
+    all_sets = read_evaluation_sets(sets)
+    gene_sets = fixed_subset(all_sets, limit, lambda gs: gs.id)
+    given, lines, ids = {}, {}, {}
     for line, record in read_records(predictions):
         column = "prediction" if "prediction" in record else "name"
         name = "" if column in record and record[column] is None else record.get(column)  # null: named nothing
-        if "id" not in record or not isinstance(name, str):
-            raise DataError(predictions, line, "expected columns 'id' and 'name' (the proposed process name)")
-        set_id = str(record["id"])
-        if set_id in given:
-            raise DataError(predictions, line, f"set {set_id!r} is named again (first on line {lines[set_id]}): give "
-                                               "one name a set")
-        given[set_id], lines[set_id] = name, line
-    known = {gs.id for gs in gene_sets}
-    named = [gs for gs in gene_sets if gs.id in given]
+        absent = [key for key in ("id", column) if key not in record]
+        if absent or not isinstance(name, str):
+            found = f"missing {', '.join(map(repr, absent))}" if absent else f"{column!r} is not text"
+            raise DataError(predictions, line, f"{found}: expected columns 'id' and 'name' (the proposed process name)")
+        key = set_key(record["id"])
+        if key in given:
+            raise DataError(predictions, line, f"set {record['id']!r} is named again (first on line {lines[key]}): "
+                                               "give one name a set")
+        given[key], lines[key], ids[key] = name, line, str(record["id"])
+    known = {set_key(gs.id) for gs in all_sets}
+    named = [gs for gs in gene_sets if set_key(gs.id) in given]
+    missing = [gs.id for gs in gene_sets if set_key(gs.id) not in given]
+    unknown = sorted(ids[key] for key in set(given) - known)
     results = {"task": "go-naming", "sets": str(sets), "predictions": str(predictions), "encoder": encoder,
-               "sets_total": len(gene_sets), "missing": [gs.id for gs in gene_sets if gs.id not in given],
-               "unknown": sorted(set(given) - known) if limit is None else []}
+               "sets_total": len(gene_sets), "missing": missing, "unknown": unknown}
     if not named:
         raise DataError(predictions, None, f"no set id in common with {sets}")
-    return score_names(named, [given[gs.id] for gs in named], output, go_dir=go_dir, encoder=encoder,
+    if missing:
+        logger.warning("%d of %d sets of %s have no name in %s and are left out of the scores: %s", len(missing),
+                       len(gene_sets), sets, predictions, examples(missing))
+    if unknown:
+        logger.warning("%d of %d names of %s are of sets that %s does not hold: %s", len(unknown), len(given),
+                       predictions, sets, examples(unknown))
+    return score_names(named, [given[set_key(gs.id)] for gs in named], output, go_dir=go_dir, encoder=encoder,
                        results=results)
 
 
 def name_diversity(names: list[str]) -> dict:
-    """How varied the proposed names are: the share of distinct names (case-insensitive) and the most frequent name
-    with its share. A model that gives most sets one name has collapsed, whatever its mean similarity."""
-    counts = Counter(name.lower() for name in names)
-    top_name, top_count = counts.most_common(1)[0]
+    """How varied the proposed names are: the share of sets given a distinct name (case-insensitive) and the most
+    frequent name with the share of sets given it. A model that gives most sets one name has collapsed, whatever its
+    mean similarity. A name that says nothing (`""`) is no name: it adds no distinct name and is never the top name
+    (None where no set is named, with shares 0)."""
+    counts = Counter(name.lower() for name in names if name)
+    top_name, top_count = counts.most_common(1)[0] if counts else (None, 0)
     return {"distinct_name_share": len(counts) / len(names), "top_name": top_name,
             "top_name_share": top_count / len(names)}
 

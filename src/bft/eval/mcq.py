@@ -20,24 +20,48 @@ logger = logging.getLogger(__name__)
 
 def read_mcq(path, limit=None) -> list[dict]:
     """Questions from the `medqa_mcq/*/test.jsonl` layout, validated; `id` is `realidx` or the line number. Raises
-    DataError on a bad record or a file without questions.
+    DataError on a bad record (a missing field is named as missing; a row with `answer` but no `answer_idx` is told
+    so) or a file without questions.
 
     `limit`: a fixed pseudo-random subset (these files can be sorted by answer)."""
     questions, first_lines = [], {}
     for line, record in read_records(path):
-        if not isinstance(record.get("question"), str) or not record["question"].strip():
+        for key in ("question", "options"):
+            if record.get(key) is None:
+                raise DataError(path, line, f"missing {key!r}: expected question, options {{letter: text}}, "
+                                            "answer_idx (the correct option's letter)")
+        if not isinstance(record["question"], str) or not record["question"].strip():
             raise DataError(path, line, "expected a non-empty string 'question'")
-        options = record.get("options")
+        options = record["options"]
         if not isinstance(options, dict) or len(options) < 2 or not all(isinstance(v, str) for v in options.values()):
             raise DataError(path, line, "expected 'options', an object of at least two letter -> text entries")
-        if record.get("answer_idx") not in options:
-            raise DataError(path, line, f"'answer_idx' must be one of the option letters {sorted(options)}")
+        if record.get("answer_idx") is None:
+            raise DataError(path, line, _missing_answer_idx(record.get("answer"), options))
+        if record["answer_idx"] not in options:
+            raise DataError(path, line, f"'answer_idx' must be one of the option letters {sorted(options)}, "
+                                        f"got {record['answer_idx']!r}")
         require_new_id(path, line, str(record.get("realidx", line)), first_lines)
         questions.append({"id": str(record.get("realidx", line)), "question": record["question"],
                           "options": options, "answer_idx": record["answer_idx"]})
     if not questions:
         raise DataError(path, None, "no questions: expected one JSON object a line with question, options, answer_idx")
     return fixed_subset(questions, limit, lambda q: q["id"])
+
+
+def _missing_answer_idx(answer, options: dict) -> str:
+    """What to say of a question without `answer_idx`: that it is missing, and what its `answer` (if any) holds."""
+    letters = f"one of {sorted(options)}"
+    if answer is None:
+        return f"missing 'answer_idx': expected the correct option's letter, {letters}"
+    texts = {text.strip(): letter for letter, text in options.items()}
+    if isinstance(answer, str) and answer in options:
+        held = f"the option letter {answer!r}"
+    elif isinstance(answer, str) and answer.strip() in texts:
+        held = f"the text of option {texts[answer.strip()]!r}"
+    else:
+        held = "neither an option letter nor an option's text"
+    return (f"has 'answer' but no 'answer_idx' (its 'answer' holds {held}): give the correct option's letter, "
+            f"{letters}, as answer_idx")
 
 
 def mcq_context(question: str) -> str:

@@ -118,25 +118,32 @@ def _gene_sets_file(options):
     return options["sets"] or options["data_dir"] / "geneagent" / "GO_terms.csv"
 
 
+def _go_dir(options):
+    return options["go_dir"] or options["data_dir"] / "go_bp"
+
+
 def _read_gene_sets(options):
+    """The gene sets, read and checked; the GO names that the percentile reads after generation are checked too."""
+    from bft.data.gene_sets import read_go_terms
     from bft.eval.go_naming import read_evaluation_sets
 
-    return read_evaluation_sets(_gene_sets_file(options))
+    gene_sets = read_evaluation_sets(_gene_sets_file(options))
+    read_go_terms(_go_dir(options))
+    return gene_sets
 
 
 def _go_naming(model, output, options):
     from bft.eval.go_naming import evaluate_go_naming
 
-    go_dir = options["go_dir"] or options["data_dir"] / "go_bp"
-    return evaluate_go_naming(*model, _gene_sets_file(options), output, go_dir=go_dir, encoder=options["encoder"],
-                              limit=options["limit"], batch_size=options["generation_batch_size"],
-                              max_new_tokens=options["max_new_tokens"],
+    return evaluate_go_naming(*model, _gene_sets_file(options), output, go_dir=_go_dir(options),
+                              encoder=options["encoder"], limit=options["limit"],
+                              batch_size=options["generation_batch_size"], max_new_tokens=options["max_new_tokens"],
                               repetition_penalty=options["repetition_penalty"], gene_sets=options["records"])
 
 
 def _mcq_data(options):
     if not options["data"]:
-        raise InputError("the mcq evaluation needs data: a JSONL of question, options, answer_idx")
+        raise InputError("the mcq task needs data: a JSONL of question, options, answer_idx")
     return options["data"]
 
 
@@ -250,17 +257,20 @@ def task(name: str) -> EvalTask:
     return TASKS[name]
 
 
-def check_options(name: str, options: dict) -> None:
+def check_options(name: str, options: dict, evaluation: str | None = None) -> None:
     """Fail (InputError) on an unknown task, on an option the task does not take (another task's included), naming
-    the task and the options it takes, or on a value outside the option's range (None counts as not given)."""
+    the task and the options it takes, or on a value outside the option's range (None counts as not given).
+    Messages start with `evaluation`, the recipe's name of the evaluation (`bft.compare.recipe.task_key`), where
+    given, else with the task ("task 'mcq'"): a task's name is never given as an evaluation's."""
     entry = task(name)
+    where = f"evaluation {evaluation!r} (task {name})" if evaluation else f"task {name!r}"
     unknown = [key for key in options if key not in entry.options]
     if unknown:
-        raise InputError(f"evaluation {name!r}: unknown option {', '.join(map(repr, unknown))}; the {name} task "
-                         f"takes {', '.join(entry.options)}")
+        raise InputError(f"{where}: unknown option {', '.join(map(repr, unknown))}; the {name} task takes "
+                         f"{', '.join(entry.options)}")
     for key, value in options.items():
         if value is not None and entry.option(key).range is not None:
-            entry.option(key).range.check(key, value, f"evaluation {name!r}")
+            entry.option(key).range.check(key, value, where)
 
 
 def resolve_options(name: str, options: dict) -> dict:
@@ -292,7 +302,7 @@ def evaluate(name: str, model, output, records=None, **options) -> dict:
     for an unknown task or option, or a loaded model given to a task that loads its own."""
     entry, options = task(name), resolve_options(name, options)
     if entry.loads_model and not isinstance(model, (str, Path)):
-        raise InputError(f"the {name} evaluation takes a model name or path")
+        raise InputError(f"the {name} task takes a model name or path")
     if not entry.loads_model and isinstance(model, (str, Path)):
         from bft.models import load_for_eval
 
