@@ -87,7 +87,7 @@ def files(tmp_path):
     paths["recipe_no_loss"].write_text("train: {max_steps: 1}\nvariants: {fast: {learning_rate: 0.1}}\n")
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
                                           f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
-    paths["recipe_misspelt"].write_text("learning_rte: 1.0e-4\nmax_steps: 1\n")
+    paths["recipe_misspelt"].write_text("learning_rte: 1.0e-4\nmodel: runs/demo\nmax_steps: 1\nzzz: 1\n")
     paths["finished"].mkdir()
     for marker in ("results.json", "meta.json", "summary.json", "metrics.json"):
         (paths["finished"] / marker).write_text("{}")
@@ -109,7 +109,8 @@ CASES = [
     ("train: mistyped data folder", TRAIN + " --data data/go-namng", "data/go-namng: file not found", ["config.yaml"]),
     ("train: recipe not found", "train --config absent.yaml", "absent.yaml: recipe file not found", []),
     ("train: misspelt recipe key", "train --config {recipe_misspelt}",
-     "misspelt.yaml: unknown setting(s) learning_rte (`bft train --help` lists them)", []),
+     "misspelt.yaml: unknown setting(s) learning_rte (did you mean learning_rate?), model (did you mean "
+     "model_name_or_path?), zzz (`bft train --help` lists them)", []),
     ("grpo: misspelt recipe key", "grpo --config {recipe_misspelt}", "misspelt.yaml: unknown setting(s) learning_rte",
      []),
     ("train: output on a file system that takes no files", TRAIN.replace("{out}", "/proc/bft-run") +

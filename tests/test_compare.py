@@ -192,6 +192,10 @@ RECIPE_FAULTS = [
     ({"variants": {"other": {"loss_type": "bft", "model_name_or_path": "./no-such-model"}}},
      "method 'other': model ./no-such-model not found"),
     ({"variants": {"other": {"loss_type": "bft", "data": "{bad_data}"}}}, "method 'other': {bad_data}:1: expected"),
+    ({"variants": {"misspelt": {"loss_type": "bft", "learning_rte": 1.0e-4}}},
+     "method 'misspelt': unknown setting(s) learning_rte (did you mean learning_rate?)"),
+    ({"grpo": {"data": "{questions}", "lerning_rate": 1.0e-4}}, "grpo: unknown setting(s) lerning_rate (did you mean "
+                                                                 "learning_rate?) (`bft grpo --help` lists them)"),
     ({"variants": {"typo": {"loss_type": "bft", "data": "data/go-tny"}}},
      "method 'typo': data/go-tny: file not found (nor on the hub, which is offline"),
     ({"evaluations": [{"task": "mcq", "data": "absent.jsonl"}]},

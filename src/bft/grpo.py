@@ -25,7 +25,7 @@ from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.ranges import check_lora_arguments, check_training_arguments
 from bft.run_folder import refuse_finished, train_run
-from bft.train import numbers_typed, parse_recipe, resolved_recipe
+from bft.train import check_known_settings, numbers_typed, parse_recipe, resolved_recipe
 from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,9 @@ def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelCon
     """The three dataclasses from a mapping held in memory (`bft compare`'s second stage)."""
     from transformers import HfArgumentParser
 
+    classes = (GRPOArguments, BFTGRPOConfig, ModelConfig)
+    check_known_settings(fields, classes, "bft grpo")
     try:
-        classes = (GRPOArguments, BFTGRPOConfig, ModelConfig)
         parsed = HfArgumentParser(classes).parse_dict(numbers_typed(fields, classes))
     except (ValueError, TypeError) as error:
         raise InputError(f"bad GRPO settings: {error}") from error

@@ -12,6 +12,7 @@ figures and the last logged value of each loss's diagnostics). A folder without 
 
 import argparse
 import dataclasses
+import difflib
 import json
 import logging
 import sys
@@ -83,7 +84,7 @@ def parse_recipe(classes, prog: str, argv=None) -> tuple:
 
 def _check_recipe(path, classes, prog: str) -> None:
     """InputError for a recipe file that is missing, not YAML, not a mapping, or sets fields none of `classes` has
-    (TRL's `env` apart)."""
+    (`check_known_settings`)."""
     try:
         fields = yaml.safe_load(read_text(path))
     except FileNotFoundError:
@@ -92,10 +93,30 @@ def _check_recipe(path, classes, prog: str) -> None:
         raise yaml_error(path, error) from None
     if not isinstance(fields, dict):
         raise InputError(f"{path}: expected a YAML mapping of settings (field: value)")
+    try:
+        check_known_settings(fields, classes, prog)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def check_known_settings(fields: dict, classes, prog: str) -> None:
+    """InputError for keys of `fields` that no dataclass of `classes` has (TRL's `env` apart), each with the field
+    it most likely meant."""
     known = {item.name for cls in classes for item in dataclasses.fields(cls)}
     unknown = [str(key) for key in fields if key not in known and key != "env"]
     if unknown:
-        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)} (`{prog} --help` lists them)")
+        named = [f"{key} (did you mean {meant}?)" if meant else key
+                 for key in unknown for meant in [_meant_setting(key, known)]]
+        raise InputError(f"unknown setting(s) {', '.join(named)} (`{prog} --help` lists them)")
+
+
+def _meant_setting(key: str, known: set[str]) -> str | None:
+    """The field a mistyped recipe key most likely meant: `model_name_or_path` for `model` (the command line's
+    alias), else the closest name (difflib), if any is close."""
+    if key == "model":
+        return "model_name_or_path"
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return close[0] if close else None
 
 
 def config_path(argv) -> str:
@@ -110,6 +131,7 @@ def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfi
     from transformers import HfArgumentParser
 
     classes = (TrainArguments, BFTConfig, ModelConfig)
+    check_known_settings(fields, classes, "bft train")
     try:
         script_args, config, model_args = HfArgumentParser(classes).parse_dict(numbers_typed(fields, classes))
     except (ValueError, TypeError) as error:
