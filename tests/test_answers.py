@@ -46,6 +46,8 @@ LETTERS = [
     ("The correct option is C.", "C"), ("Option C", "C"), ("The answer is (D) insulin", "D"),
     ("The answer is A because the pancreas makes insulin", "A"), ("A", "A"), ("A.", "A"),
     ("Answer: A deficiency of insulin (C)", "C"),  # "A" is the article; the option is in brackets
+    ("Answer: A because the patient is young", "A"), ("Correct answer: A because", "A"),
+    ("Final answer: A with high confidence", "A"), ("Answer: A is correct", "A"),
     ("I think", None), ("I think it is the pancreas", None), ("A deficiency of insulin", None),
     ("Answer: I think so", None), ("vitamin C deficiency", None), ("The answer is vitamin C", None),
     ("hepatitis B virus", None), ("The answer is B12", None),

@@ -197,7 +197,7 @@ RECIPE_FAULTS = [
     ({"grpo": {"data": "{questions}", "lerning_rate": 1.0e-4}}, "grpo: unknown setting(s) lerning_rate (did you mean "
                                                                  "learning_rate?) (`bft grpo --help` lists them)"),
     ({"variants": {"typo": {"loss_type": "bft", "data": "data/go-tny"}}},
-     "method 'typo': data/go-tny: file not found (nor on the hub, which is offline"),
+     "method 'typo': data/go-tny: file or dataset not found (nor in the hub's cache"),
     ({"evaluations": [{"task": "mcq", "data": "absent.jsonl"}]},
      "evaluation 'mcq-absent': absent.jsonl: file not found"),
     ({"evaluations": [{"task": "mcq", "data": "{questions}", "limit": 1.5}]},

@@ -7,6 +7,7 @@ import pytest
 from bft import rewards
 from bft.cli import main
 from bft.data.records import DataError
+from bft.errors import InputError
 from bft.grpo import load_prompts
 
 
@@ -126,3 +127,14 @@ def test_grpo_scores_completions_with_the_token_head(tiny_model, tmp_path, demo_
     for theirs, mine in zip((*trls, trls_reference), (*ours, ours_reference)):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
     assert trls[2].abs().sum() > 0
+
+
+def test_a_recipes_single_reward_and_weight_are_lists_of_one_and_other_weights_refused(tmp_path):
+    from bft.grpo import grpo_arguments
+
+    fields = {"data": "prompts.jsonl", "output_dir": str(tmp_path / "g")}
+    script_args, config, _ = grpo_arguments({**fields, "rewards": "similarity", "reward_weights": 2})
+    assert script_args.rewards == ["similarity"] and config.reward_weights == [2.0]
+    for weights in (["x"], [True], "heavy"):
+        with pytest.raises(InputError, match="reward_weights must be a list of numbers, one per reward"):
+            grpo_arguments({**fields, "reward_weights": weights})

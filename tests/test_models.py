@@ -19,11 +19,11 @@ def test_local_folder_and_bad_arguments(tiny_model, tmp_path):
         models.resolve(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="nowhere not found: expected a model folder"):
         models.resolve(str(tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match=r"no-such-model not found \(nor on the hub, which is offline"):
+    with pytest.raises(ValueError, match=r"no-such-model not found \(nor in the hub's cache, and the hub is offline"):
         models.resolve("no-such-org/no-such-model")  # offline (the tests' setting): found nowhere
 
 
-def test_a_name_found_nowhere_is_a_hub_id_only_while_the_hub_is_online(monkeypatch):
+def test_a_name_found_nowhere_is_a_hub_id_only_while_the_hub_is_online_or_holds_it_cached(monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -32,8 +32,15 @@ def test_a_name_found_nowhere_is_a_hub_id_only_while_the_hub_is_online(monkeypat
         with pytest.raises(ValueError, match=f"model {path} not found: expected"):
             models.check_model(path)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ValueError, match="not found .nor on the hub, which is offline"):
-        models.check_model("no-such-org/no-such-model")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match="not found .nor in the hub's cache, and the hub is offline"):
+        models.check_model("some-org/cached-model")
+    snapshot = tmp_path / "models--some-org--cached-model" / "snapshots" / "0123abcd"  # the hub client's cache layout
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--some-org--cached-model" / "refs").mkdir()
+    (tmp_path / "models--some-org--cached-model" / "refs" / "main").write_text("0123abcd")
+    models.check_model("some-org/cached-model")  # offline, but in the cache: it loads from there
 
 
 def test_embedded_encoder_is_a_sentence_transformers_folder():

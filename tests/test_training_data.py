@@ -44,7 +44,7 @@ def test_a_mistyped_local_path_is_not_sent_to_the_hub(monkeypatch):
                                                                                "data/go-namng.jsonl"])):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
         for name in names:
-            with pytest.raises(DataError, match=f"^{name}: file not found"):
+            with pytest.raises(DataError, match=f"^{name}: file (or dataset )?not found"):
                 load_training_dataset(name)
 
 
@@ -60,3 +60,14 @@ def test_a_hub_name_that_does_not_load_is_one_data_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", not_on_the_hub)
     with pytest.raises(DataError, match="^data/go-namng: neither a local file or folder nor a hub data set"):
         load_training_dataset("data/go-namng")
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_a_folder_written_by_save_to_disk_is_read_as_its_training_split(tmp_path, as_dict):
+    from datasets import Dataset, DatasetDict
+
+    records = [{"prompt": f"Name gene {i}.", "completion": f"GENE{i}"} for i in range(3)]
+    dataset = Dataset.from_list(records)
+    (DatasetDict({"train": dataset}) if as_dict else dataset).save_to_disk(str(tmp_path / "saved"))
+    loaded = load_training_dataset(str(tmp_path / "saved"))
+    assert [row["completion"] for row in loaded] == ["GENE0", "GENE1", "GENE2"]

@@ -96,15 +96,18 @@ def check_writable(path, folder: bool) -> None:
         raise InputError(f"{path} cannot be written: {existing} takes no new files ({error.strerror})") from None
 
 
-def missing_path(name: str) -> str | None:
+def missing_path(name: str, repo_type: str = "model") -> str | None:
     """For a `name` that names nothing on disk: "not found" (with why, where the hub is offline) when it must be a
-    mistyped local path, None where it can name a hub repository (found or not when loaded). It is a path when it
-    starts with `.`, `/` or `~` or holds more than one `/`, and whatever it is when the hub is offline
-    (`HF_HUB_OFFLINE`), where nothing loads from it."""
-    from huggingface_hub import constants
+    mistyped local path, None where it can name a hub repository of `repo_type` ("model" or "dataset"; found or not
+    when loaded). It is a path when it starts with `.`, `/` or `~` or holds more than one `/`, and, when the hub is
+    offline (`HF_HUB_OFFLINE`), whatever is not in the hub's local cache, where nothing else loads from."""
+    from huggingface_hub import constants, snapshot_download
 
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         return "not found"
     if constants.HF_HUB_OFFLINE:
-        return "not found (nor on the hub, which is offline: HF_HUB_OFFLINE)"
+        try:
+            snapshot_download(name, repo_type=repo_type, local_files_only=True)
+        except Exception:  # the hub client raises many types for "not cached"; all mean the same here
+            return "not found (nor in the hub's cache, and the hub is offline: HF_HUB_OFFLINE)"
     return None

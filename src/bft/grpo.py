@@ -86,6 +86,14 @@ def _checked(script_args, config, model_args):
     if model_args.model_name_or_path is None:
         model_args.model_name_or_path = DEFAULT_MODEL
     rewards = task_rewards(script_args.task)
+    if isinstance(script_args.rewards, str):  # `rewards: similarity` in a recipe: one reward
+        script_args.rewards = [script_args.rewards]
+    if isinstance(config.reward_weights, int | float) and not isinstance(config.reward_weights, bool):
+        config.reward_weights = [float(config.reward_weights)]
+    if config.reward_weights is not None and (
+            not isinstance(config.reward_weights, list)
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in config.reward_weights)):
+        raise InputError(f"reward_weights must be a list of numbers, one per reward, got {config.reward_weights!r}")
     unknown = set(script_args.rewards or []) - set(rewards)
     if unknown:
         raise InputError(f"unknown reward(s) {', '.join(sorted(unknown))} for task {script_args.task}: expected "

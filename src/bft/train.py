@@ -68,18 +68,43 @@ def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]
 def parse_recipe(classes, prog: str, argv=None) -> tuple:
     """Instances of the dataclasses `classes` (`ModelConfig` among them) from `--config FILE.yaml` (TRL's recipe)
     and `--field value` overrides (`--model` for `--model_name_or_path`). InputError, one line naming the recipe
-    where it is at fault, for a recipe that is missing, not YAML or holds unknown settings, and for a bad value."""
+    where it is at fault, for a recipe that is missing, unreadable, not YAML or holds unknown settings, for
+    `--config` given twice or without a file, and for a bad value."""
     parser = TrlParser(classes, prog=prog)  # (TRL reads --config before parsing: listed here for --help alone)
     parser.add_argument("--config", metavar="FILE.yaml", default=argparse.SUPPRESS,
                         help="a recipe: YAML of any of these fields (the command line's own fields override it)")
     parser.add_argument("--model", dest="model_name_or_path", default=argparse.SUPPRESS,
                         help="the same as --model_name_or_path")
-    if config_path(argv) != "--config":
+    argv = _split_config_option(argv)
+    if "--config" in argv:
         _check_recipe(config_path(argv), classes, prog)
     try:
-        return parser.parse_args_and_config(argv)
+        parsed = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:  # a bad setting, found while building the configs
         raise InputError(str(error)) from error
+    if len(parsed) > len(classes):  # argparse took a --config TRL did not read (an abbreviation: --conf FILE)
+        raise InputError("write the recipe option in full: --config FILE.yaml")
+    return parsed
+
+
+def _split_config_option(argv) -> list[str]:
+    """The command line with `--config=FILE` written `--config FILE`, the one form TRL reads."""
+    argv = list(argv if argv is not None else sys.argv[1:])
+    return [part for word in argv for part in (word.split("=", 1) if word.startswith("--config=") else [word])]
+
+
+def config_path(argv) -> str:
+    """The `--config` file of a command line (the recipe TRL's parser reads). InputError for `--config` given more
+    than once or without a file."""
+    argv = _split_config_option(argv)
+    places = [i for i, word in enumerate(argv) if word == "--config"]
+    if not places:
+        return "--config"
+    if len(places) > 1:
+        raise InputError(f"--config is given {len(places)} times: give one recipe (options after it override it)")
+    if places[0] + 1 == len(argv) or argv[places[0] + 1].startswith("--"):
+        raise InputError("--config needs a file: --config FILE.yaml")
+    return argv[places[0] + 1]
 
 
 def _check_recipe(path, classes, prog: str) -> None:
@@ -89,6 +114,10 @@ def _check_recipe(path, classes, prog: str) -> None:
         fields = yaml.safe_load(read_text(path))
     except FileNotFoundError:
         raise InputError(f"{path}: recipe file not found") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the recipe ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text: expected a YAML recipe") from None
     except yaml.YAMLError as error:
         raise yaml_error(path, error) from None
     if not isinstance(fields, dict):
@@ -117,13 +146,6 @@ def _meant_setting(key: str, known: set[str]) -> str | None:
         return "model_name_or_path"
     close = difflib.get_close_matches(key, sorted(known), n=1)
     return close[0] if close else None
-
-
-def config_path(argv) -> str:
-    """The `--config` file of a command line (the recipe TRL's parser reads)."""
-    argv = list(argv if argv is not None else sys.argv[1:])
-    given = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--config"]
-    return given[-1] if given else "--config"
 
 
 def train_arguments(fields: dict) -> tuple[TrainArguments, BFTConfig, ModelConfig]:

@@ -34,7 +34,7 @@ def load_training_dataset(data: str):
         return Dataset.from_list([_as_prompt_completion(record) for _, record in validated_records(path)])
     check_training_data(data)
     try:
-        dataset = load_dataset(data, split="train")
+        dataset = _saved_dataset(path) if _is_saved_dataset(path) else load_dataset(data, split="train")
     except (DatasetNotFoundError, ConnectionError) as error:
         raise DataError(data, None, f"neither a local file or folder nor a hub data set that can be loaded "
                                     f"({type(error).__name__})") from None
@@ -51,8 +51,27 @@ def check_training_data(data: str) -> None:
     path = _local_path(data)
     if path.is_file():
         validated_records(path)
-    elif not path.is_dir() and (missing_path(data) or path.suffix in TRAINING_FILE_SUFFIXES):
-        raise DataError(data, None, f"file {missing_path(data) or 'not found'}")
+    elif not path.is_dir() and path.suffix in TRAINING_FILE_SUFFIXES:
+        raise DataError(data, None, "file not found")
+    elif not path.is_dir() and missing_path(data, "dataset"):
+        raise DataError(data, None, f"file or dataset {missing_path(data, 'dataset')}")
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    """Whether `path` is a folder `Dataset.save_to_disk` or `DatasetDict.save_to_disk` wrote."""
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def _saved_dataset(path: Path):
+    """The training split of a folder `save_to_disk` wrote: the dataset itself, or a DatasetDict's `train`."""
+    from datasets import DatasetDict, load_from_disk
+
+    saved = load_from_disk(str(path))
+    if isinstance(saved, DatasetDict):
+        if "train" not in saved:
+            raise DataError(path, None, f"has no 'train' split (it has {', '.join(saved)})")
+        return saved["train"]
+    return saved
 
 
 def _local_path(data: str) -> Path:

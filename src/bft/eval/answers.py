@@ -64,9 +64,11 @@ _END = r"(?![\w'’-])"  # the letter is not part of a word: "C", "C.", "C)", bu
 # or "i" before a word ("Answer: a deficiency of ...", "I would choose a different drug") nor "e.g.", "i.e."
 _LOWER_END = r"(?=[)\]*,;:!?]|\.(?!\w)|[ \t]*(?:\n|$))"
 # In order of precedence: said to be the answer; said to be chosen; said to be the option. After a colon, "A" or
-# "I" before a lower-case word is English ("Answer: I think ...", "Answer: A deficiency of ..."); after "is" or
-# "choose" it is the letter.
-_ENGLISH = r"(?![AI]\s+[a-z])"
+# "I" before a lower-case word is English ("Answer: I think ...", "Answer: A deficiency of ..."), unless the word
+# cannot follow the article or the pronoun ("Answer: A because ...", "Answer: A is correct", "Answer: A with ...");
+# after "is" or "choose" it is the letter.
+_AFTER_A_LETTER = r"(?:because|since|as|is|was|with|and|or|but|due|given|seems|appears)\b"
+_ENGLISH = rf"(?![AI]\s+(?!{_AFTER_A_LETTER})[a-z])"
 _STATED = [re.compile(_KEYS[key] + form + _PREFIX + rf"(?:{guard}([A-J]){_END}|([a-j]){_LOWER_END})")
            for key, form, guard in (("answer", _SAID, ""), ("answer", _LABELLED, _ENGLISH), ("chosen", _CHOSEN, ""),
                                     ("option", _SAID, ""), ("option", _LABELLED, _ENGLISH))]
