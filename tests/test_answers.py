@@ -48,6 +48,10 @@ LETTERS = [
     ("Answer: A deficiency of insulin (C)", "C"),  # "A" is the article; the option is in brackets
     ("Answer: A because the patient is young", "A"), ("Correct answer: A because", "A"),
     ("Final answer: A with high confidence", "A"), ("Answer: A is correct", "A"),
+    (r"so the result is \boxed{B}", "B"), (r"\boxed{\text{C}}", "C"), ("I would go with B.", "B"), ("I'd pick C.", "C"),
+    ('The answer would be "C"', "C"), ("The answer is 'b'", "B"), ("The answer is 'C'.", "C"), ("I selected D", "D"),
+    ("The answer is C's", None),
+    ("I would pick a different approach", None), (r"\boxed{E}", None),
     ("I think", None), ("I think it is the pancreas", None), ("A deficiency of insulin", None),
     ("Answer: I think so", None), ("vitamin C deficiency", None), ("The answer is vitamin C", None),
     ("hepatitis B virus", None), ("The answer is B12", None),

@@ -6,9 +6,10 @@ An answer that says nothing (empty, blank, or nothing in it reads as an answer) 
 
 - `parse_process_name`: the first line that holds a name, without a label ("Process:", "**Name:**", "Answer:",
   also on a line of its own), a list marker, quotes, markdown or trailing punctuation;
-- `parse_option_letter`: a letter only where it is written as an option ("Answer: C", "the answer is C",
-  "I would choose C", "(C)", "C.", "C) pancreas"; lower-case only after such a cue: "Answer: c"), never an English
-  word ("I think ...", the article "A" or "a", "vitamin C"), and only one of the question's letters;
+- `parse_option_letter`: a letter only where it is written as an option ("\\boxed{C}", "Answer: C",
+  "the answer is C", "I would choose C", "I'd pick C", "(C)", "C.", "C) pancreas"; lower-case only after such a
+  cue: "Answer: c"), never an English word ("I think ...", the article "A" or "a", "vitamin C"), and only one of
+  the question's letters;
 - `parse_decision` (PubMedQA): "Final answer: yes", "the answer is no", or a yes/no/maybe that opens the answer
   or stands alone on its last line; never a "no" inside a sentence ("there is no evidence ...").
 
@@ -53,16 +54,17 @@ def _strip_decoration(text: str) -> str:
 
 # --- option letters ------------------------------------------------------------------------------------------------
 LETTERS = "ABCDEFGHIJ"
-_KEYS = {"answer": r"(?i:\banswer\b)", "chosen": r"(?i:\b(?:choose|chose)\b)",
+_KEYS = {"answer": r"(?i:\banswer\b)",
+         "chosen": r"(?i:\b(?:choose|chose|pick|picked|select|selected|go\s+with|going\s+with|went\s+with)\b)",
          "option": r"(?i:\b(?:option|choice)\b)"}
 _SAID = r"\s+(?i:is|would\s+be|will\s+be|should\s+be|must\s+be)\s*:?\s*"  # "the answer is C"
 _LABELLED = r"\s*[:=\-]?\s*"  # "Answer: C", "Option C"
 _CHOSEN = r"\s+"  # "I would choose C"
-_PREFIX = r"(?:\*\*\s*)?(?i:(?:option|choice)\s+)?[\(\[]?\s*"
-_END = r"(?![\w'’-])"  # the letter is not part of a word: "C", "C.", "C)", but not "Cell", "C's", "C-reactive"
+_PREFIX = r"(?:\*\*\s*)?(?i:(?:option|choice)\s+)?[\(\[\"'“‘]?\s*"  # "(C)", "[C]", quoted "C" or 'c'
+_END = r"(?![\w-]|['’]\w)"  # not part of a word: "C", "C.", "C)", "'C'", but not "Cell", "C's", "C-reactive"
 # A lower-case letter (after a cue only) must end its phrase: "Answer: c", "c.", "(c)", "c) pancreas"; never "a"
 # or "i" before a word ("Answer: a deficiency of ...", "I would choose a different drug") nor "e.g.", "i.e."
-_LOWER_END = r"(?=[)\]*,;:!?]|\.(?!\w)|[ \t]*(?:\n|$))"
+_LOWER_END = r"(?=[)\]*,;:!?\"'”’]|\.(?!\w)|[ \t]*(?:\n|$))"
 # In order of precedence: said to be the answer; said to be chosen; said to be the option. After a colon, "A" or
 # "I" before a lower-case word is English ("Answer: I think ...", "Answer: A deficiency of ..."), unless the word
 # cannot follow the article or the pronoun ("Answer: A because ...", "Answer: A is correct", "Answer: A with ...");
@@ -77,17 +79,21 @@ _STATED = [re.compile(_KEYS[key] + form + _PREFIX + rf"(?:{guard}([A-J]){_END}|(
 _LEADING = re.compile(r"^\s*(?:\*\*)?\s*(?:\(([A-J])\)|\[([A-J])\]|([A-J])(?:\*\*)?(?:[.):]|\s*$|\s+is\s+"
                       r"(?:the\s+)?(?:correct|right|best|answer)\b))")
 _ENCLOSED = re.compile(r"[\(\[]([A-J])[\)\]]")  # "(C)" anywhere
+_BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{\s*)?([A-J])\s*\}")  # LaTeX "\boxed{C}", as reasoning models write it
 
 
 def parse_option_letter(answer: str | None, letters: str = LETTERS) -> str | None:
     """The option chosen in a free-text answer, or None where no option letter of `letters` is written as one.
 
-    In order: the first letter said to be the answer ("Answer: C", "the answer is C"), then the first said to be
-    chosen ("I would choose C"), the first said to be the option ("Option C"), the letter the answer opens with as an
-    option ("C", "C.", "(C)", "C) pancreas"), the first letter in brackets ("... (C) ..."). Capital letters, and a
-    lower-case one only right after one of those cues and ending its phrase ("Answer: c", "I choose (b)."):
-    elsewhere lower-case "a" and "i" are words."""
+    In order: the first letter boxed ("\\boxed{C}"), the first said to be the answer ("Answer: C", "the answer is
+    C"), then the first said to be chosen ("I would choose C", "I'd pick C", "I would go with C"), the first said to
+    be the option ("Option C"), the letter the answer opens with as an option ("C", "C.", "(C)", "C) pancreas"), the
+    first letter in brackets ("... (C) ..."). Capital letters, and a lower-case one only right after one of those
+    cues and ending its phrase ("Answer: c", "I choose (b)."): elsewhere lower-case "a" and "i" are words."""
     text = answer or ""
+    boxed = next((match.group(1) for match in _BOXED.finditer(text) if match.group(1) in letters), None)
+    if boxed:
+        return boxed
     for pattern in _STATED:
         for match in pattern.finditer(text):
             letter = (match.group(1) or match.group(2)).upper()
