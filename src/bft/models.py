@@ -64,8 +64,8 @@ def check_model(name_or_path: str) -> None:
     if path.exists():
         if not _is_model_folder(path):
             raise InputError(f"{path} is not a model folder: it has neither config.json nor adapter_config.json")
-    elif missing_path(name):
-        raise InputError(f"model {name} {missing_path(name)}: expected a model folder, a hub id or an embedded name "
+    elif why := missing_path(name):
+        raise InputError(f"model {name} {why}: expected a model folder, a hub id or an embedded name "
                          f"({', '.join(EMBEDDED_MODELS)})")
 
 

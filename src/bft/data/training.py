@@ -53,8 +53,8 @@ def check_training_data(data: str) -> None:
         validated_records(path)
     elif not path.is_dir() and path.suffix in TRAINING_FILE_SUFFIXES:
         raise DataError(data, None, "file not found")
-    elif not path.is_dir() and missing_path(data, "dataset"):
-        raise DataError(data, None, f"file or dataset {missing_path(data, 'dataset')}")
+    elif not path.is_dir() and (why := missing_path(data, "dataset")):
+        raise DataError(data, None, f"file or dataset {why}")
 
 
 def _is_saved_dataset(path: Path) -> bool:
