@@ -50,6 +50,7 @@ def files(tmp_path):
         "test_split": tmp_path / "test.jsonl",
         "all_cut": tmp_path / "all_cut.jsonl",
         "sets_header_only": tmp_path / "no_sets.tsv",
+        "data_no_summaries": tmp_path / "data",
     }
     paths["empty"].write_text("")
     paths["truncated"].write_text(json.dumps(messages) + "\n" + '{"messages": [{"role": "user", "con\n')
@@ -88,6 +89,8 @@ def files(tmp_path):
     paths["recipe_bad_option"].write_text(f"train: {{max_steps: 1, data: {paths['good_train']}}}\nloss_types: [nll]\n"
                                           f"evaluations: [{{task: mcq, data: {paths['mcq_good']}, batch_size: 0}}]\n")
     paths["recipe_misspelt"].write_text("learning_rte: 1.0e-4\nmodel: runs/demo\nmax_steps: 1\nzzz: 1\n")
+    (paths["data_no_summaries"] / "geneagent").mkdir(parents=True)
+    (paths["data_no_summaries"] / "geneagent" / "gene_narrative_synopsis.txt").write_text("\n")
     paths["finished"].mkdir()
     for marker in ("results.json", "meta.json", "summary.json", "metrics.json"):
         (paths["finished"] / marker).write_text("{}")
@@ -246,6 +249,12 @@ CASES = [
      "--output {out}", "--include-path absent-dir: no such folder", ["results.json"]),
     ("compare: evaluation option out of range", "compare --config {recipe_bad_option} --output {out}",
      "(task mcq): batch_size must be a whole number at least 1, got 0", ["report.json", "runs"]),
+    ("data gene-profiles: no summaries", "data gene-profiles --data-dir {data_no_summaries} --output {out}",
+     "gene_narrative_synopsis.txt: no genes: expected 'SYMBOL: text' lines", ["train.jsonl"]),
+    ("data: data folder is a file", "data go-naming --data-dir {good_train} --output {out}",
+     "train.jsonl is a file, not a folder: --data-dir", ["train.jsonl"]),
+    ("eval: data folder is a file", "eval pubmedqa --model {model} --data-dir {good_train} --output {out}",
+     "train.jsonl is a file, not a folder: --data-dir", ["results.json"]),
 ]
 
 

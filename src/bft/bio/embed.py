@@ -35,9 +35,8 @@ def read_gene_texts(path) -> dict[str, str]:
                 raise DataError(path, line, "expected string fields 'id' and 'text'")
             require_new_id(path, line, record["id"], first_lines)
             texts[record["id"]] = record["text"]
-    if not texts:
-        layout = '{"id", "text"} rows' if path.suffix.lower() == ".jsonl" else "'SYMBOL: text' lines"
-        raise DataError(path, None, f"no genes: expected {layout}")
+        if not texts:
+            raise DataError(path, None, 'no genes: expected {"id", "text"} rows')
     return texts
 
 

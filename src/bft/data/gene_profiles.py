@@ -18,7 +18,8 @@ def profile_prompt(symbol: str) -> str:
 
 
 def read_synopses(path) -> dict[str, str]:
-    """`SYMBOL: text` lines (the `geneagent/*_synopsis.txt` layout) -> {symbol: text}."""
+    """`SYMBOL: text` lines (the `geneagent/*_synopsis.txt` layout) -> {symbol: text}. Raises DataError (file and
+    line) for a line of another layout or a repeated symbol, and for a file without any such line."""
     synopses, first_lines = {}, {}
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
@@ -29,6 +30,8 @@ def read_synopses(path) -> dict[str, str]:
                 raise DataError(path, number, "expected 'SYMBOL: text'")
             require_new_id(path, number, symbol.strip(), first_lines)
             synopses[symbol.strip()] = text.strip()
+    if not synopses:
+        raise DataError(path, None, "no genes: expected 'SYMBOL: text' lines")
     return synopses
 
 
