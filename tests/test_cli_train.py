@@ -72,6 +72,12 @@ def test_train_lora_adapter_is_merged_for_eval(tiny_model, small_data, tmp_path)
      ":1: 'messages'[0] has role 'doctor'"),
     ('{"prompt": "q", "completion": "a"}\n{"messages": [{"role": "user", "content": "q"}, '
      '{"role": "assistant", "content": "a"}]}\n', ":2: this record is conversational but the first is prompt-comp"),
+    # an empty answer would train its end-of-turn token alone, as the string form's empty completion would
+    ('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}\n',
+     ":1: the final assistant turn is empty: nothing to train on"),
+    ('{"prompt": "q", "completion": ""}\n', ":1: 'completion' is empty"),
+    ('{"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": ""}]}\n',
+     ":1: 'completion' is empty"),
 ])
 def test_bad_data_is_reported_with_file_and_line(tiny_model, tmp_path, capsys, content, expected):
     data = tmp_path / "bad.jsonl"
@@ -156,6 +162,34 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
     assert set(resumed) >= {3, 4}
     for step in (3, 4):
         assert resumed[step] == pytest.approx(whole[step], rel=1e-5)
+    # metrics.json is the whole run's, not the resumed call's (transformers' TrainOutput covers steps 3-4 only)
+    whole, resumed = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("whole", "killed"))
+    assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5)
+    assert resumed["train_tokens"] == whole["train_tokens"] and resumed["global_step"] == 4
+    # config.yaml says what made the run, not how the command was given: rerunning it trains anew elsewhere
+    config = yaml.safe_load((tmp_path / "killed" / "config.yaml").read_text())
+    assert "resume_from_checkpoint" not in config and "overwrite" not in config
+    assert main(["train", "--config", str(tmp_path / "killed" / "config.yaml"), "--output_dir",
+                 str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["train_loss"] == pytest.approx(
+        whole["train_loss"], rel=1e-5)
+
+
+def test_a_killed_run_resumes_only_as_it_was_made(tiny_model, small_data, tmp_path, monkeypatch, capsys):
+    """Another loss on resume is refused (one line, exit 2, nothing written), and so is a rerun that would start
+    over the checkpoints unasked."""
+    common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--bft_group_size", "4",
+              "--max_steps", "4", "--per_device_train_batch_size", "2", "--save_strategy", "steps", "--save_steps",
+              "2", "--report_to", "none", "--disable_tqdm", "true", "--bf16", "false", "--output_dir",
+              str(tmp_path / "killed")]
+    train_killed_in_step(3, [*common, "--loss_type", "bft"], monkeypatch)
+    made = sorted(path.name for path in (tmp_path / "killed").iterdir())
+    capsys.readouterr()
+    assert main(["train", *common, "--loss_type", "nll", "--resume_from_checkpoint", "true"]) == 2
+    assert "loss_type: 'bft' there, the default given now" in capsys.readouterr().err
+    assert main(["train", *common, "--loss_type", "bft"]) == 2
+    assert "pass --resume_from_checkpoint true to go on from it" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "killed").iterdir()) == made
 
 
 def test_sample_weights_are_tracked_epoch_by_epoch(tiny_model, small_data, tmp_path):

@@ -10,7 +10,7 @@ import yaml
 
 from bft import compare
 from bft.cli import main
-from bft.compare import builds, evaluations, plan, reuse, runs
+from bft.compare import builds, evaluations, plan, report, reuse, runs
 from bft.compare.report import paired_difference, t_interval
 from bft.errors import InputError
 from bft.eval.tasks import TASKS
@@ -27,6 +27,26 @@ def test_statistics_hand_computed():
     difference = paired_difference({0: 0.5, 1: 0.6, 2: 0.9}, {0: 0.4, 1: 0.3})
     assert difference["mean"] == pytest.approx(0.2) and difference["n"] == 2
     assert difference["ci_high"] - 0.2 == pytest.approx(12.7062 * 0.141421 / math.sqrt(2), rel=1e-4)
+
+
+def test_the_report_says_what_was_run():
+    """report.md names the model, data and training every method shares, each method's own settings (of the methods
+    run), and each evaluation with the items it scored, so that the tables below read on their own."""
+    recipe = {"name": "tiny", "loss_types": ["dft", "bft"], "evaluate_base": True,
+              "variants": {"bft-floor0.1": {"loss_type": "bft", "token_weight_floor": 0.1}},
+              "train": {"model_name_or_path": "smollm2-135m-instruct", "data": "facts/train.jsonl", "max_steps": 2,
+                        "learning_rate": 0.001},
+              "evaluations": [{"task": "mcq", "data": "medqa/test.jsonl", "limit": 4}, {"task": "pubmedqa"}]}
+    scored = {"mcq-medqa": {"accuracy": {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.0}}}
+    runs = {"dft-seed0": {"method": "dft", "item_scores": scored}, "bft-seed0": {"method": "bft"},
+            "base-seed0": {"method": "base"}}
+    text = report.markdown({"config": "tiny", "seeds": [0], "recipe": recipe, "runs": runs, "tables": {}})
+    setup = text[text.index("## Setup"):].split("\n\n")[1].splitlines()
+    assert setup == [
+        "- Training, every method: model_name_or_path: smollm2-135m-instruct, data: facts/train.jsonl, max_steps: 2, "
+        "learning_rate: 0.001",
+        "- Methods:", "  - dft: loss_type: dft", "  - bft: loss_type: bft", "  - base: the untrained model",
+        "- Evaluations:", "  - mcq-medqa: mcq, data: medqa/test.jsonl, limit: 4 (4 items)", "  - pubmedqa: pubmedqa"]
 
 
 def tiny_inputs(tmp_path, demo_records):
@@ -71,6 +91,7 @@ def test_compare_end_to_end_and_resume(tiny_model, tmp_path, demo_records, monke
     assert table["bootstrap"]["bft - dft"]["items"] == 4 and table["bootstrap"]["bft - dft"]["seeds"] == 2
     assert "| bft - dft |" in (out / "report.md").read_text()
     assert "| bft - dft (bootstrap over seeds and items) |" in (out / "report.md").read_text()
+    assert f"  - mcq-mcq: mcq, data: {questions} (4 items)" in (out / "report.md").read_text()
     for plot in ("loss_curves.png", "bft_weights.png", "scores.png"):
         assert (out / plot).stat().st_size > 1000
     # the two seeds really are different runs, and the methods different losses
@@ -392,7 +413,7 @@ def test_a_killed_run_made_with_other_settings_is_not_resumed(tmp_path):
     (run_dir / "checkpoint-20").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"learning_rate": 1e-4, "seed": 0, "output_dir": "/moved"}))
     reuse.check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
-    with pytest.raises(InputError, match=r"\(bft_gamma: None there, 0.5 in the recipe; learning_rate: 0.0001 "
+    with pytest.raises(InputError, match=r"\(bft_gamma: the default there, 0.5 in the recipe; learning_rate: 0.0001 "
                                                  r"there, 5e-05 in the recipe\)"):
         reuse.check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})
     # a folder with nothing to reuse starts afresh, whatever its config.yaml says

@@ -1,5 +1,6 @@
 """Atomic outputs (`bft.files`): as readable as any file the user writes, and written where they are asked to be."""
 
+import json
 import os
 import stat
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from bft.errors import InputError
-from bft.files import atomic_output, output_file, staging_folder, write_json_atomic
+from bft.files import atomic_output, output_file, staging_folder, write_json_atomic, write_jsonl_atomic
 
 
 @pytest.fixture(params=[0o022, 0o002, 0o077])
@@ -48,3 +49,14 @@ def test_an_output_file_name_must_end_in_its_suffix_and_name_no_folder(tmp_path)
         with pytest.raises(InputError, match=expected):
             output_file(name, ".npz")
     assert output_file("EMB.NPZ", ".npz").name == "EMB.NPZ"
+
+
+def test_json_outputs_are_strict_json(tmp_path):
+    """An interval of one seed or a diverged loss is NaN or infinite in Python, which json writes as NaN/Infinity:
+    no strict parser (JavaScript's, jq, Go's) reads that. Written as null instead."""
+    data = {"mean": 0.5, "ci_low": float("nan"), "rows": [float("inf"), -float("inf"), 1], "nested": ({"x": 2.0},)}
+    write_json_atomic(tmp_path / "a.json", data)
+    write_jsonl_atomic(tmp_path / "b.jsonl", [data])
+    expected = {"mean": 0.5, "ci_low": None, "rows": [None, None, 1], "nested": [{"x": 2.0}]}
+    for text in ((tmp_path / "a.json").read_text(), (tmp_path / "b.jsonl").read_text()):
+        assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written")) == expected

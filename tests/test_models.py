@@ -119,6 +119,15 @@ def test_an_adapter_trained_on_an_adapter_keeps_both_and_moves_with_it(tiny_mode
     assert (logits_of(str(tmp_path / "copied" / "runs" / second.name)) - both).abs().max() < 1e-6
 
 
+def test_a_merged_adapter_trains_as_a_plain_model(tiny_model, tmp_path):
+    """PEFT freezes the base it loads an adapter on; the merged model is trained from in full (`use_peft: false`
+    after a LoRA run, GRPO from a LoRA run), so every weight must be trainable again."""
+    random_adapter(tiny_model, tmp_path / "run", seed=0)
+    model, _ = models.load_model(str(tmp_path / "run"))
+    assert all(parameter.requires_grad for parameter in model.parameters())
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
 def test_a_base_model_that_cannot_be_found_is_one_line_naming_it(tiny_model, tmp_path, capsys):
     run = tmp_path / "run"
     random_adapter(tiny_model, run, seed=0)
@@ -133,4 +142,5 @@ def test_a_base_model_that_cannot_be_found_is_one_line_naming_it(tiny_model, tmp
                      str(tmp_path / "ev")]) == 2
         error = capsys.readouterr().err
         assert f"bft eval mcq: error: {run} is a LoRA adapter of the base model {base}, which cannot be loaded" in error
+        assert error.endswith(f"write its path or hub id as base_model_name_or_path in {run / 'adapter_config.json'}\n")
         assert "Traceback" not in error and error.count("\n") == 1

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from transformers.trainer_utils import TrainOutput
 
 from bft import run_folder
 from bft.errors import InputError
@@ -17,6 +18,10 @@ class FakeTrainer:
         self.run_dir, self.main, self.fails, self.seen = run_dir, main, fails, {}
         self.state = SimpleNamespace(log_history=[{"loss": 2.0, "step": 1}, {"loss": 1.5, "step": 2}])
         self.accelerator = SimpleNamespace(wait_for_everyone=lambda: self.seen.setdefault("waited", True))
+        self.callbacks = []
+
+    def add_callback(self, callback):
+        self.callbacks.append(callback)
 
     def is_world_process_zero(self):
         return self.main
@@ -28,7 +33,7 @@ class FakeTrainer:
         self.seen["train"] = (self._files(), resume_from_checkpoint)
         if self.fails:
             raise KeyboardInterrupt  # a run killed while it trains
-        return SimpleNamespace(global_step=2)
+        return TrainOutput(2, 1.75, {"train_runtime": 3.0})
 
     def save_model(self, folder):
         self.seen["save_model"] = self._files()
@@ -56,15 +61,72 @@ def test_finished_and_resumable_runs_are_told_apart(tmp_path):
 
 def test_a_finished_run_is_refused_unless_overwritten(tmp_path):
     run_dir = tmp_path / "run"
-    run_folder.refuse_finished(run_dir, overwrite=False)  # nothing there: nothing to refuse, nothing made
-    assert not run_dir.exists()
+    assert run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint=None) is None
+    assert not run_dir.exists()  # nothing there: nothing to refuse, nothing made
     run_dir.mkdir()
     (run_dir / "metrics.json").write_text('{"train_loss": 1.0}')
     with pytest.raises(run_folder.RunExistsError, match=f"^{run_dir} already holds a finished run; pass --overwrite"):
-        run_folder.refuse_finished(run_dir, overwrite=False)
+        run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint=None)
     assert issubclass(run_folder.RunExistsError, InputError) and run_folder.is_finished(run_dir)
-    run_folder.refuse_finished(run_dir, overwrite=True)
+    run_folder.prepare(run_dir, {}, overwrite=True, resume_from_checkpoint=None)
     assert not run_folder.is_finished(run_dir)  # no longer finished until it is trained again
+
+
+def killed_run(run_dir, config: dict):
+    """A run folder as a run killed after its checkpoints at steps 2 and 4 leaves it."""
+    run_folder.write_config(run_dir, config)
+    for step in (2, 4):
+        (run_dir / f"checkpoint-{step}").mkdir()
+    return run_dir
+
+
+def test_a_killed_run_is_neither_restarted_nor_resumed_unasked(tmp_path):
+    """A rerun without --resume_from_checkpoint would train anew over the checkpoints: it is refused, pointing at
+    both ways on; with overwrite the earlier run's checkpoints go, so that no later resume finds them."""
+    run_dir = killed_run(tmp_path / "run", {"loss_type": "bft"})
+    with pytest.raises(InputError, match=r"holds the checkpoints of a run that did not finish \(the last: "
+                                         r"checkpoint-4\): pass --resume_from_checkpoint true .* --overwrite true"):
+        run_folder.prepare(run_dir, {"loss_type": "bft"}, overwrite=False, resume_from_checkpoint=None)
+    assert run_folder.prepare(run_dir, {"loss_type": "bft"}, False, "true") == run_dir / "checkpoint-4"
+    assert run_folder.prepare(run_dir, {"loss_type": "bft"}, False, str(run_dir / "checkpoint-2")) == (
+        run_dir / "checkpoint-2")
+    assert run_folder.checkpoints(run_dir)  # resuming keeps them, even with overwrite (as bft compare passes it)
+    assert run_folder.prepare(run_dir, {"loss_type": "bft"}, True, "true") == run_dir / "checkpoint-4"
+    assert run_folder.prepare(run_dir, {"loss_type": "dft"}, overwrite=True, resume_from_checkpoint=None) is None
+    assert run_folder.checkpoints(run_dir) == []
+
+
+def test_a_checkpoint_that_is_not_there_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(InputError, match=f"--resume_from_checkpoint true: {run_dir} holds no checkpoint to resume"):
+        run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint="true")
+    with pytest.raises(InputError, match="--resume_from_checkpoint runs/x/checkpoint-9: no such checkpoint folder"):
+        run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint="runs/x/checkpoint-9")
+
+
+def test_a_run_resumes_only_with_the_settings_it_was_made_with(tmp_path):
+    """What the model learns must not change halfway (another loss, learning rate or data); where the run is
+    written, how it logs, saves and evaluates, and how long it trains may."""
+    made = {"output_dir": "a", "loss_type": "asft", "learning_rate": 0.01, "logging_steps": 1, "max_steps": 4}
+    run_dir = killed_run(tmp_path / "run", made)
+    with pytest.raises(InputError) as refused:
+        run_folder.prepare(run_dir, {**made, "loss_type": "nll", "learning_rate": 0.5}, False, "true")
+    assert str(refused.value) == (
+        f"{run_dir} was trained with other settings (learning_rate: 0.01 there, 0.5 given now; loss_type: 'asft' "
+        f"there, 'nll' given now): resume it with its own (--config {run_dir / 'config.yaml'} "
+        "--resume_from_checkpoint true), or train anew in another --output_dir")
+    without = {key: value for key, value in made.items() if key != "learning_rate"}
+    with pytest.raises(InputError, match="learning_rate: 0.01 there, the default given now"):
+        run_folder.prepare(run_dir, without, False, "true")
+    changed = {**made, "output_dir": "b", "max_steps": 8, "logging_steps": 5, "save_steps": 2, "eval_data": "v.jsonl",
+               "report_to": ["tensorboard"], "overwrite": True, "resume_from_checkpoint": True}
+    assert run_folder.prepare(run_dir, changed, False, "true") == run_dir / "checkpoint-4"
+
+
+def test_config_yaml_of_a_run_made_before_a_rename_reads_under_the_current_names(tmp_path):
+    run_folder.write_config(tmp_path, {"gradient_checkpointing": False, "loss_type": "bft"})
+    assert run_folder.read_config(tmp_path) == {"activation_checkpointing": False, "loss_type": "bft"}
 
 
 def test_the_fingerprint_names_the_training_that_wrote_metrics(tmp_path):
@@ -85,8 +147,8 @@ def test_config_first_training_then_log_and_metrics_last(tmp_path):
         seen_by_metrics.append(trainer._files())
         return {"train_loss": history[-1]["loss"], "global_step": result.global_step}
 
-    assert run_folder.train_run(trainer, run_dir, resolved, "true", metrics) == run_dir
-    assert trainer.seen["train"] == (["config.yaml"], True)  # the recipe is on disk before training starts
+    assert run_folder.train_run(trainer, run_dir, resolved, None, metrics) == run_dir
+    assert trainer.seen["train"] == (["config.yaml"], None)  # the recipe is on disk before training starts
     assert "metrics.json" not in trainer.seen["save_model"]
     assert seen_by_metrics == [["config.yaml", "log_history.json", "model.safetensors"]]  # metrics.json comes last
     assert list(run_folder.read_config(run_dir)) == list(resolved)  # in the recipe's order
@@ -127,3 +189,32 @@ def test_written_files_keep_their_formats(tmp_path):
     run_folder.write_results(tmp_path, [{"loss": 1.0}], lambda history: {"n": len(history)})
     assert (tmp_path / "metrics.json").read_text() == json.dumps({"n": 1}, indent=2) + "\n"
     assert json.loads((tmp_path / "log_history.json").read_text()) == [{"loss": 1.0}]
+
+
+def test_a_resumed_run_reports_the_whole_runs_loss_tokens_and_time(tmp_path):
+    """transformers' TrainOutput covers the steps of the current train() call; a checkpoint's run_totals.json holds
+    what came before it (steps 1-2 here, loss sum 5.0, 10 s, 300 tokens), so that metrics.json is the whole run's."""
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    (checkpoint / run_folder.TOTALS).write_text(json.dumps({"step": 2, "loss_sum": 5.0, "tokens": 300,
+                                                            "runtime": 10.0}))
+    trainer = SimpleNamespace(_total_train_tokens=0)
+    totals = run_folder.RunTotals(trainer, checkpoint)
+    assert trainer._total_train_tokens == 300  # SFTTrainer's count, which starts at 0 in every train() call
+    whole = totals.whole_run(TrainOutput(4, 1.0, {"train_runtime": 3.0, "train_loss": 1.0}))  # steps 3-4: sum 2.0
+    assert whole.global_step == 4 and whole.training_loss == pytest.approx((5.0 + 2.0) / 4)
+    assert whole.metrics == {"train_runtime": 13.0, "train_loss": pytest.approx(1.75)}
+    fresh = run_folder.RunTotals(SimpleNamespace(_total_train_tokens=0), None)
+    result = TrainOutput(4, 1.0, {"train_runtime": 3.0})
+    assert fresh.whole_run(result) is result
+
+
+def test_checkpoints_record_what_the_run_had_trained(tmp_path):
+    trainer = SimpleNamespace(_total_train_tokens=120, _total_loss_scalar=3.0,
+                              _tr_loss=SimpleNamespace(item=lambda: 0.5))
+    (tmp_path / "checkpoint-3").mkdir()
+    totals = run_folder.RunTotals(trainer, None)
+    state = SimpleNamespace(global_step=3, is_world_process_zero=True)
+    totals.on_save(SimpleNamespace(output_dir=str(tmp_path)), state, None)
+    saved = json.loads((tmp_path / "checkpoint-3" / run_folder.TOTALS).read_text())
+    assert saved["step"] == 3 and saved["loss_sum"] == 3.5 and saved["tokens"] == 120 and saved["runtime"] >= 0

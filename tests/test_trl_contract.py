@@ -60,6 +60,31 @@ def test_sft_trainer_logs_the_metrics_and_tokens_we_add(trainer):
         f"SFTTrainer no longer logs what BFTTrainer._record adds to `_metrics`: {logged}")
 
 
+def test_the_loss_sum_of_a_train_call_is_its_training_loss_times_its_steps(tiny_model, tmp_path):
+    """`session_loss_sum` (transformers' `_total_loss_scalar` and `_tr_loss`) adds up the step losses of the current
+    `train()` call, logged or not: what a checkpoint records for a resumed run's train_loss (run_folder.RunTotals)."""
+    from transformers import TrainerCallback
+
+    seen = {}
+
+    class AtSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            seen[state.global_step] = upstream.session_loss_sum(trainer)
+
+    config = BFTConfig(output_dir=str(tmp_path), loss_type="nll", report_to="none", bf16=False, max_steps=3,
+                       logging_steps=2, save_strategy="steps", save_steps=1, per_device_train_batch_size=2,
+                       disable_tqdm=True)
+    with BFTTrainer(model=tiny_model, args=config, train_dataset=load_training_dataset("demo").select(range(6)),
+                    processing_class=AutoTokenizer.from_pretrained(tiny_model), callbacks=[AtSave()]) as trainer:
+        result = trainer.train()
+    logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]  # step 2: the mean of steps 1-2
+    assert sorted(seen) == [1, 2, 3], f"on_save at steps {sorted(seen)}"
+    assert seen[2] == pytest.approx(2 * logged[0], rel=1e-3), "the loss sum no longer covers the logged steps"
+    assert seen[3] == pytest.approx(3 * result.training_loss, rel=1e-6), (
+        "the loss sum at the last step is no longer what train() divides by its steps for training_loss")
+    assert 0 < seen[1] < seen[2] < seen[3]
+
+
 def test_router_aux_loss_flag(trainer):
     assert upstream.uses_router_aux_loss(trainer) is False, "a dense model got a router loss, or the flag moved"
 

@@ -8,7 +8,6 @@ code 2; `BFT_DEBUG=1` shows the traceback instead. A command's result, where it 
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ from bft.data.builders import RANGES as BUILDER_RANGES
 from bft.errors import InputError
 from bft.eval.suite import SUITE_OPTIONS, suite_default
 from bft.eval.tasks import GENERATION, OPTIONS, TASKS
-from bft.files import check_writable
+from bft.files import check_writable, to_json
 from bft.models import DEFAULT_ENCODER
 from bft.ranges import AT_LEAST_ONE, LOSS_RANGES, NON_NEGATIVE, PROBABILITY, SEED, Range
 
@@ -287,7 +286,7 @@ def main(argv=None) -> int:
     finally:
         _end_distributed()
     if result is not None:
-        print(json.dumps(result, indent=2))
+        print(to_json(result, indent=2))
     return 0
 
 

@@ -6,6 +6,7 @@ created with the mode a plain `open()` or `mkdir` gives (0666 or 0777 less the u
 """
 
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -66,12 +67,28 @@ def write_text_atomic(path, text: str) -> None:
         out.write(text)
 
 
+def to_json(data, indent: int | None = None) -> str:
+    """`data` as strict JSON (RFC 8259), which every parser reads: a float that is not finite (an interval of one
+    seed, a diverged loss), which Python would write as `NaN` or `Infinity`, is written as `null`."""
+    return json.dumps(_finite(data), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(data):
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
+
+
 def write_json_atomic(path, data) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, to_json(data, indent=2) + "\n")
 
 
 def write_jsonl_atomic(path, rows) -> None:
-    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    write_text_atomic(path, "".join(to_json(row) + "\n" for row in rows))
 
 
 def check_writable(path, folder: bool) -> None:

@@ -24,7 +24,7 @@ from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_rewards
 from bft.precision import describe_precision, resolve_precision
 from bft.ranges import check_lora_arguments, check_training_arguments
-from bft.run_folder import refuse_finished, train_run
+from bft.run_folder import prepare, train_run
 from bft.train import check_known_settings, numbers_typed, parse_recipe, resolved_recipe
 from bft.trainer import RestoresModelMixin, checkpointing_fields, default_activation_checkpointing
 
@@ -44,7 +44,8 @@ class GRPOArguments:
         default=None, metadata={"help": "Reward names of the task (its `rewards` in bft.eval.tasks.TASKS); default: "
                                         "its first, e.g. go-naming's similarity. Weights: GRPOConfig's "
                                         "reward_weights."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run, or the checkpoints of a killed "
+                                                             "run, already in output_dir."})
 
 
 @dataclass
@@ -195,10 +196,10 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
         raise InputError("no prompts: pass --data FILE (a training split; see `bft grpo --help`)")
     prompts = load_prompts(script_args.data, script_args.task)
     output_dir = Path(config.output_dir)
-    refuse_finished(output_dir, script_args.overwrite)
     # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
+    checkpoint = prepare(output_dir, resolved, script_args.overwrite, config.resume_from_checkpoint)
     rewards = task_rewards(script_args.task)
     names = script_args.rewards or [next(iter(rewards))]
     model, tokenizer = load_model(model_args.model_name_or_path, model_args.dtype or "float32",
@@ -220,4 +221,4 @@ def run_grpo(script_args: GRPOArguments, config: BFTGRPOConfig, model_args: Mode
                 **{key: last[key] for key in ("reward", "reward_std", "kl", "completions/mean_length",
                                               "completions/clipped_ratio") if key in last}}
 
-    return train_run(trainer, output_dir, resolved, config.resume_from_checkpoint, metrics)
+    return train_run(trainer, output_dir, resolved, checkpoint, metrics)

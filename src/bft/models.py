@@ -156,14 +156,16 @@ def _load_weights(name_or_path: str, revision: str, kwargs: dict, adapters: tupl
     try:
         model, tokenizer_folder = _load_weights(base, base_revision, kwargs, (*adapters, folder))
     except InputError as error:
-        raise InputError(f"{folder} is a LoRA adapter of the base model {base}, which cannot be loaded: "
-                         f"{error}") from None
+        raise InputError(f"{folder} is a LoRA adapter of the base model {base}, which cannot be loaded ({error}); "
+                         f"where the base is elsewhere, write its path or hub id as base_model_name_or_path in "
+                         f"{Path(folder) / 'adapter_config.json'}") from None
     if (Path(folder) / "tokenizer_config.json").exists():
         tokenizer_folder = folder
         vocabulary = len(AutoTokenizer.from_pretrained(folder))
         if vocabulary > model.get_input_embeddings().weight.shape[0]:  # tokens added in training, as PEFT does
             model.resize_token_embeddings(vocabulary)
     model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+    model.requires_grad_(True)  # PEFT froze the base; merged, it trains as a model loaded from its folder does
     model.name_or_path = model_id(name_or_path)
     return model, tokenizer_folder
 

@@ -4,7 +4,9 @@ The contract, in one place:
 
 - `config.yaml` says what made the run (its resolved recipe); it is written when training starts, so a killed run
   says so too;
-- `checkpoint-STEP/` folders (transformers' checkpoints) mean a killed run can be resumed from the last one;
+- `checkpoint-STEP/` folders (transformers' checkpoints) mean a killed run can be resumed from the last one, with the
+  settings it was made with; each holds `run_totals.json`, what the run had trained by then, so that a resumed run's
+  metrics are the whole run's (`RunTotals`);
 - `metrics.json` is written last: a folder holds a finished run exactly when it exists, and a digest of it
   (`fingerprint`) names the training that made it, as every training writes it anew;
 - `log_history.json` (the trainer's log), `start.yaml` (the run it started from, `bft.compare.reuse.record_start`) and
@@ -18,13 +20,18 @@ import hashlib
 import json
 import logging
 import re
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from transformers import TrainerCallback
+from transformers.trainer_utils import TrainOutput
 
 from bft.errors import InputError
 from bft.files import check_writable, write_json_atomic, write_text_atomic
+from bft.upstream import session_loss_sum, set_trained_tokens, trained_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +41,18 @@ LOG_HISTORY = "log_history.json"
 START = "start.yaml"
 SAMPLE_WEIGHTS = "sample_weights.json"
 RECORDS = (CONFIG, START, METRICS, LOG_HISTORY, SAMPLE_WEIGHTS)  # what a run is known by, without its model
+TOTALS = "run_totals.json"  # in each checkpoint (RunTotals)
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' PREFIX_CHECKPOINT_DIR and step
+# Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one); a config.yaml
+# written before the rename is read under the current names
+RENAMED = {"gradient_checkpointing": "activation_checkpointing",
+           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
+# What a run may change when it resumes, as the model it learns does not depend on it: where it is written, how it
+# logs, saves and evaluates, and how long it trains
+MAY_CHANGE_ON_RESUME = ("output_dir", "overwrite", "resume_from_checkpoint", "max_steps", "num_train_epochs",
+                        "report_to", "run_name", "disable_tqdm")
+MAY_CHANGE_ON_RESUME_PREFIXES = ("logging_", "save_", "eval_", "per_device_eval_", "dataloader_", "push_to_hub",
+                                 "hub_")
 
 
 class RunExistsError(InputError):
@@ -76,9 +94,12 @@ def fingerprint(run_dir) -> str | None:
 
 
 def read_config(run_dir) -> dict | None:
-    """What made the run: its `config.yaml` (None: training never started here)."""
+    """What made the run: its `config.yaml`, settings `RENAMED` since under their current names (None: training
+    never started here)."""
     path = Path(run_dir) / CONFIG
-    return yaml.safe_load(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    return {RENAMED.get(key, key): value for key, value in yaml.safe_load(path.read_text()).items()}
 
 
 def read_metrics(run_dir) -> dict:
@@ -91,15 +112,79 @@ def read_log_history(run_dir) -> list[dict]:
     return json.loads((Path(run_dir) / LOG_HISTORY).read_text())
 
 
-def refuse_finished(run_dir, overwrite: bool) -> None:
-    """Before anything is written: raise `InputError` when `run_dir` cannot be written (`bft.files.check_writable`),
-    `RunExistsError` when it holds a finished run and `overwrite` is false; with `overwrite`, the run stops counting
-    as finished (its `metrics.json` is removed) until it is again."""
+def prepare(run_dir, resolved: dict, overwrite: bool, resume_from_checkpoint) -> Path | None:
+    """Before a model loads or anything is written: the checkpoint that training resumes from (None: it starts
+    anew), as `resume_from_checkpoint` asks (`resume_checkpoint`).
+
+    Raises `InputError` when `run_dir` cannot be written (`bft.files.check_writable`); `RunExistsError` when it
+    holds a finished run and `overwrite` is false; `InputError` when the checkpoint asked for is not there, when the
+    run it resumes was made with other settings than `resolved` (`check_resumed_settings`), and when `run_dir` holds
+    the checkpoints of a killed run that is neither resumed nor overwritten (a rerun would silently start over).
+    With `overwrite`, a finished run stops counting as finished (its `metrics.json` is removed) until it is again,
+    and the checkpoints of an earlier run that is not resumed are deleted."""
     run_dir = Path(run_dir)
     check_writable(run_dir, folder=True)
     if is_finished(run_dir) and not overwrite:
         raise RunExistsError(f"{run_dir} already holds a finished run; pass --overwrite true or another --output_dir")
+    checkpoint = resume_checkpoint(run_dir, resume_from_checkpoint)
+    if checkpoint is not None:
+        check_resumed_settings(checkpoint.parent, resolved)
+    elif checkpoints(run_dir) and not is_finished(run_dir) and not overwrite:
+        raise InputError(f"{run_dir} holds the checkpoints of a run that did not finish (the last: "
+                         f"{latest_checkpoint(run_dir).name}): pass --resume_from_checkpoint true to go on from it, "
+                         "or --overwrite true to train anew")
+    elif overwrite:
+        for folder in checkpoints(run_dir):  # an earlier run's: a later resume must not find them
+            shutil.rmtree(folder, ignore_errors=True)  # (every process may delete them)
     (run_dir / METRICS).unlink(missing_ok=True)
+    return checkpoint
+
+
+def resume_checkpoint(run_dir, resume_from_checkpoint) -> Path | None:
+    """The checkpoint `--resume_from_checkpoint VALUE` resumes from: for `true` the last one in `run_dir`, for a
+    folder that folder, for `false` or none None. InputError where that checkpoint is not there."""
+    wanted = resume_argument(resume_from_checkpoint)
+    if not wanted:
+        return None
+    if wanted is True:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise InputError(f"--resume_from_checkpoint true: {run_dir} holds no checkpoint to resume from (a run "
+                             "saves them with save_strategy steps or epoch)")
+        return found
+    if not Path(wanted).is_dir():
+        raise InputError(f"--resume_from_checkpoint {wanted}: no such checkpoint folder")
+    return Path(wanted)
+
+
+def check_resumed_settings(run_dir, resolved: dict) -> None:
+    """InputError when the run in `run_dir` (its `config.yaml`) was made with other settings than `resolved`, other
+    than those `MAY_CHANGE_ON_RESUME` (a resumed run with another loss or learning rate would be neither run)."""
+    recorded = read_config(run_dir)
+    if recorded is None:
+        return
+    changed = differences({key: value for key, value in recorded.items() if not _may_change_on_resume(key)},
+                          {key: value for key, value in resolved.items() if not _may_change_on_resume(key)},
+                          now="given now")
+    if changed:
+        raise InputError(f"{run_dir} was trained with other settings ({changed}): resume it with its own "
+                         f"(--config {Path(run_dir) / CONFIG} --resume_from_checkpoint true), or train anew in "
+                         "another --output_dir")
+
+
+def _may_change_on_resume(key: str) -> bool:
+    return key in MAY_CHANGE_ON_RESUME or key.startswith(MAY_CHANGE_ON_RESUME_PREFIXES)
+
+
+def differences(recorded: dict, requested: dict, now: str = "in the recipe") -> str:
+    """'key: old there, new NOW; ...' for every key whose values differ ('' when none does); a key one of them
+    lacks is at its default (a config.yaml records only the settings that differ from theirs)."""
+    keys = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
+    return "; ".join(f"{key}: {_setting(recorded, key)} there, {_setting(requested, key)} {now}" for key in keys)
+
+
+def _setting(settings: dict, key: str) -> str:
+    return repr(settings[key]) if key in settings else "the default"
 
 
 def write_config(run_dir, resolved: dict) -> None:
@@ -127,18 +212,59 @@ def resume_argument(value):
     return value
 
 
-def train_run(trainer, run_dir, resolved: dict, resume_from_checkpoint, metrics: Callable) -> Path:
+def train_run(trainer, run_dir, resolved: dict, checkpoint: Path | None, metrics: Callable) -> Path:
     """The lifecycle of a run whose trainer (a transformers `Trainer`) is built, shared by `bft train` and
-    `bft grpo`: `config.yaml` first (`resolved`), training (resumed as `resume_argument` says), the model, then
-    `write_results` with `metrics(log_history, train_output)`: `metrics.json` last. Files are written by the main
-    process; every process returns once they are. Call `refuse_finished` before building the trainer."""
+    `bft grpo`: `config.yaml` first (`resolved`), training (resumed from `checkpoint`, which `prepare` gives), the
+    model, then `write_results` with `metrics(log_history, train_output)`, `train_output` the whole run's
+    (`RunTotals`): `metrics.json` last. Files are written by the main process; every process returns once they are.
+    Call `prepare` before building the trainer."""
     run_dir = Path(run_dir)
     if trainer.is_world_process_zero():
         write_config(run_dir, resolved)
-    result = trainer.train(resume_from_checkpoint=resume_argument(resume_from_checkpoint))
+    totals = RunTotals(trainer, checkpoint)
+    trainer.add_callback(totals)
+    result = totals.whole_run(trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None))
     trainer.save_model(str(run_dir))
     if trainer.is_world_process_zero():
         summary = write_results(run_dir, trainer.state.log_history, lambda history: metrics(history, result))
         logger.info("Run written to %s: %s", run_dir, json.dumps(summary))
     trainer.accelerator.wait_for_everyone()
     return run_dir
+
+
+class RunTotals(TrainerCallback):
+    """What the run had trained when each checkpoint was saved, written into it (`TOTALS`: its step, the sum of its
+    step losses, its trained tokens and seconds of training), and, from those of the checkpoint a run resumes from,
+    the whole run's `TrainOutput`: transformers reports the steps of the current `train()` call only."""
+
+    def __init__(self, trainer, resumed_from: Path | None):
+        self.trainer, self.start = trainer, time.time()
+        self.before = {"step": 0, "loss_sum": 0.0, "tokens": 0, "runtime": 0.0}
+        if resumed_from is not None and (resumed_from / TOTALS).is_file():
+            self.before = json.loads((resumed_from / TOTALS).read_text())
+            set_trained_tokens(trainer, self.before["tokens"])
+        elif resumed_from is not None:  # a checkpoint written before bft kept its totals
+            self.before = None
+            logger.warning("%s does not say what the run trained before it: train_loss, train_tokens and "
+                           "train_runtime in metrics.json count the steps after it only", resumed_from)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.before is not None:
+            write_json_atomic(Path(args.output_dir) / f"checkpoint-{state.global_step}" / TOTALS, {
+                "step": state.global_step,
+                "loss_sum": self.before["loss_sum"] + session_loss_sum(self.trainer),
+                "tokens": trained_tokens(self.trainer),
+                "runtime": self.before["runtime"] + time.time() - self.start})
+
+    def whole_run(self, result: TrainOutput) -> TrainOutput:
+        """The run's `TrainOutput` from the current call's `result`: its mean step loss and runtime over every step
+        (the same as `result`'s for a run that was not resumed)."""
+        if self.before is None or self.before["step"] == 0:
+            return result
+        loss_sum = self.before["loss_sum"] + result.training_loss * (result.global_step - self.before["step"])
+        loss = loss_sum / max(result.global_step, 1)
+        runtime = self.before["runtime"] + result.metrics["train_runtime"]
+        return TrainOutput(result.global_step, loss, {**result.metrics, "train_loss": loss, "train_runtime": runtime})

@@ -2,8 +2,8 @@
 
 The recipe is parsed TRL's way into `TrainArguments`, `BFTConfig` and `ModelConfig`; the data is validated before
 anything is written (`InputError`/`DataError`, exit code 2). `bft.run_folder` owns the run folder's lifecycle
-(`refuse_finished` before the model loads; `train_run`: `config.yaml` first, training resumed from a checkpoint where
-asked, `metrics.json` last, each file written atomically). The folder holds the model (or LoRA adapter) and
+(`prepare` before the model loads; `train_run`: `config.yaml` first, training resumed from a checkpoint where asked,
+`metrics.json` last, each file written atomically). The folder holds the model (or LoRA adapter) and
 tokenizer, `config.yaml` (the resolved recipe, written when training starts: rerun it with
 `bft train --config RUN/config.yaml`), `log_history.json`, `loss.png`, with `--track_sample_weights true`
 `sample_weights.json` and `sample_weights.png`, and, written last, `metrics.json` (the run's settings, its trainer's
@@ -29,7 +29,7 @@ from bft.loss_types import diagnostics
 from bft.models import DEFAULT_MODEL, load_model
 from bft.plots import plot_sample_weights, plot_training
 from bft.ranges import check_lora_arguments
-from bft.run_folder import SAMPLE_WEIGHTS, refuse_finished, train_run
+from bft.run_folder import RENAMED, SAMPLE_WEIGHTS, prepare, train_run
 from bft.trainer import BFTConfig, BFTTrainer, NoTrainedTokens
 from bft.upstream import trained_tokens
 
@@ -47,17 +47,13 @@ class TrainArguments:
                           "go-naming set), or a hub dataset name or dataset folder."},
     )
     eval_data: str | None = field(default=None, metadata={"help": "Optional evaluation data, same formats."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run already in output_dir."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run, or the checkpoints of a killed "
+                                                             "run, already in output_dir."})
     track_sample_weights: bool = field(
         default=False,
         metadata={"help": "Before training and after each epoch, score the whole training set without gradient and "
                           "record every sample's P_b and s_b (BFT's window and gamma) in sample_weights.json. Not with "
                           "packing."})
-
-
-# Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one)
-RENAMED = {"gradient_checkpointing": "activation_checkpointing",
-           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
 
 
 def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
@@ -196,11 +192,10 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
     train_dataset = load_training_dataset(script_args.data)
     eval_dataset = load_training_dataset(script_args.eval_data) if script_args.eval_data else None
     output_dir = Path(config.output_dir)
-    refuse_finished(output_dir, script_args.overwrite)
-
     # before the trainer: the defaults it compares with are a fresh config, whose creation resets the state of
     # accelerate's Accelerator
     resolved = resolved_recipe(script_args, config, model_args)
+    checkpoint = prepare(output_dir, resolved, script_args.overwrite, config.resume_from_checkpoint)
     model, tokenizer = _load_model_and_tokenizer(model_args, config)
     try:
         trainer = BFTTrainer(
@@ -218,7 +213,7 @@ def run_training(script_args: TrainArguments, config: BFTConfig, model_args: Mod
         from bft.weight_tracking import SampleWeightTracker
 
         trainer.add_callback(SampleWeightTracker(trainer, output_dir / SAMPLE_WEIGHTS))
-    return train_run(trainer, output_dir, resolved, config.resume_from_checkpoint,
+    return train_run(trainer, output_dir, resolved, checkpoint,
                      lambda history, result: _metrics(output_dir, history, trainer, result, script_args, config,
                                                       model_args))
 
@@ -263,10 +258,16 @@ def _metrics(output_dir, history, trainer, result, script_args, config, model_ar
     return metrics
 
 
+# How a command was given, not what made its run: left out of config.yaml, so that rerunning it neither replaces a
+# finished run nor asks for a checkpoint
+INVOCATION = ("overwrite", "resume_from_checkpoint")
+
+
 def resolved_recipe(script_args, config, model_args) -> dict:
     """What a run's config.yaml holds: every field of the script's arguments, and the settings that differ from their
-    defaults."""
-    return {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
+    defaults, but `INVOCATION`'s."""
+    resolved = {**dataclasses.asdict(script_args), **recipe_fields(model_args), **recipe_fields(config)}
+    return {key: value for key, value in resolved.items() if key not in INVOCATION}
 
 
 def recipe_fields(instance) -> dict:

@@ -85,6 +85,19 @@ def trained_tokens(trainer) -> int:
     return trainer._total_train_tokens
 
 
+def set_trained_tokens(trainer, tokens: int) -> None:
+    """Start the count of trained tokens at `tokens` (a resumed run's, `bft.run_folder.RunTotals`): SFTTrainer's
+    count starts at 0 in every `train()` call."""
+    trainer._total_train_tokens = tokens
+
+
+def session_loss_sum(trainer) -> float:
+    """The sum of the step losses of the current `train()` call so far (transformers' `_total_loss_scalar`, drained
+    from `_tr_loss` at each logging step, plus `_tr_loss`; both set by `train()`, not `__init__`): its
+    `training_loss` times its steps, at the end."""
+    return trainer._total_loss_scalar + float(trainer._tr_loss.item())
+
+
 def set_logged_tokens(trainer, mode: str) -> None:
     """Log the running token count as `num_tokens` in `mode` (SFTTrainer's `_metrics`)."""
     trainer._metrics[mode]["num_tokens"] = [trainer._total_train_tokens]

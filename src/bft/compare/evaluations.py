@@ -80,7 +80,7 @@ def _evaluate_once(model: Path | str, out: Path, evaluation: dict, record: dict)
     if results is None:
         if out.exists() and recorded != record:  # made otherwise, or a partial one of unknown origin
             logger.info("evaluating %s again: it was made otherwise (%s)", out,
-                        reuse.differences(recorded or {}, record))
+                        run_folder.differences(recorded or {}, record))
             shutil.rmtree(out)
         reuse.write_evaluation_record(out, record)  # first: a killed evaluation is resumed only by the same model
         _evaluate(str(model), out, evaluation)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bft.compare.recipe import BASE, methods, task_key
 from bft.files import write_json_atomic, write_text_atomic
 from bft.loss_types import LOSS_TYPES
 from bft.run_folder import SAMPLE_WEIGHTS, read_log_history
@@ -120,11 +121,40 @@ def _cell(interval: dict, signed=False) -> str:
     return f"{mean} [{interval['ci_low']:.3f}, {interval['ci_high']:.3f}]"
 
 
+def _setup(report: dict) -> list[str]:
+    """What was run, from the recipe: the training every method shares, each method's own settings, each
+    evaluation's data and the items it scored (markdown lines; none for a report without its recipe)."""
+    recipe = report.get("recipe")
+    if recipe is None:
+        return []
+
+    def settings(fields: dict) -> str:
+        return ", ".join(f"{key}: {value}" for key, value in fields.items()) or "as the training above"
+
+    items = {}  # evaluation -> items scored, where it scores them one by one
+    for run in report["runs"].values():
+        for task, metrics in (run.get("item_scores") or {}).items():
+            items.setdefault(task, len(next(iter(metrics.values()), {})))
+    lines = ["## Setup", "", f"- Training, every method: {settings(recipe['train'])}", "- Methods:"]
+    trained = {run["method"] for run in report["runs"].values()}  # (`--methods` may have run some only)
+    lines += [f"  - {name}: {settings(fields)}" for name, fields in methods(recipe).items() if name in trained]
+    if recipe.get("evaluate_base"):
+        lines.append(f"  - {BASE}: the untrained model")
+    if "grpo" in recipe:
+        lines.append(f"- GRPO after each method: {settings(recipe['grpo'])}")
+    lines.append("- Evaluations:")
+    for evaluation in recipe.get("evaluations", []):
+        key, options = task_key(evaluation), {k: v for k, v in evaluation.items() if k not in ("task", "name")}
+        scored = f" ({items[key]} items)" if key in items else ""
+        lines.append(f"  - {key}: {evaluation['task']}" + (f", {settings(options)}" if options else "") + scored)
+    return [*lines, ""]
+
+
 def markdown(report: dict) -> str:
     lines = [f"# Comparison: {report['config']}", "",
              f"Seeds: {', '.join(map(str, report['seeds']))}. Cells: mean over seeds [95% t-interval]; differences are "
              "paired by seed, and where items are scored one by one also given with a 95% paired bootstrap "
-             "interval over seeds and items.", ""]
+             "interval over seeds and items.", "", *_setup(report)]
     for task, metrics in report["tables"].items():
         names = list(metrics)
         methods = list(next(iter(metrics.values()))["methods"])
@@ -197,11 +227,12 @@ def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, history in histories.items():
         for axis, key in zip(axes, ("loss", "nll")):  # each method's own objective; the plain NLL, one scale for all
-            rows = [r for r in history if key in r and "step" in r]
+            rows = [r for r in history if r.get(key) is not None and "step" in r]  # (null: a diverged loss)
             if not rows:  # runs logged before `nll` was
                 continue
-            line = axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=name, alpha=0.8)
-            evaluated = [r for r in history if f"eval_{key}" in r and "step" in r]
+            line = axis.plot([r["step"] for r in rows], [r[key] for r in rows], label=name, alpha=0.8,
+                             marker="o" if len(rows) == 1 else None)  # a single logged step is a point
+            evaluated = [r for r in history if r.get(f"eval_{key}") is not None and "step" in r]
             if evaluated:
                 axis.plot([r["step"] for r in evaluated], [r[f"eval_{key}"] for r in evaluated], "o--",
                           color=line[0].get_color(), alpha=0.8, markersize=3)

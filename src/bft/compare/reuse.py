@@ -22,7 +22,7 @@ import yaml
 
 from bft.errors import InputError
 from bft.files import write_text_atomic
-from bft.run_folder import START, fingerprint, is_finished, is_resumable, read_config
+from bft.run_folder import START, differences, fingerprint, is_finished, is_resumable, read_config
 
 EVALUATION_RECORD = "evaluation.yaml"
 # Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
@@ -39,12 +39,9 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
     recipe), or, for a run started from the run `start`, from another training of it."""
     if not is_reused(run_dir):
         return
-    from bft.train import RENAMED
-
     ignore = (*NOT_SETTINGS, "model_name_or_path") if start is not None else NOT_SETTINGS  # the start is checked
     recorded = read_config(run_dir)
     if recorded is not None:
-        recorded = {RENAMED.get(key, key): value for key, value in recorded.items()}  # runs recorded before a rename
         different = differences({key: value for key, value in recorded.items() if key not in ignore},
                                 {key: value for key, value in requested.items() if key not in ignore})
         if different:
@@ -89,9 +86,3 @@ def read_evaluation_record(out: Path) -> dict | None:
 
 def write_evaluation_record(out: Path, record: dict) -> None:
     write_text_atomic(out / EVALUATION_RECORD, yaml.safe_dump(record, sort_keys=False))
-
-
-def differences(recorded: dict, requested: dict) -> str:
-    """'key: old there, new in the recipe; ...' for every key whose values differ ('' when none does)."""
-    keys = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
-    return "; ".join(f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} in the recipe" for key in keys)

@@ -99,6 +99,8 @@ def _check_record(record, path, line) -> str:
         _check_messages(record["messages"], path, line, "messages")
         if record["messages"][-1]["role"] != "assistant" or len(record["messages"]) < 2:
             raise DataError(path, line, "'messages' must end with an assistant turn that follows a prompt turn")
+        if not record["messages"][-1]["content"].strip():
+            raise DataError(path, line, "the final assistant turn is empty: nothing to train on")
         return "conversational"
     if "prompt" in record and "completion" in record:
         prompt, completion = record["prompt"], record["completion"]
@@ -109,6 +111,8 @@ def _check_record(record, path, line) -> str:
         if isinstance(prompt, list) and isinstance(completion, list):
             _check_messages(prompt, path, line, "prompt")
             _check_messages(completion, path, line, "completion")
+            if not any(message["content"].strip() for message in completion):
+                raise DataError(path, line, "'completion' is empty")
             return "conversational prompt-completion"
         raise DataError(path, line, "'prompt' and 'completion' must both be strings or both be lists of messages")
     keys = ", ".join(sorted(record)) or "none"
