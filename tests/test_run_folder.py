@@ -7,7 +7,7 @@ import pytest
 import yaml
 from transformers.trainer_utils import TrainOutput
 
-from bft import run_folder
+from bft import run_folder, run_totals
 from bft.errors import InputError
 
 
@@ -196,15 +196,15 @@ def test_a_resumed_run_reports_the_whole_runs_loss_tokens_and_time(tmp_path):
     what came before it (steps 1-2 here, loss sum 5.0, 10 s, 300 tokens), so that metrics.json is the whole run's."""
     checkpoint = tmp_path / "checkpoint-2"
     checkpoint.mkdir()
-    (checkpoint / run_folder.TOTALS).write_text(json.dumps({"step": 2, "loss_sum": 5.0, "tokens": 300,
+    (checkpoint / run_totals.TOTALS).write_text(json.dumps({"step": 2, "loss_sum": 5.0, "tokens": 300,
                                                             "runtime": 10.0}))
     trainer = SimpleNamespace(_total_train_tokens=0)
-    totals = run_folder.RunTotals(trainer, checkpoint)
+    totals = run_totals.RunTotals(trainer, checkpoint)
     assert trainer._total_train_tokens == 300  # SFTTrainer's count, which starts at 0 in every train() call
     whole = totals.whole_run(TrainOutput(4, 1.0, {"train_runtime": 3.0, "train_loss": 1.0}))  # steps 3-4: sum 2.0
     assert whole.global_step == 4 and whole.training_loss == pytest.approx((5.0 + 2.0) / 4)
     assert whole.metrics == {"train_runtime": 13.0, "train_loss": pytest.approx(1.75)}
-    fresh = run_folder.RunTotals(SimpleNamespace(_total_train_tokens=0), None)
+    fresh = run_totals.RunTotals(SimpleNamespace(_total_train_tokens=0), None)
     result = TrainOutput(4, 1.0, {"train_runtime": 3.0})
     assert fresh.whole_run(result) is result
 
@@ -213,8 +213,8 @@ def test_checkpoints_record_what_the_run_had_trained(tmp_path):
     trainer = SimpleNamespace(_total_train_tokens=120, _total_loss_scalar=3.0,
                               _tr_loss=SimpleNamespace(item=lambda: 0.5))
     (tmp_path / "checkpoint-3").mkdir()
-    totals = run_folder.RunTotals(trainer, None)
+    totals = run_totals.RunTotals(trainer, None)
     state = SimpleNamespace(global_step=3, is_world_process_zero=True)
     totals.on_save(SimpleNamespace(output_dir=str(tmp_path)), state, None)
-    saved = json.loads((tmp_path / "checkpoint-3" / run_folder.TOTALS).read_text())
+    saved = json.loads((tmp_path / "checkpoint-3" / run_totals.TOTALS).read_text())
     assert saved["step"] == 3 and saved["loss_sum"] == 3.5 and saved["tokens"] == 120 and saved["runtime"] >= 0

@@ -62,7 +62,7 @@ def test_sft_trainer_logs_the_metrics_and_tokens_we_add(trainer):
 
 def test_the_loss_sum_of_a_train_call_is_its_training_loss_times_its_steps(tiny_model, tmp_path):
     """`session_loss_sum` (transformers' `_total_loss_scalar` and `_tr_loss`) adds up the step losses of the current
-    `train()` call, logged or not: what a checkpoint records for a resumed run's train_loss (run_folder.RunTotals)."""
+    `train()` call, logged or not: what a checkpoint records for a resumed run's train_loss (run_totals.RunTotals)."""
     from transformers import TrainerCallback
 
     seen = {}

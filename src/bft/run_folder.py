@@ -6,7 +6,7 @@ The contract, in one place:
   says so too;
 - `checkpoint-STEP/` folders (transformers' checkpoints) mean a killed run can be resumed from the last one, with the
   settings it was made with; each holds `run_totals.json`, what the run had trained by then, so that a resumed run's
-  metrics are the whole run's (`RunTotals`);
+  metrics are the whole run's (`bft.run_totals`);
 - `metrics.json` is written last: a folder holds a finished run exactly when it exists, and a digest of it
   (`fingerprint`) names the training that made it, as every training writes it anew;
 - `log_history.json` (the trainer's log), `start.yaml` (the run it started from, `bft.compare.reuse.record_start`) and
@@ -21,17 +21,13 @@ import json
 import logging
 import re
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from transformers import TrainerCallback
-from transformers.trainer_utils import TrainOutput
 
 from bft.errors import InputError
 from bft.files import check_writable, write_json_atomic, write_text_atomic
-from bft.upstream import session_loss_sum, set_trained_tokens, trained_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +37,6 @@ LOG_HISTORY = "log_history.json"
 START = "start.yaml"
 SAMPLE_WEIGHTS = "sample_weights.json"
 RECORDS = (CONFIG, START, METRICS, LOG_HISTORY, SAMPLE_WEIGHTS)  # what a run is known by, without its model
-TOTALS = "run_totals.json"  # in each checkpoint (RunTotals)
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' PREFIX_CHECKPOINT_DIR and step
 # Settings transformers 5 renamed: deprecated name -> current name (the old one mirrors the new one); a config.yaml
 # written before the rename is read under the current names
@@ -216,8 +211,10 @@ def train_run(trainer, run_dir, resolved: dict, checkpoint: Path | None, metrics
     """The lifecycle of a run whose trainer (a transformers `Trainer`) is built, shared by `bft train` and
     `bft grpo`: `config.yaml` first (`resolved`), training (resumed from `checkpoint`, which `prepare` gives), the
     model, then `write_results` with `metrics(log_history, train_output)`, `train_output` the whole run's
-    (`RunTotals`): `metrics.json` last. Files are written by the main process; every process returns once they are.
-    Call `prepare` before building the trainer."""
+    (`bft.run_totals.RunTotals`): `metrics.json` last. Files are written by the main process; every process returns
+    once they are. Call `prepare` before building the trainer."""
+    from bft.run_totals import RunTotals  # (transformers' trainer modules: seconds to import, which readers skip)
+
     run_dir = Path(run_dir)
     if trainer.is_world_process_zero():
         write_config(run_dir, resolved)
@@ -230,41 +227,3 @@ def train_run(trainer, run_dir, resolved: dict, checkpoint: Path | None, metrics
         logger.info("Run written to %s: %s", run_dir, json.dumps(summary))
     trainer.accelerator.wait_for_everyone()
     return run_dir
-
-
-class RunTotals(TrainerCallback):
-    """What the run had trained when each checkpoint was saved, written into it (`TOTALS`: its step, the sum of its
-    step losses, its trained tokens and seconds of training), and, from those of the checkpoint a run resumes from,
-    the whole run's `TrainOutput`: transformers reports the steps of the current `train()` call only."""
-
-    def __init__(self, trainer, resumed_from: Path | None):
-        self.trainer, self.start = trainer, time.time()
-        self.before = {"step": 0, "loss_sum": 0.0, "tokens": 0, "runtime": 0.0}
-        if resumed_from is not None and (resumed_from / TOTALS).is_file():
-            self.before = json.loads((resumed_from / TOTALS).read_text())
-            set_trained_tokens(trainer, self.before["tokens"])
-        elif resumed_from is not None:  # a checkpoint written before bft kept its totals
-            self.before = None
-            logger.warning("%s does not say what the run trained before it: train_loss, train_tokens and "
-                           "train_runtime in metrics.json count the steps after it only", resumed_from)
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.time()
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and self.before is not None:
-            write_json_atomic(Path(args.output_dir) / f"checkpoint-{state.global_step}" / TOTALS, {
-                "step": state.global_step,
-                "loss_sum": self.before["loss_sum"] + session_loss_sum(self.trainer),
-                "tokens": trained_tokens(self.trainer),
-                "runtime": self.before["runtime"] + time.time() - self.start})
-
-    def whole_run(self, result: TrainOutput) -> TrainOutput:
-        """The run's `TrainOutput` from the current call's `result`: its mean step loss and runtime over every step
-        (the same as `result`'s for a run that was not resumed)."""
-        if self.before is None or self.before["step"] == 0:
-            return result
-        loss_sum = self.before["loss_sum"] + result.training_loss * (result.global_step - self.before["step"])
-        loss = loss_sum / max(result.global_step, 1)
-        runtime = self.before["runtime"] + result.metrics["train_runtime"]
-        return TrainOutput(result.global_step, loss, {**result.metrics, "train_loss": loss, "train_runtime": runtime})

@@ -86,7 +86,7 @@ def trained_tokens(trainer) -> int:
 
 
 def set_trained_tokens(trainer, tokens: int) -> None:
-    """Start the count of trained tokens at `tokens` (a resumed run's, `bft.run_folder.RunTotals`): SFTTrainer's
+    """Start the count of trained tokens at `tokens` (a resumed run's, `bft.run_totals.RunTotals`): SFTTrainer's
     count starts at 0 in every `train()` call."""
     trainer._total_train_tokens = tokens
 
