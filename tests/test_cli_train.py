@@ -142,7 +142,8 @@ def train_killed_in_step(step: int, argv: list[str], monkeypatch) -> None:
     monkeypatch.setattr(BFTTrainer, "training_step", real_step)
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model, small_data, tmp_path, monkeypatch):
+def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model, small_data, tmp_path, monkeypatch,
+                                                                       capsys, caplog):
     common = ["--model_name_or_path", tiny_model, "--data", str(small_data), "--loss_type", "bft",
               "--bft_group_size", "4", "--max_steps", "4", "--per_device_train_batch_size", "2", "--logging_steps", "1",
               "--save_strategy", "steps", "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
@@ -173,6 +174,13 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
                  str(tmp_path / "again")]) == 0
     assert json.loads((tmp_path / "again" / "metrics.json").read_text())["train_loss"] == pytest.approx(
         whole["train_loss"], rel=1e-5)
+    # a config.yaml written before bft left them out holds overwrite (and resume): a recipe cannot give them
+    old = tmp_path / "old-config.yaml"
+    old.write_text(yaml.safe_dump({**config, "overwrite": True, "output_dir": str(tmp_path / "again")}))
+    capsys.readouterr()
+    assert main(["train", "--config", str(old)]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert "old-config.yaml sets overwrite, which only the command line gives" in caplog.text
 
 
 def test_a_killed_run_resumes_only_as_it_was_made(tiny_model, small_data, tmp_path, monkeypatch, capsys):

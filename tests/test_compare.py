@@ -32,20 +32,22 @@ def test_statistics_hand_computed():
 def test_the_report_says_what_was_run():
     """report.md names the model, data and training every method shares, each method's own settings (of the methods
     run), and each evaluation with the items it scored, so that the tables below read on their own."""
-    recipe = {"name": "tiny", "loss_types": ["dft", "bft"], "evaluate_base": True,
-              "variants": {"bft-floor0.1": {"loss_type": "bft", "token_weight_floor": 0.1}},
+    recipe = {"name": "tiny", "loss_types": ["dft"], "evaluate_base": True,
+              "variants": {"bft-lr2e-3": {"loss_type": "bft", "learning_rate": 0.002},
+                           "bft-floor0.1": {"loss_type": "bft", "token_weight_floor": 0.1}},
               "train": {"model_name_or_path": "smollm2-135m-instruct", "data": "facts/train.jsonl", "max_steps": 2,
-                        "learning_rate": 0.001},
+                        "learning_rate": 0.001, "padding_free": True, "report_to": ["none"]},
               "evaluations": [{"task": "mcq", "data": "medqa/test.jsonl", "limit": 4}, {"task": "pubmedqa"}]}
     scored = {"mcq-medqa": {"accuracy": {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.0}}}
-    runs = {"dft-seed0": {"method": "dft", "item_scores": scored}, "bft-seed0": {"method": "bft"},
+    runs = {"dft-seed0": {"method": "dft", "item_scores": scored}, "bft-lr2e-3-seed0": {"method": "bft-lr2e-3"},
             "base-seed0": {"method": "base"}}
     text = report.markdown({"config": "tiny", "seeds": [0], "recipe": recipe, "runs": runs, "tables": {}})
     setup = text[text.index("## Setup"):].split("\n\n")[1].splitlines()
     assert setup == [
-        "- Training, every method: model_name_or_path: smollm2-135m-instruct, data: facts/train.jsonl, max_steps: 2, "
-        "learning_rate: 0.001",
-        "- Methods:", "  - dft: loss_type: dft", "  - bft: loss_type: bft", "  - base: the untrained model",
+        "- Training: model_name_or_path: smollm2-135m-instruct, data: facts/train.jsonl, max_steps: 2, "
+        "learning_rate: 0.001, padding_free: true, report_to: [\"none\"]",
+        "- Methods (their settings replace the training's):", "  - dft: loss_type: dft",
+        "  - bft-lr2e-3: loss_type: bft, learning_rate: 0.002", "  - base: the untrained model",
         "- Evaluations:", "  - mcq-medqa: mcq, data: medqa/test.jsonl, limit: 4 (4 items)", "  - pubmedqa: pubmedqa"]
 
 
@@ -570,6 +572,28 @@ def test_sample_weight_summary_by_hand(tmp_path):
     text = markdown({"config": "x", "seeds": [0], "tables": {}, "sample_weights": summary})
     assert "| bft-seed0 | 1 | 0.140 / 0.300 / 0.460 | 0.540 / 0.700 / 0.860 | 0.000 |" in text
     assert "last-epoch P_b: +1.000" in text
+
+
+def test_a_diverged_run_is_reported_not_a_crash(tmp_path):
+    """A diverged run logs NaN, which the run's strict-JSON files hold as null: its plots and the comparison's report
+    read those back as NaN (the cells say nan), and report.json is strict JSON again."""
+    from bft.plots import plot_sample_weights
+
+    folder = tmp_path / "runs" / "bft-seed0"
+    folder.mkdir(parents=True)
+    tracked = {"epochs": [{"epoch": 0.0, "min_group_conf": [0.5, None], "sample_weight": [0.5, None]}]}
+    (folder / "sample_weights.json").write_text(json.dumps(tracked))
+    logged = {key: None for key in ("loss", "nll", "bft/sample_weight_mean", "bft/sample_weight_std",
+                                    "bft/min_group_conf_mean", "bft/min_group_conf_std")}
+    (folder / "log_history.json").write_text(json.dumps([{"step": 1, **logged}, {"step": 2, **logged}]))
+    runs = {"bft-seed0": {"method": "bft", "loss_type": "bft", "seed": 0, "run_dir": str(folder),
+                          "scores": {"mcq": {"accuracy": 0.25}}, "item_scores": {}}}
+    written = report.write_report(tmp_path, {"train": {"max_steps": 2}, "loss_types": ["bft"]}, runs, [0])
+    assert all(math.isnan(value) for value in written["sample_weights"]["bft-seed0"]["epochs"][0]["p_min"])
+    json.loads((tmp_path / "report.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} written"))
+    assert "| bft-seed0 | 0 | nan / nan / nan |" in (tmp_path / "report.md").read_text()
+    plot_sample_weights(tracked, tmp_path / "sample_weights.png")
+    assert (tmp_path / "sample_weights.png").stat().st_size > 1000
 
 
 def test_a_comparison_continues_from_its_archive_elsewhere(tiny_model, tmp_path, demo_records, monkeypatch, capsys):

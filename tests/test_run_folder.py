@@ -77,6 +77,7 @@ def killed_run(run_dir, config: dict):
     run_folder.write_config(run_dir, config)
     for step in (2, 4):
         (run_dir / f"checkpoint-{step}").mkdir()
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     return run_dir
 
 
@@ -103,6 +104,24 @@ def test_a_checkpoint_that_is_not_there_is_refused(tmp_path):
         run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint="true")
     with pytest.raises(InputError, match="--resume_from_checkpoint runs/x/checkpoint-9: no such checkpoint folder"):
         run_folder.prepare(run_dir, {}, overwrite=False, resume_from_checkpoint="runs/x/checkpoint-9")
+    with pytest.raises(InputError, match=f"--resume_from_checkpoint {run_dir}: not a checkpoint"):  # a run folder
+        run_folder.prepare(tmp_path / "other", {}, overwrite=False, resume_from_checkpoint=str(run_dir))
+
+
+def test_checkpoints_of_the_model_alone_are_not_resumed(tmp_path):
+    """save_only_model checkpoints lack the optimizer and schedule: transformers would resume them with fresh ones,
+    silently another run."""
+    run_dir = killed_run(tmp_path / "run", {"loss_type": "bft", "save_only_model": True})
+    with pytest.raises(InputError, match=r"checkpoint-4 holds the model alone \(save_only_model: true\)"):
+        run_folder.prepare(run_dir, {"loss_type": "bft", "save_only_model": True}, False, "true")
+
+
+def test_a_checkpoint_without_its_runs_settings_resumes_with_a_warning(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoint-3").mkdir(parents=True)
+    (run_dir / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert run_folder.prepare(run_dir, {"loss_type": "dft"}, False, "true") == run_dir / "checkpoint-3"
+    assert "has no config.yaml: nothing says what made checkpoint-3" in caplog.text
 
 
 def test_a_run_resumes_only_with_the_settings_it_was_made_with(tmp_path):
@@ -114,13 +133,16 @@ def test_a_run_resumes_only_with_the_settings_it_was_made_with(tmp_path):
         run_folder.prepare(run_dir, {**made, "loss_type": "nll", "learning_rate": 0.5}, False, "true")
     assert str(refused.value) == (
         f"{run_dir} was trained with other settings (learning_rate: 0.01 there, 0.5 given now; loss_type: 'asft' "
-        f"there, 'nll' given now): resume it with its own (--config {run_dir / 'config.yaml'} "
-        "--resume_from_checkpoint true), or train anew in another --output_dir")
+        f"there, 'nll' given now): resume checkpoint-4 with the settings in {run_dir / 'config.yaml'}, or train "
+        "anew in another --output_dir")
     without = {key: value for key, value in made.items() if key != "learning_rate"}
     with pytest.raises(InputError, match="learning_rate: 0.01 there, the default given now"):
         run_folder.prepare(run_dir, without, False, "true")
-    changed = {**made, "output_dir": "b", "max_steps": 8, "logging_steps": 5, "save_steps": 2, "eval_data": "v.jsonl",
-               "report_to": ["tensorboard"], "overwrite": True, "resume_from_checkpoint": True}
+    # a resumed trainer keeps the checkpoint's logging, saving and evaluation steps: a new value would not hold
+    with pytest.raises(InputError, match="logging_steps: 1 there, 5 given now"):
+        run_folder.prepare(run_dir, {**made, "logging_steps": 5}, False, "true")
+    changed = {**made, "output_dir": "b", "max_steps": 8, "eval_data": "v.jsonl", "per_device_eval_batch_size": 2,
+               "save_total_limit": 1, "report_to": ["tensorboard"], "overwrite": True, "resume_from_checkpoint": True}
     assert run_folder.prepare(run_dir, changed, False, "true") == run_dir / "checkpoint-4"
 
 
@@ -198,23 +220,40 @@ def test_a_resumed_run_reports_the_whole_runs_loss_tokens_and_time(tmp_path):
     checkpoint.mkdir()
     (checkpoint / run_totals.TOTALS).write_text(json.dumps({"step": 2, "loss_sum": 5.0, "tokens": 300,
                                                             "runtime": 10.0}))
-    trainer = SimpleNamespace(_total_train_tokens=0)
+    trainer = SimpleNamespace(_total_train_tokens=0, accelerator=SimpleNamespace(num_processes=1))
     totals = run_totals.RunTotals(trainer, checkpoint)
     assert trainer._total_train_tokens == 300  # SFTTrainer's count, which starts at 0 in every train() call
-    whole = totals.whole_run(TrainOutput(4, 1.0, {"train_runtime": 3.0, "train_loss": 1.0}))  # steps 3-4: sum 2.0
+    # this call: steps 3-4 (4 samples) in 3 s, loss sum 2.0
+    now = {"train_runtime": 3.0, "train_loss": 1.0, "train_steps_per_second": 2 / 3, "train_samples_per_second": 4 / 3}
+    whole = totals.whole_run(TrainOutput(4, 1.0, now))
     assert whole.global_step == 4 and whole.training_loss == pytest.approx((5.0 + 2.0) / 4)
-    assert whole.metrics == {"train_runtime": 13.0, "train_loss": pytest.approx(1.75)}
+    assert whole.metrics == {"train_runtime": 13.0, "train_loss": pytest.approx(1.75),  # 4 steps, 8 samples, 13 s
+                             "train_steps_per_second": round(4 / 13, 3), "train_samples_per_second": round(8 / 13, 3)}
     fresh = run_totals.RunTotals(SimpleNamespace(_total_train_tokens=0), None)
     result = TrainOutput(4, 1.0, {"train_runtime": 3.0})
     assert fresh.whole_run(result) is result
 
 
+def test_a_checkpoint_resumes_with_the_processes_that_saved_it(tmp_path):
+    """Another number of processes makes each step's batch another: the run would be neither."""
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / run_totals.TOTALS).write_text(json.dumps(
+        {"step": 2, "loss_sum": 5.0, "tokens": 300, "runtime": 10.0, "processes": 2}))
+    trainer = SimpleNamespace(_total_train_tokens=0, accelerator=SimpleNamespace(num_processes=1))
+    with pytest.raises(InputError, match=r"saved by a run of 2 process\(es\), and this one has 1: .*\(accelerate "
+                                         r"launch --num_processes 2"):
+        run_totals.RunTotals(trainer, tmp_path / "checkpoint-2")
+
+
 def test_checkpoints_record_what_the_run_had_trained(tmp_path):
-    trainer = SimpleNamespace(_total_train_tokens=120, _total_loss_scalar=3.0,
-                              _tr_loss=SimpleNamespace(item=lambda: 0.5))
+    import torch
+
+    trainer = SimpleNamespace(_total_train_tokens=120, _total_loss_scalar=3.0, _tr_loss=torch.tensor(0.5),
+                              accelerator=SimpleNamespace(num_processes=1, gather=lambda tensor: tensor[None]))
     (tmp_path / "checkpoint-3").mkdir()
     totals = run_totals.RunTotals(trainer, None)
     state = SimpleNamespace(global_step=3, is_world_process_zero=True)
     totals.on_save(SimpleNamespace(output_dir=str(tmp_path)), state, None)
     saved = json.loads((tmp_path / "checkpoint-3" / run_totals.TOTALS).read_text())
     assert saved["step"] == 3 and saved["loss_sum"] == 3.5 and saved["tokens"] == 120 and saved["runtime"] >= 0
+    assert saved["processes"] == 1

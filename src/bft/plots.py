@@ -68,7 +68,8 @@ def plot_sample_weights(tracked: dict, path) -> None:
     epochs = [row["epoch"] for row in tracked["epochs"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for axis, key, title in ((axes[0], "min_group_conf", "P_b"), (axes[1], "sample_weight", "sample weight s_b")):
-        low, median, high = np.percentile([row[key] for row in tracked["epochs"]], [10, 50, 90], axis=1)
+        values = np.asarray([row[key] for row in tracked["epochs"]], dtype=float)  # null (a diverged run's NaN): NaN
+        low, median, high = np.percentile(values, [10, 50, 90], axis=1)
         axis.plot(epochs, median, marker=".", label="median")
         axis.fill_between(epochs, low, high, alpha=0.25, label="10-90%")
         axis.set(xlabel="epoch", title=f"{title} over the training set", ylim=(0, 1))

@@ -42,12 +42,15 @@ _CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # transformers' PREFIX_CHECKPOINT
 # written before the rename is read under the current names
 RENAMED = {"gradient_checkpointing": "activation_checkpointing",
            "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
-# What a run may change when it resumes, as the model it learns does not depend on it: where it is written, how it
-# logs, saves and evaluates, and how long it trains
-MAY_CHANGE_ON_RESUME = ("output_dir", "overwrite", "resume_from_checkpoint", "max_steps", "num_train_epochs",
-                        "report_to", "run_name", "disable_tqdm")
-MAY_CHANGE_ON_RESUME_PREFIXES = ("logging_", "save_", "eval_", "per_device_eval_", "dataloader_", "push_to_hub",
-                                 "hub_")
+# What a run may change when it resumes, as the model it learns does not depend on it and a resumed trainer takes it
+# from the command, not from the checkpoint (which keeps its logging, saving and evaluation steps): where it is
+# written and runs (`use_cpu`, which bft.precision sets from the machine and the processes; their number is
+# checked by bft.run_totals), how long it trains, its evaluation data and batch, how many checkpoints it keeps,
+# where it reports
+MAY_CHANGE_ON_RESUME = ("output_dir", "overwrite", "resume_from_checkpoint", "use_cpu", "max_steps",
+                        "num_train_epochs", "eval_data", "per_device_eval_batch_size", "save_total_limit", "report_to",
+                        "run_name", "disable_tqdm")
+MAY_CHANGE_ON_RESUME_PREFIXES = ("dataloader_", "push_to_hub", "hub_")
 
 
 class RunExistsError(InputError):
@@ -123,7 +126,7 @@ def prepare(run_dir, resolved: dict, overwrite: bool, resume_from_checkpoint) ->
         raise RunExistsError(f"{run_dir} already holds a finished run; pass --overwrite true or another --output_dir")
     checkpoint = resume_checkpoint(run_dir, resume_from_checkpoint)
     if checkpoint is not None:
-        check_resumed_settings(checkpoint.parent, resolved)
+        check_resumed_settings(checkpoint, resolved)
     elif checkpoints(run_dir) and not is_finished(run_dir) and not overwrite:
         raise InputError(f"{run_dir} holds the checkpoints of a run that did not finish (the last: "
                          f"{latest_checkpoint(run_dir).name}): pass --resume_from_checkpoint true to go on from it, "
@@ -137,7 +140,8 @@ def prepare(run_dir, resolved: dict, overwrite: bool, resume_from_checkpoint) ->
 
 def resume_checkpoint(run_dir, resume_from_checkpoint) -> Path | None:
     """The checkpoint `--resume_from_checkpoint VALUE` resumes from: for `true` the last one in `run_dir`, for a
-    folder that folder, for `false` or none None. InputError where that checkpoint is not there."""
+    folder that folder, for `false` or none None. InputError where that checkpoint is not there, or the folder is
+    none (it lacks transformers' `trainer_state.json`: a run folder, say)."""
     wanted = resume_argument(resume_from_checkpoint)
     if not wanted:
         return None
@@ -149,22 +153,32 @@ def resume_checkpoint(run_dir, resume_from_checkpoint) -> Path | None:
         return found
     if not Path(wanted).is_dir():
         raise InputError(f"--resume_from_checkpoint {wanted}: no such checkpoint folder")
+    if not (Path(wanted) / "trainer_state.json").is_file():
+        raise InputError(f"--resume_from_checkpoint {wanted}: not a checkpoint (no trainer_state.json); a run's "
+                         "checkpoints are its checkpoint-STEP folders")
     return Path(wanted)
 
 
-def check_resumed_settings(run_dir, resolved: dict) -> None:
-    """InputError when the run in `run_dir` (its `config.yaml`) was made with other settings than `resolved`, other
-    than those `MAY_CHANGE_ON_RESUME` (a resumed run with another loss or learning rate would be neither run)."""
+def check_resumed_settings(checkpoint: Path, resolved: dict) -> None:
+    """InputError when the run that saved `checkpoint` (its folder's `config.yaml`) was made with other settings
+    than `resolved`, other than those `MAY_CHANGE_ON_RESUME` (a resumed run with another loss or learning rate would
+    be neither run), or saved the model alone (`save_only_model`: no optimizer or schedule to resume)."""
+    run_dir = checkpoint.parent
     recorded = read_config(run_dir)
     if recorded is None:
+        logger.warning("%s has no %s: nothing says what made %s, which resumes with the settings given now",
+                       run_dir, CONFIG, checkpoint.name)
         return
     changed = differences({key: value for key, value in recorded.items() if not _may_change_on_resume(key)},
                           {key: value for key, value in resolved.items() if not _may_change_on_resume(key)},
                           now="given now")
     if changed:
-        raise InputError(f"{run_dir} was trained with other settings ({changed}): resume it with its own "
-                         f"(--config {Path(run_dir) / CONFIG} --resume_from_checkpoint true), or train anew in "
-                         "another --output_dir")
+        raise InputError(f"{run_dir} was trained with other settings ({changed}): resume {checkpoint.name} with "
+                         f"the settings in {run_dir / CONFIG}, or train anew in another --output_dir")
+    if recorded.get("save_only_model"):
+        raise InputError(f"{checkpoint} holds the model alone (save_only_model: true), without the optimizer and "
+                         "learning-rate schedule a resumed run goes on with: train anew (--overwrite true), from it "
+                         f"if you wish (--model_name_or_path {checkpoint})")
 
 
 def _may_change_on_resume(key: str) -> bool:
@@ -216,9 +230,9 @@ def train_run(trainer, run_dir, resolved: dict, checkpoint: Path | None, metrics
     from bft.run_totals import RunTotals  # (transformers' trainer modules: seconds to import, which readers skip)
 
     run_dir = Path(run_dir)
+    totals = RunTotals(trainer, checkpoint)  # (first: it may refuse the checkpoint)
     if trainer.is_world_process_zero():
         write_config(run_dir, resolved)
-    totals = RunTotals(trainer, checkpoint)
     trainer.add_callback(totals)
     result = totals.whole_run(trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None))
     trainer.save_model(str(run_dir))

@@ -56,6 +56,12 @@ class TrainArguments:
                           "packing."})
 
 
+# How a command is given, not what makes its run, with the value it has unless the command line gives it: left out
+# of config.yaml, and ignored in a recipe, so that rerunning a run's config.yaml neither replaces a finished run nor
+# asks for a checkpoint (config.yaml files written before bft left them out hold them)
+INVOCATION = {"overwrite": False, "resume_from_checkpoint": None}
+
+
 def parse_train_args(argv=None) -> tuple[TrainArguments, BFTConfig, ModelConfig]:
     """Parse `--config FILE.yaml` and `--field value` overrides, TRL's way, into the three dataclasses."""
     return _completed(*parse_recipe((TrainArguments, BFTConfig, ModelConfig), "bft train", argv))
@@ -72,14 +78,20 @@ def parse_recipe(classes, prog: str, argv=None) -> tuple:
     parser.add_argument("--model", dest="model_name_or_path", default=argparse.SUPPRESS,
                         help="the same as --model_name_or_path")
     argv = _split_config_option(argv)
-    if "--config" in argv:
-        _check_recipe(config_path(argv), classes, prog)
+    recipe = _check_recipe(config_path(argv), classes, prog) if "--config" in argv else {}
     try:
         parsed = parser.parse_args_and_config(argv)
     except (ValueError, OSError) as error:  # a bad setting, found while building the configs
         raise InputError(str(error)) from error
     if len(parsed) > len(classes):  # argparse took a --config TRL did not read (an abbreviation: --conf FILE)
         raise InputError("write the recipe option in full: --config FILE.yaml")
+    for key, value in INVOCATION.items():
+        if key in recipe and not any(word.split("=")[0] == f"--{key}" for word in argv):
+            logger.warning("%s sets %s, which only the command line gives, for that command alone (--%s): ignored",
+                           config_path(argv), key, key)
+            for instance in parsed:
+                if hasattr(instance, key):
+                    setattr(instance, key, value)
     return parsed
 
 
@@ -103,9 +115,9 @@ def config_path(argv) -> str:
     return argv[places[0] + 1]
 
 
-def _check_recipe(path, classes, prog: str) -> None:
-    """InputError for a recipe file that is missing, not YAML, not a mapping, or sets fields none of `classes` has
-    (`check_known_settings`)."""
+def _check_recipe(path, classes, prog: str) -> dict:
+    """The recipe's fields; InputError for a recipe file that is missing, not YAML, not a mapping, or sets fields
+    none of `classes` has (`check_known_settings`)."""
     try:
         fields = yaml.safe_load(read_text(path))
     except FileNotFoundError:
@@ -122,6 +134,7 @@ def _check_recipe(path, classes, prog: str) -> None:
         check_known_settings(fields, classes, prog)
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
+    return fields
 
 
 def check_known_settings(fields: dict, classes, prog: str) -> None:
@@ -256,11 +269,6 @@ def _metrics(output_dir, history, trainer, result, script_args, config, model_ar
         if logged:
             metrics[key] = logged[-1]
     return metrics
-
-
-# How a command was given, not what made its run: left out of config.yaml, so that rerunning it neither replaces a
-# finished run nor asks for a checkpoint
-INVOCATION = ("overwrite", "resume_from_checkpoint")
 
 
 def resolved_recipe(script_args, config, model_args) -> dict:

@@ -93,9 +93,10 @@ def set_trained_tokens(trainer, tokens: int) -> None:
 
 def session_loss_sum(trainer) -> float:
     """The sum of the step losses of the current `train()` call so far (transformers' `_total_loss_scalar`, drained
-    from `_tr_loss` at each logging step, plus `_tr_loss`; both set by `train()`, not `__init__`): its
-    `training_loss` times its steps, at the end."""
-    return trainer._total_loss_scalar + float(trainer._tr_loss.item())
+    from `_tr_loss` at each logging step as its mean over the processes, plus `_tr_loss` since, gathered alike: a
+    collective call, made on every process; both set by `train()`, not `__init__`): its `training_loss` times its
+    steps, at the end."""
+    return trainer._total_loss_scalar + float(trainer.accelerator.gather(trainer._tr_loss.detach()).mean().item())
 
 
 def set_logged_tokens(trainer, mode: str) -> None:

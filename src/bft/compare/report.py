@@ -95,15 +95,16 @@ def sample_weight_summary(runs: dict) -> dict:
     for name, weights in tracked.items():
         rows = []
         for epoch in weights["epochs"]:
-            p_min, s_b = np.asarray(epoch["min_group_conf"]), np.asarray(epoch["sample_weight"])
+            # (dtype float: a diverged run's NaN is null in the file)
+            p_min, s_b = (np.asarray(epoch[key], dtype=float) for key in ("min_group_conf", "sample_weight"))
             rows.append({"epoch": epoch["epoch"], "p_min": np.percentile(p_min, [10, 50, 90]).tolist(),
                          "sample_weight": np.percentile(s_b, [10, 50, 90]).tolist(),
                          "share_below_half": float((s_b < 0.5).mean())})
         summary[name] = {"epochs": rows}
         sft = f"nll-seed{runs[name]['seed']}"
         if runs[name].get("loss_type") == "bft" and sft in tracked:
-            rho = stats.spearmanr(weights["epochs"][-1]["sample_weight"],
-                                  tracked[sft]["epochs"][-1]["min_group_conf"]).statistic
+            rho = stats.spearmanr(np.asarray(weights["epochs"][-1]["sample_weight"], dtype=float),
+                                  np.asarray(tracked[sft]["epochs"][-1]["min_group_conf"], dtype=float)).statistic
             summary[name]["spearman_with_sft_p_min"] = {"sft_run": sft, "rho": float(rho)}
     return summary
 
@@ -128,14 +129,16 @@ def _setup(report: dict) -> list[str]:
     if recipe is None:
         return []
 
-    def settings(fields: dict) -> str:
-        return ", ".join(f"{key}: {value}" for key, value in fields.items()) or "as the training above"
+    def settings(fields: dict) -> str:  # as YAML writes the values: true, [format], not Python's True, ['format']
+        return ", ".join(f"{key}: {value if isinstance(value, str) else json.dumps(value)}"
+                         for key, value in fields.items())
 
     items = {}  # evaluation -> items scored, where it scores them one by one
     for run in report["runs"].values():
         for task, metrics in (run.get("item_scores") or {}).items():
             items.setdefault(task, len(next(iter(metrics.values()), {})))
-    lines = ["## Setup", "", f"- Training, every method: {settings(recipe['train'])}", "- Methods:"]
+    lines = ["## Setup", "", f"- Training: {settings(recipe['train'])}", "- Methods (their settings replace the "
+             "training's):"]
     trained = {run["method"] for run in report["runs"].values()}  # (`--methods` may have run some only)
     lines += [f"  - {name}: {settings(fields)}" for name, fields in methods(recipe).items() if name in trained]
     if recipe.get("evaluate_base"):
@@ -253,7 +256,7 @@ def _plot(output: Path, runs: dict, result_tables: dict, weights: dict) -> None:
         for axis, key in zip(axes, ("bft/sample_weight", "bft/min_group_conf")):
             if rows:
                 steps = np.array([r["step"] for r in rows])
-                mean, std = np.array([r[f"{key}_mean"] for r in rows]), np.array([r[f"{key}_std"] for r in rows])
+                mean, std = (np.array([r[f"{key}_{stat}"] for r in rows], dtype=float) for stat in ("mean", "std"))
                 axis.plot(steps, mean, label=name)
                 axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
     for axis, title in zip(axes, ("sample weight s_b (mean ± sd)", "P_b (mean ± sd)")):
