@@ -415,6 +415,8 @@ def test_a_killed_run_made_with_other_settings_is_not_resumed(tmp_path):
     (run_dir / "checkpoint-20").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"learning_rate": 1e-4, "seed": 0, "output_dir": "/moved"}))
     reuse.check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "output_dir": str(run_dir)})  # same: resumed
+    # where it ran is no setting: bft.precision sets use_cpu from the machine (a run from a GPU machine, on a CPU)
+    reuse.check_run(run_dir, {"learning_rate": 1e-4, "seed": 0, "use_cpu": False})
     with pytest.raises(InputError, match=r"\(bft_gamma: the default there, 0.5 in the recipe; learning_rate: 0.0001 "
                                                  r"there, 5e-05 in the recipe\)"):
         reuse.check_run(run_dir, {"learning_rate": 5e-5, "seed": 0, "bft_gamma": 0.5})

@@ -25,8 +25,9 @@ from bft.files import write_text_atomic
 from bft.run_folder import START, differences, fingerprint, is_finished, is_resumable, read_config
 
 EVALUATION_RECORD = "evaluation.yaml"
-# Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused)
-NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint")
+# Fields of a run's config.yaml that say where and how it ran, not what it learned (a moved folder is reused, on
+# another machine too: `use_cpu` is set from the machine, bft.precision)
+NOT_SETTINGS = ("output_dir", "overwrite", "resume_from_checkpoint", "use_cpu")
 
 
 def is_reused(run_dir: Path) -> bool:
