@@ -146,6 +146,20 @@ def test_a_run_resumes_only_with_the_settings_it_was_made_with(tmp_path):
     assert run_folder.prepare(run_dir, changed, False, "true") == run_dir / "checkpoint-4"
 
 
+def test_a_run_started_from_another_resumes_after_its_comparison_moved(tmp_path):
+    """A comparison's run after SFT names the SFT run by its path, which moves with the comparison's folder; its
+    start is checked by fingerprint (start.yaml, bft.compare.reuse), so the path alone does not stop the resume."""
+    made = {"model_name_or_path": "/old/cmp/runs/nll-seed0", "loss_type": "bft"}
+    run_dir = killed_run(tmp_path / "bft-after-nll-seed0", made)
+    moved = {**made, "model_name_or_path": "/new/cmp/runs/nll-seed0"}
+    with pytest.raises(InputError, match="model_name_or_path: '/old/cmp/runs/nll-seed0' there"):
+        run_folder.prepare(run_dir, moved, False, "true")
+    (run_dir / run_folder.START).write_text("run: nll-seed0\nfingerprint: 0123456789abcdef\n")
+    assert run_folder.prepare(run_dir, moved, False, "true") == run_dir / "checkpoint-4"
+    with pytest.raises(InputError, match="loss_type: 'bft' there, 'dft' given now"):
+        run_folder.prepare(run_dir, {**moved, "loss_type": "dft"}, False, "true")
+
+
 def test_config_yaml_of_a_run_made_before_a_rename_reads_under_the_current_names(tmp_path):
     run_folder.write_config(tmp_path, {"gradient_checkpointing": False, "loss_type": "bft"})
     assert run_folder.read_config(tmp_path) == {"activation_checkpointing": False, "loss_type": "bft"}

@@ -169,9 +169,13 @@ def check_resumed_settings(checkpoint: Path, resolved: dict) -> None:
         logger.warning("%s has no %s: nothing says what made %s, which resumes with the settings given now",
                        run_dir, CONFIG, checkpoint.name)
         return
-    changed = differences({key: value for key, value in recorded.items() if not _may_change_on_resume(key)},
-                          {key: value for key, value in resolved.items() if not _may_change_on_resume(key)},
-                          now="given now")
+    # a run started from another (start.yaml) names it by a path that moves with the comparison: bft.compare.reuse
+    # checks that start by its fingerprint instead
+    moved = ("model_name_or_path",) if (run_dir / START).exists() else ()
+    changed = differences(
+        {key: value for key, value in recorded.items() if not _may_change_on_resume(key) and key not in moved},
+        {key: value for key, value in resolved.items() if not _may_change_on_resume(key) and key not in moved},
+        now="given now")
     if changed:
         raise InputError(f"{run_dir} was trained with other settings ({changed}): resume {checkpoint.name} with "
                          f"the settings in {run_dir / CONFIG}, or train anew in another --output_dir")
