@@ -82,6 +82,10 @@ def grpo_arguments(fields: dict) -> tuple[GRPOArguments, BFTGRPOConfig, ModelCon
     return _checked(*parsed)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _checked(script_args, config, model_args):
     check_lora_arguments(model_args)
     if model_args.model_name_or_path is None:
@@ -89,11 +93,10 @@ def _checked(script_args, config, model_args):
     rewards = task_rewards(script_args.task)
     if isinstance(script_args.rewards, str):  # `rewards: similarity` in a recipe: one reward
         script_args.rewards = [script_args.rewards]
-    if isinstance(config.reward_weights, int | float) and not isinstance(config.reward_weights, bool):
+    if _is_number(config.reward_weights):
         config.reward_weights = [float(config.reward_weights)]
     if config.reward_weights is not None and (
-            not isinstance(config.reward_weights, list)
-            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in config.reward_weights)):
+            not isinstance(config.reward_weights, list) or not all(map(_is_number, config.reward_weights))):
         raise InputError(f"reward_weights must be a list of numbers, one per reward, got {config.reward_weights!r}")
     unknown = set(script_args.rewards or []) - set(rewards)
     if unknown:

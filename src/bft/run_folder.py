@@ -169,13 +169,10 @@ def check_resumed_settings(checkpoint: Path, resolved: dict) -> None:
         logger.warning("%s has no %s: nothing says what made %s, which resumes with the settings given now",
                        run_dir, CONFIG, checkpoint.name)
         return
-    # a run started from another (start.yaml) names it by a path that moves with the comparison: bft.compare.reuse
-    # checks that start by its fingerprint instead
-    moved = ("model_name_or_path",) if (run_dir / START).exists() else ()
-    changed = differences(
-        {key: value for key, value in recorded.items() if not _may_change_on_resume(key) and key not in moved},
-        {key: value for key, value in resolved.items() if not _may_change_on_resume(key) and key not in moved},
-        now="given now")
+    ignored = {key for key in recorded.keys() | resolved.keys() if _may_change_on_resume(key)}
+    if (run_dir / START).exists():  # a run started from another names it by a path that moves with the comparison:
+        ignored.add("model_name_or_path")  # bft.compare.reuse checks that start by its fingerprint instead
+    changed = differences(recorded, resolved, now="given now", ignore=ignored)
     if changed:
         raise InputError(f"{run_dir} was trained with other settings ({changed}): resume {checkpoint.name} with "
                          f"the settings in {run_dir / CONFIG}, or train anew in another --output_dir")
@@ -189,10 +186,11 @@ def _may_change_on_resume(key: str) -> bool:
     return key in MAY_CHANGE_ON_RESUME or key.startswith(MAY_CHANGE_ON_RESUME_PREFIXES)
 
 
-def differences(recorded: dict, requested: dict, now: str = "in the recipe") -> str:
-    """'key: old there, new NOW; ...' for every key whose values differ ('' when none does); a key one of them
-    lacks is at its default (a config.yaml records only the settings that differ from theirs)."""
-    keys = sorted(key for key in recorded.keys() | requested.keys() if recorded.get(key) != requested.get(key))
+def differences(recorded: dict, requested: dict, now: str = "in the recipe", ignore=()) -> str:
+    """'key: old there, new NOW; ...' for every key but those in `ignore` whose values differ ('' when none does);
+    a key one of them lacks is at its default (a config.yaml records only the settings that differ from theirs)."""
+    keys = sorted(key for key in recorded.keys() | requested.keys()
+                  if key not in ignore and recorded.get(key) != requested.get(key))
     return "; ".join(f"{key}: {_setting(recorded, key)} there, {_setting(requested, key)} {now}" for key in keys)
 
 

@@ -43,8 +43,7 @@ def check_run(run_dir: Path, requested: dict, start: Path | None = None) -> None
     ignore = (*NOT_SETTINGS, "model_name_or_path") if start is not None else NOT_SETTINGS  # the start is checked
     recorded = read_config(run_dir)
     if recorded is not None:
-        different = differences({key: value for key, value in recorded.items() if key not in ignore},
-                                {key: value for key, value in requested.items() if key not in ignore})
+        different = differences(recorded, requested, ignore=ignore)
         if different:
             raise InputError(f"{run_dir} was trained with other settings than the recipe's ({different}), and "
                              f"this comparison would reuse it. Give another --output, or delete {run_dir} to train "
