@@ -167,6 +167,9 @@ def test_a_run_killed_after_a_checkpoint_resumes_with_the_same_losses(tiny_model
     whole, resumed = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("whole", "killed"))
     assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5)
     assert resumed["train_tokens"] == whole["train_tokens"] and resumed["global_step"] == 4
+    # and so is the log's closing row
+    closing = json.loads((tmp_path / "killed" / "log_history.json").read_text())[-1]
+    assert closing["train_loss"] == resumed["train_loss"] and closing["train_runtime"] == resumed["train_runtime"]
     # config.yaml says what made the run, not how the command was given: rerunning it trains anew elsewhere
     config = yaml.safe_load((tmp_path / "killed" / "config.yaml").read_text())
     assert "resume_from_checkpoint" not in config and "overwrite" not in config

@@ -239,7 +239,17 @@ def train_run(trainer, run_dir, resolved: dict, checkpoint: Path | None, metrics
     result = totals.whole_run(trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None))
     trainer.save_model(str(run_dir))
     if trainer.is_world_process_zero():
-        summary = write_results(run_dir, trainer.state.log_history, lambda history: metrics(history, result))
+        history = _whole_run_summary(trainer.state.log_history, result)
+        summary = write_results(run_dir, history, lambda history: metrics(history, result))
         logger.info("Run written to %s: %s", run_dir, json.dumps(summary))
     trainer.accelerator.wait_for_everyone()
     return run_dir
+
+
+def _whole_run_summary(log_history: list[dict], result) -> list[dict]:
+    """The trainer's log with its closing summary row (`train_loss`, `train_runtime`, ...: the current `train()`
+    call's) given the whole run's figures from `result`, as `metrics.json` gives them."""
+    if not log_history or "train_loss" not in log_history[-1]:
+        return log_history
+    closing = log_history[-1]
+    return [*log_history[:-1], {**closing, **{key: value for key, value in result.metrics.items() if key in closing}}]
