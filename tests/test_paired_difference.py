@@ -1,0 +1,49 @@
+"""benchmarks/paired_difference.py on a hand-made `bft compare` output whose answers are known."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from bft.files import write_jsonl_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_evaluation(output: Path, run: str, right: list[bool]) -> None:
+    folder = output / "evals" / run / "probe"
+    write_jsonl_atomic(folder / "predictions.jsonl",
+                       [{"id": str(i), "correct": r, "prediction_norm": "A", "answer_idx": "A" if r else "B"}
+                        for i, r in enumerate(right)])
+    (folder / "evaluation.yaml").write_text(yaml.safe_dump({"model": run, "task": "mcq"}))
+
+
+def run_script(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "benchmarks/paired_difference.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_any_two_methods_are_paired_by_seed_and_item(tmp_path):
+    output = tmp_path / "compare"
+    # eaft right on 3 of 4 items at both seeds, nll on 1 (seed 0) and 2 (seed 1): +0.375 on average;
+    # "eaft-x" must not be read as eaft
+    for run, right in {"eaft-seed0": [1, 1, 1, 0], "eaft-seed1": [1, 1, 1, 0], "nll-seed0": [1, 0, 0, 0],
+                       "nll-seed1": [1, 1, 0, 0], "eaft-x-seed0": [0, 0, 0, 0]}.items():
+        write_evaluation(output, run, [bool(r) for r in right])
+    result = run_script("--output", output, "eaft:nll")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "eaft - nll"
+    assert lines[1].startswith("  probe accuracy: +0.375 [") and lines[1].endswith("(2 seeds, 4 items)")
+    assert lines[2].startswith("  probe accuracy_norm: +0.375 [")
+
+
+def test_a_method_with_no_evaluation_or_a_malformed_pair_is_refused(tmp_path):
+    output = tmp_path / "compare"
+    write_evaluation(output, "nll-seed0", [True])
+    missing = run_script("--output", output, "eaft:nll")
+    assert missing.returncode == 2 and "no evaluation of eaft" in missing.stderr
+    malformed = run_script("--output", output, "eaft-nll")
+    assert malformed.returncode == 2 and "a pair is written A:B" in malformed.stderr
+    assert run_script("--output", tmp_path / "nowhere", "eaft:nll").returncode == 2
