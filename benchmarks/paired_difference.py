@@ -19,12 +19,12 @@ def scores_by_seed(output: Path, method: str) -> dict[str, dict[str, dict[int, d
     """{evaluation: {metric: {seed: {item id: score}}}} of every evaluation of `method`'s runs."""
     found: dict = {}
     for folder in sorted((output / "evals").glob(f"{method}-seed*/*/predictions.jsonl")):
-        evaluation, run = folder.parent, folder.parent.parent.name
-        if run.rsplit("-seed", 1)[0] != method:
+        evaluation, seed = folder.parent, folder.parent.parent.name.removeprefix(f"{method}-seed")
+        if not seed.isdigit():  # another run whose name begins alike
             continue
         task = yaml.safe_load((evaluation / "evaluation.yaml").read_text())["task"]
         for metric, per_item in item_scores(evaluation, task).items():
-            found.setdefault(evaluation.name, {}).setdefault(metric, {})[int(run.rsplit("-seed", 1)[1])] = per_item
+            found.setdefault(evaluation.name, {}).setdefault(metric, {})[int(seed)] = per_item
     return found
 
 
