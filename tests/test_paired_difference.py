@@ -4,19 +4,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from bft.files import write_jsonl_atomic
+from bft.files import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_evaluation(output: Path, run: str, right: list[bool]) -> None:
-    folder = output / "evals" / run / "probe"
-    write_jsonl_atomic(folder / "predictions.jsonl",
-                       [{"id": str(i), "correct": r, "prediction_norm": "A", "answer_idx": "A" if r else "B"}
-                        for i, r in enumerate(right)])
-    (folder / "evaluation.yaml").write_text(yaml.safe_dump({"model": run, "task": "mcq"}))
+def write_report(output: Path, right_by_run: dict[tuple[str, int], list[int]]) -> None:
+    """A report.json whose runs ((method, seed) -> items right) were scored on one mcq evaluation, "probe"."""
+    runs = {f"{method}-seed{seed}": {
+        "method": method, "seed": seed, "scores": {},
+        "item_scores": {"probe": {"accuracy": {str(i): float(r) for i, r in enumerate(right)},
+                                  "accuracy_norm": {str(i): float(r) for i, r in enumerate(right)}}}}
+        for (method, seed), right in right_by_run.items()}
+    write_json_atomic(output / "report.json", {"runs": runs})
 
 
 def run_script(*args) -> subprocess.CompletedProcess:
@@ -27,10 +27,9 @@ def run_script(*args) -> subprocess.CompletedProcess:
 def test_any_two_methods_are_paired_by_seed_and_item(tmp_path):
     output = tmp_path / "compare"
     # eaft right on 3 of 4 items at both seeds, nll on 1 (seed 0) and 2 (seed 1): +0.375 on average;
-    # a run named alike ("eaft-seed1-grpo") is not one of eaft's
-    for run, right in {"eaft-seed0": [1, 1, 1, 0], "eaft-seed1": [1, 1, 1, 0], "nll-seed0": [1, 0, 0, 0],
-                       "nll-seed1": [1, 1, 0, 0], "eaft-seed1-grpo": [0, 0, 0, 0]}.items():
-        write_evaluation(output, run, [bool(r) for r in right])
+    # another method's run of the same seed (GRPO after eaft) is not one of eaft's
+    write_report(output, {("eaft", 0): [1, 1, 1, 0], ("eaft", 1): [1, 1, 1, 0], ("nll", 0): [1, 0, 0, 0],
+                          ("nll", 1): [1, 1, 0, 0], ("eaft-grpo", 1): [0, 0, 0, 0]})
     result = run_script("--output", output, "eaft:nll")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
@@ -41,7 +40,7 @@ def test_any_two_methods_are_paired_by_seed_and_item(tmp_path):
 
 def test_a_method_with_no_evaluation_or_a_malformed_pair_is_refused(tmp_path):
     output = tmp_path / "compare"
-    write_evaluation(output, "nll-seed0", [True])
+    write_report(output, {("nll", 0): [1]})
     missing = run_script("--output", output, "eaft:nll")
     assert missing.returncode == 2 and "no evaluation of eaft" in missing.stderr
     malformed = run_script("--output", output, "eaft-nll")

@@ -163,7 +163,7 @@ def test_a_new_task_is_one_entry(tmp_path, monkeypatch):
     out = tmp_path / "evals" / "count"
     scores = evaluations._evaluate_once("m", out, evaluation, {"model": "m"})
     assert scores == {"hits": 3, "items": 6}
-    assert evaluations.item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
+    assert evaluations._item_scores(out, "count") == {"hits": {str(i): float(i % 2) for i in range(6)}}
     recipe.write_text(yaml.safe_dump({"train": {}, "evaluations": [{"task": "count", "limit": 6}]}))
     with pytest.raises(InputError, match=r"'count' \(task count\): unknown option 'limit'; the count task takes "
                                          "dtype, items"):

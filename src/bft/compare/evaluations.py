@@ -27,7 +27,7 @@ def evaluate_model(state, model: Path | str, evals: Path, recipe: dict) -> tuple
             key = task_key(evaluation)
             record = reuse.evaluation_record(made_by(model), evaluation)
             scores[key] = _evaluate_once(model, evals / key, evaluation, record)
-            items[key] = item_scores(evals / key, evaluation["task"])
+            items[key] = _item_scores(evals / key, evaluation["task"])
     state.wait_for_everyone()
     return scores, items
 
@@ -64,7 +64,7 @@ def reference_scores(evals: Path, recipe: dict) -> dict:
     return references
 
 
-def item_scores(out: Path, task: str) -> dict:
+def _item_scores(out: Path, task: str) -> dict:
     """{metric: {item id: score}} from an evaluation's predictions (none for tasks scored as a whole)."""
     if not TASKS[task].item_scores:
         return {}
