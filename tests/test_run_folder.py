@@ -1,6 +1,7 @@
 """The run folder's contract (`bft.run_folder`): finished, resumable, refused; config written first, metrics last."""
 
 import json
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -172,6 +173,12 @@ def test_the_fingerprint_names_the_training_that_wrote_metrics(tmp_path):
     assert len(first) == 16 and run_folder.fingerprint(tmp_path) == first
     (tmp_path / "metrics.json").write_text('{"train_loss": 0.9}')
     assert run_folder.fingerprint(tmp_path) not in (None, first)
+    # a training that gives the same figures again (a deterministic run, its runtime alike) is another training
+    fingerprints = set()
+    for _ in range(2):
+        run_folder.write_results(tmp_path, [], lambda history: {"train_loss": 0.9, "train_runtime": 0.25})
+        fingerprints.add(run_folder.fingerprint(tmp_path))
+    assert len(fingerprints) == 2
 
 
 def test_config_first_training_then_log_and_metrics_last(tmp_path):
@@ -190,7 +197,9 @@ def test_config_first_training_then_log_and_metrics_last(tmp_path):
     assert list(run_folder.read_config(run_dir)) == list(resolved)  # in the recipe's order
     assert run_folder.read_config(run_dir) == resolved
     assert run_folder.read_log_history(run_dir) == trainer.state.log_history
-    assert run_folder.read_metrics(run_dir) == {"train_loss": 1.5, "global_step": 2}
+    metrics_written = run_folder.read_metrics(run_dir)
+    assert datetime.fromisoformat(metrics_written.pop("finished_at")).tzinfo is not None  # when, in UTC
+    assert metrics_written == {"train_loss": 1.5, "global_step": 2}
     assert trainer.seen["waited"] and run_folder.is_finished(run_dir)
 
 
@@ -223,7 +232,8 @@ def test_written_files_keep_their_formats(tmp_path):
     run_folder.write_config(tmp_path, {"b": 1, "a": [1, 2]})
     assert (tmp_path / "config.yaml").read_text() == yaml.safe_dump({"b": 1, "a": [1, 2]}, sort_keys=False)
     run_folder.write_results(tmp_path, [{"loss": 1.0}], lambda history: {"n": len(history)})
-    assert (tmp_path / "metrics.json").read_text() == json.dumps({"n": 1}, indent=2) + "\n"
+    finished_at = run_folder.read_metrics(tmp_path)["finished_at"]
+    assert (tmp_path / "metrics.json").read_text() == json.dumps({"n": 1, "finished_at": finished_at}, indent=2) + "\n"
     assert json.loads((tmp_path / "log_history.json").read_text()) == [{"loss": 1.0}]
 
 

@@ -8,7 +8,7 @@ The contract, in one place:
   settings it was made with; each holds `run_totals.json`, what the run had trained by then, so that a resumed run's
   metrics are the whole run's (`bft.run_totals`);
 - `metrics.json` is written last: a folder holds a finished run exactly when it exists, and a digest of it
-  (`fingerprint`) names the training that made it, as every training writes it anew;
+  (`fingerprint`) names the training that made it, as every training writes it anew, with when it finished;
 - `log_history.json` (the trainer's log), `start.yaml` (the run it started from, `bft.compare.reuse.record_start`) and
   `sample_weights.json` (`bft train --track_sample_weights`) beside them; with the model they are what
   `bft compare --archive` keeps.
@@ -22,6 +22,7 @@ import logging
 import re
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -205,10 +206,12 @@ def write_config(run_dir, resolved: dict) -> None:
 
 def write_results(run_dir, log_history: list[dict], metrics: Callable[[list[dict]], dict]) -> dict:
     """Write `log_history.json`, then whatever `metrics` writes from the log (plots), then its result as
-    `metrics.json`, last; returns the metrics."""
+    `metrics.json`, last, with `finished_at` (UTC, to the microsecond): two trainings that give the same figures (a
+    deterministic run trained again, runtimes alike to 0.1 ms) still write different files, so `fingerprint` tells
+    them apart. Returns the metrics."""
     run_dir = Path(run_dir)
     write_json_atomic(run_dir / LOG_HISTORY, log_history)
-    summary = metrics(log_history)
+    summary = {**metrics(log_history), "finished_at": datetime.now(UTC).isoformat()}
     write_json_atomic(run_dir / METRICS, summary)
     return summary
 
